@@ -1,0 +1,52 @@
+# The two commands: `make run` (set up and start everything) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: run test install lint typecheck check clean-var stop bench loadtest help
+
+help:
+	@echo "make run   - install, migrate, load demo data, start web + worker + beat (Ctrl-C stops all)"
+	@echo "make test  - run the whole test suite against real PostgreSQL+pgvector and Redis"
+	@echo "make lint / make typecheck / make stop / make bench"
+	@echo "make loadtest - 60 s headless Locust run against gunicorn + worker with production settings (LOADTEST_ARGS=--users N --duration S)"
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || \
+	  { echo "Supportbot needs Python 3.11 or newer as '$(PYTHON)' (set PYTHON=/path/to/python3.11)."; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
+	  { echo "Python's venv module is missing: install it, e.g. 'sudo apt-get install python3-venv' on Debian/Ubuntu, then run make again."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --progress-bar on -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) -m supportbot.devstack run
+
+test: install
+	@./scripts/ensure-chromium  # Debian's chromium for the browser tests (they skip without it)
+	$(PY) -m supportbot.devstack test $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+stop:
+	$(PY) -m supportbot.embedded stop
+
+bench: install
+	@echo "Benchmarks: see the Benchmarks section of README.md for each command."
+
+# Production-like stack (gunicorn + Celery worker from the Procfile, DEBUG off) on 127.0.0.1,
+# a fresh `loadtest` database on the embedded PostgreSQL; prints per-endpoint latency and checks
+# that no chat message was lost. See bench/run_loadtest.py.
+loadtest: install
+	$(PY) -m bench.run_loadtest $(LOADTEST_ARGS)

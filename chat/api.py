@@ -1,0 +1,220 @@
+"""The JSON API under /api/chat/: thin views over the chat services (session auth + CSRF).
+
+Errors are turned into JSON in one place (`exception_handler`): {"error": {"code", "message"}}
+with 400 for bad input, 404 for anything not the caller's (another customer's conversation
+is indistinguishable from a missing one), 409 for a refused rule, 403 for staff-only views.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from chat.models import Conversation, Message, PendingAction
+from chat.selectors import analytics_summary, conversation_actions, conversation_messages_visible
+from chat.services import actions as actions_service
+from chat.services.agent import chat_turn, conversation_for_user, conversation_start, customer_for_user
+from chat.services.feedback import feedback_give
+from supportbot.errors import ApplicationError, InvalidInput, NotFound, PermissionDenied, RuleViolation
+
+_STATUS_FOR_ERROR = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    PermissionDenied: status.HTTP_403_FORBIDDEN,
+    InvalidInput: status.HTTP_400_BAD_REQUEST,
+    RuleViolation: status.HTTP_409_CONFLICT,
+}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        code = next((value for kind, value in _STATUS_FOR_ERROR.items() if isinstance(exc, kind)), 400)
+        return Response({"error": {"code": exc.code, "message": exc.message}}, status=code)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict) and "error" not in response.data:
+        if "detail" in response.data:
+            detail = response.data["detail"]
+            response.data = {"error": {"code": getattr(detail, "code", "error"), "message": str(detail)}}
+        else:
+            # Serializer errors: one message naming each bad field, and the fields themselves.
+            fields = {name: [str(problem) for problem in problems] for name, problems in response.data.items()}
+            message = "; ".join(f"{name}: {' '.join(problems)}" for name, problems in fields.items())
+            response.data = {"error": {"code": "invalid_input", "message": message, "fields": fields}}
+    return response
+
+
+# --- Serializers ---------------------------------------------------------------------------
+
+
+class MessageOut(serializers.ModelSerializer[Message]):
+    class Meta:
+        model = Message
+        fields = ["id", "role", "text", "citations", "created_at", "latency_ms"]
+
+
+class ActionOut(serializers.ModelSerializer[PendingAction]):
+    class Meta:
+        model = PendingAction
+        fields = ["id", "tool", "description", "status", "idempotency_key", "result", "created_at", "expires_at", "message_id"]
+
+
+class MessageIn(serializers.Serializer[dict[str, Any]]):
+    text = serializers.CharField(max_length=4000, trim_whitespace=True)
+    conversation_id = serializers.IntegerField(required=False, allow_null=True)
+
+
+class TurnOut(serializers.Serializer[dict[str, Any]]):
+    conversation_id = serializers.IntegerField()
+    status = serializers.CharField()
+    messages = MessageOut(many=True)
+    pending_actions = ActionOut(many=True)
+
+
+class FeedbackIn(serializers.Serializer[dict[str, Any]]):
+    message_id = serializers.IntegerField()
+    rating = serializers.ChoiceField(choices=["up", "down"])
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class ConfirmIn(serializers.Serializer[dict[str, Any]]):
+    idempotency_key = serializers.CharField(required=False, max_length=64)
+
+
+class DecisionOut(serializers.Serializer[dict[str, Any]]):
+    action = ActionOut()
+    messages = MessageOut(many=True)
+    replayed = serializers.BooleanField()
+
+
+def _waiting(conversation: Conversation) -> list[PendingAction]:
+    return list(conversation_actions(conversation=conversation).filter(status=PendingAction.Status.PROPOSED))
+
+
+# --- Views ---------------------------------------------------------------------------------
+
+
+@extend_schema(request=MessageIn, responses=TurnOut, summary="Send a message; get the assistant's answer")
+@api_view(["POST"])
+def message(request: Request) -> Response:
+    data = MessageIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    conversation_id = data.validated_data.get("conversation_id")
+    if conversation_id is None:
+        conversation = conversation_start(customer=customer_for_user(request.user), channel=Conversation.Channel.API)
+    else:
+        conversation = conversation_for_user(conversation_id=conversation_id, user=request.user)
+    replies = chat_turn(conversation=conversation, text=data.validated_data["text"], user=request.user)
+    conversation.refresh_from_db(fields=["status"])
+    payload = {
+        "conversation_id": conversation.pk,
+        "status": conversation.status,
+        "messages": MessageOut(replies, many=True).data,
+        "pending_actions": ActionOut(_waiting(conversation), many=True).data,
+    }
+    return Response(payload)
+
+
+@extend_schema(
+    responses=inline_serializer(
+        "History",
+        {"conversation_id": serializers.IntegerField(), "status": serializers.CharField(), "messages": MessageOut(many=True), "actions": ActionOut(many=True)},
+    ),
+    summary="A conversation's messages and actions (your own conversations only)",
+)
+@api_view(["GET"])
+def history(request: Request, conversation_id: int) -> Response:
+    conversation = conversation_for_user(conversation_id=conversation_id, user=request.user)
+    actions_service.actions_expire_stale(conversation=conversation)
+    return Response(
+        {
+            "conversation_id": conversation.pk,
+            "status": conversation.status,
+            "messages": MessageOut(conversation_messages_visible(conversation=conversation), many=True).data,
+            "actions": ActionOut(conversation_actions(conversation=conversation), many=True).data,
+        }
+    )
+
+
+@extend_schema(
+    request=FeedbackIn,
+    responses={201: inline_serializer("FeedbackOut", {"id": serializers.IntegerField(), "rating": serializers.CharField()})},
+    summary="Thumbs up or down on an assistant answer",
+)
+@api_view(["POST"])
+def feedback(request: Request) -> Response:
+    data = FeedbackIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    given = feedback_give(user=request.user, **data.validated_data)  # type: ignore[arg-type]
+    return Response({"id": given.pk, "rating": given.rating}, status=status.HTTP_201_CREATED)
+
+
+def _decision(decision: actions_service.ActionDecision) -> Response:
+    return Response(
+        {
+            "action": ActionOut(decision.action).data,
+            "messages": MessageOut(decision.messages, many=True).data,
+            "replayed": decision.replayed,
+        }
+    )
+
+
+@extend_schema(request=ConfirmIn, responses=DecisionOut, summary="Confirm a proposed action (runs it exactly once)")
+@api_view(["POST"])
+def action_confirm(request: Request, action_id: int) -> Response:
+    data = ConfirmIn(data=request.data)
+    data.is_valid(raise_exception=True)
+    customer = customer_for_user(request.user)
+    decision = actions_service.action_confirm(
+        action_id=action_id, customer=customer, idempotency_key=data.validated_data.get("idempotency_key")
+    )
+    return _decision(decision)
+
+
+@extend_schema(request=None, responses=DecisionOut, summary="Decline a proposed action")
+@api_view(["POST"])
+def action_decline(request: Request, action_id: int) -> Response:
+    customer = customer_for_user(request.user)
+    return _decision(actions_service.action_decline(action_id=action_id, customer=customer))
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("since", str, description="First day (YYYY-MM-DD), default 30 days ago"),
+        OpenApiParameter("until", str, description="Last day included (YYYY-MM-DD), default today"),
+    ],
+    responses=inline_serializer("Analytics", {"conversations": serializers.IntegerField()}),
+    summary="Support analytics (staff only)",
+)
+@api_view(["GET"])
+@permission_classes([IsAdminUser])
+def analytics(request: Request) -> Response:
+    today = timezone.localdate()
+    try:
+        first = _day(request.query_params.get("since")) or today - timedelta(days=30)
+        last = _day(request.query_params.get("until")) or today
+    except ValueError:
+        raise InvalidInput("Dates must look like 2026-01-31.") from None
+    if first > last:
+        raise InvalidInput("“since” must not be after “until”.")
+    tz = timezone.get_current_timezone()
+    since = timezone.make_aware(datetime.combine(first, time.min), tz)
+    until = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), tz)
+    return Response(analytics_summary(since=since, until=until))
+
+
+def _day(raw: str | None) -> Any:
+    if not raw:
+        return None
+    parsed = parse_date(raw)
+    if parsed is None:
+        raise ValueError(raw)
+    return parsed

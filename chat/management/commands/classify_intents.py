@@ -1,0 +1,81 @@
+"""`manage.py classify_intents < utterances.txt`: one JSON line per input line, nothing else.
+
+Each output line is {"text", "intent", "confidence", "sentiment", "entities"}. Lines are
+read and embedded in batches (the embedding model dominates the cost), and written in input
+order; an empty input line gets an empty-text result so outputs stay aligned with inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from chat.management.commands._output import move_logs_to_stderr
+
+
+def batches(lines: Iterator[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line.rstrip("\r\n"))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Command(BaseCommand):
+    help = "Classify utterances from stdin (one per line) into JSON lines: intent, confidence, sentiment, entities."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--batch-size", type=int, default=256, help="Utterances embedded together (default 256).")
+        parser.add_argument("--no-catalog", action="store_true", help="Skip product/option matching against the catalog.")
+        parser.add_argument(
+            "--threads", type=int, default=0, help="Torch threads for embedding (default: the embedding module's choice)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        move_logs_to_stderr()
+        from django.db import DatabaseError
+
+        from chat.nlu.catalog import CatalogIndex, get_catalog_index
+        from chat.nlu.classifier import get_intent_model
+        from chat.nlu.entities import Entities
+        from chat.nlu.pipeline import understand_many
+        from chat.nlu.sentiment import analyze_sentiment
+        from knowledge.embeddings import embed_texts
+
+        get_intent_model()
+        if options["threads"] > 0:
+            import torch
+
+            torch.set_num_threads(options["threads"])
+        catalog: CatalogIndex | None = None
+        if not options["no_catalog"]:
+            try:
+                catalog = get_catalog_index()
+            except DatabaseError as exc:
+                sys.stderr.write(f"classify_intents: catalog unavailable ({exc.__class__.__name__}); no product entities.\n")
+        out = sys.stdout
+        for batch in batches(iter(sys.stdin), max(1, options["batch_size"])):
+            filled = [(i, text) for i, text in enumerate(batch) if text.strip()]
+            texts = [text.strip() for _, text in filled]
+            results = {i: r for (i, _), r in zip(filled, understand_many(texts, embeddings=embed_texts(texts), catalog=catalog), strict=True)}
+            for i, text in enumerate(batch):
+                result = results.get(i)
+                if result is not None:
+                    record = result.as_json()
+                else:
+                    record = {
+                        "text": text,
+                        "intent": "out_of_scope",
+                        "confidence": 0.0,
+                        "sentiment": analyze_sentiment("").as_dict(),
+                        "entities": Entities().as_dict(),
+                    }
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()

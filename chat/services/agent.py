@@ -1,0 +1,422 @@
+"""The chat turn: one entry point, two interchangeable "brains".
+
+    chat_turn(*, conversation, text, user, on_token=None) -> list[Message]
+
+is the only way a customer message becomes an answer: the web chat, the JSON API and
+`manage.py chat` all call it. It returns the assistant messages it persisted, in order.
+
+What the turn does, in order
+ 1. Checks the conversation belongs to `user`'s customer (NotFound otherwise), stores the
+    customer's message with its sentiment.
+ 2. Handles what needs no brain: "yes"/"no" when exactly one action awaits confirmation
+    (`chat.services.actions`), an explicit request for a person, and a second very negative
+    message in a row (both escalate: `chat.services.escalation`).
+ 3. Retrieves knowledge once (the query embedding is computed once and shared) and builds a
+    short customer profile.
+ 4. Asks the brain for a reply, then persists everything in one transaction: intermediate
+    messages, the answer with its citations, latency and tokens, the audit log, the link
+    from proposed actions to the answer that shows them, the cached intent/sentiment.
+A brain that raises is answered with an apology and the offer of a person; the customer's
+message is already stored. Nothing here raises for a customer except bad input
+(InvalidInput: empty or over-long text) and someone else's conversation (NotFound).
+
+The brain seam
+--------------
+A brain is `Callable[[BrainRequest], BrainReply]`. `select_brain()` picks one:
+  * LLM settings present (LLM_BASE_URL and LLM_MODEL) → `chat.services.llm_brain.respond`;
+  * otherwise the offline assistant, `chat.services.offline.respond`;
+  * if that package is absent, `fallback_respond` (an apology and the offer of a person).
+
+A brain receives (BrainRequest): the conversation, the customer's text (unredacted; the LLM
+brain redacts what it sends when LLM_REDACT_PII is on), the ToolContext to run tools as the
+customer, the retrieved knowledge (hits with citations, a confidence flag and the query
+embedding to reuse), the recent history, the customer profile, the message's sentiment and
+an optional `on_token` callback for streaming its final answer.
+
+It returns (BrainReply): the answer text; the citations it used; every tool call it made
+(ToolCallRecord, from `chat.services.toolcalls.tool_call_run` — the only way a brain runs a
+tool, so consequential calls become PendingActions and the audit log sees everything); the
+intent it recognised; optionally its own sentiment; whether it asked for escalation; the
+model name and token usage; whether it already streamed the text through `on_token`; and
+`transcript`, extra messages to store before the answer (the LLM's tool-calling rounds).
+Pending actions are not returned separately: they are the `pending_action` of the tool-call
+records, already created by `action_propose`; the agent links them to the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from chat.models import Conversation, Message, PendingAction
+from chat.nlu.sentiment import Sentiment, analyze_sentiment
+from chat.services import actions as actions_service
+from chat.services import escalation
+from chat.services.toolcalls import ToolCallRecord
+from chat.services.tools import ToolContext
+from supportbot.errors import InvalidInput, NotFound
+from tickets.handoff import handoff_route_customer_message
+
+if TYPE_CHECKING:
+    import numpy as np
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    from orders.models import Customer
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 4000
+HISTORY_MESSAGES = 40
+PROFILE_ORDERS = 5
+OFFER_HUMAN = "If you'd like, I can pass this to a member of our support team — just say “talk to a person”."
+
+# An explicit request for a person; escalation needs no brain to recognise it.
+_HUMAN_REQUEST = re.compile(
+    r"\b(?:(?:talk|speak|chat)\s+(?:to|with)\s+(?:a\s+|an\s+|some\s*one|somebody|your\s+)?"
+    r"(?:human|person|real\s+person|agent|representative|rep|someone|somebody|staff|manager|supervisor)"
+    r"|(?:human|live|real)\s+(?:agent|person|support|being)|customer\s+service\s+(?:rep|representative|agent)"
+    r"|(?:transfer|connect)\s+me\s+to\s+(?:a\s+|an\s+)?(?:human|person|agent|representative)"
+    r"|^\s*(?:human|agent|representative|operator)(?:\s+please)?[.!]*\s*$)",
+    re.IGNORECASE,
+)
+
+
+def is_human_request(text: str) -> bool:
+    return bool(_HUMAN_REQUEST.search(text))
+
+
+# --- The seam ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    name: str
+    handle: str
+    # [{"order_id": "#W1234567", "status": "delivered", "placed_at": "2026-01-02", "items": 2, "total": "84.10"}]
+    recent_orders: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RetrievedContext:
+    """Knowledge retrieved for this turn. `hits` are knowledge.selectors hits (`.citation`, `.text`)."""
+
+    hits: list[Any] = field(default_factory=list)
+    confident: bool = False
+    # Computed once per turn; brains reuse it (intent classifier, catalog search).
+    query_embedding: np.ndarray | None = None
+
+
+@dataclass
+class BrainRequest:
+    conversation: Conversation
+    text: str
+    context: ToolContext
+    retrieved: RetrievedContext
+    history: list[Message]  # oldest first, ending with the customer's new message
+    profile: CustomerProfile
+    sentiment: Sentiment
+    on_token: Callable[[str], None] | None = None
+
+
+@dataclass
+class TokenUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, other: TokenUsage) -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+
+
+@dataclass
+class BrainReply:
+    text: str
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    intent: str = ""
+    sentiment: Sentiment | None = None
+    # The brain wants a person to take over (e.g. a complaint it cannot resolve).
+    escalate: bool = False
+    escalation_reason: str = ""
+    model: str = "offline"
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    # Time spent waiting for an LLM provider, excluded from "server time" in benchmarks.
+    llm_ms: float = 0.0
+    streamed: bool = False
+    # Messages to store before the answer (unsaved; the agent sets conversation and order).
+    transcript: list[Message] = field(default_factory=list)
+
+    @property
+    def proposed_actions(self) -> list[PendingAction]:
+        return [record.pending_action for record in self.tool_calls if record.pending_action is not None]
+
+
+Brain = Callable[[BrainRequest], BrainReply]
+
+
+def fallback_respond(request: BrainRequest) -> BrainReply:
+    """The brain of last resort: honest that it can't help, and offers a person."""
+    return BrainReply(
+        text="I'm sorry — I can't answer that right now. " + OFFER_HUMAN,
+        intent="",
+        model="fallback",
+    )
+
+
+def llm_configured() -> bool:
+    return bool(settings.LLM_BASE_URL and settings.LLM_MODEL)
+
+
+def select_brain() -> Brain:
+    if llm_configured():
+        from chat.services import llm_brain
+
+        return llm_brain.respond
+    try:
+        from chat.services import offline  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return fallback_respond
+    respond: Brain = offline.respond
+    return respond
+
+
+# --- The turn ------------------------------------------------------------------------------
+
+
+def conversation_for_user(*, conversation_id: int, user: AbstractBaseUser | AnonymousUser) -> Conversation:
+    """The conversation if it belongs to `user`'s customer; NotFound otherwise (no existence leak)."""
+    customer = customer_for_user(user)
+    conversation = Conversation.objects.filter(pk=conversation_id, customer=customer).select_related("customer").first()
+    if conversation is None:
+        raise NotFound("That conversation was not found.")
+    return conversation
+
+
+def customer_for_user(user: AbstractBaseUser | AnonymousUser) -> Customer:
+    from orders.models import Customer
+
+    if not user.is_authenticated:
+        raise NotFound("That conversation was not found.")
+    customer = Customer.objects.filter(user_id=user.pk).first()
+    if customer is None:
+        raise NotFound("Only customer accounts can chat with the assistant.")
+    return customer
+
+
+@transaction.atomic
+def conversation_start(*, customer: Customer, channel: str = Conversation.Channel.WEB) -> Conversation:
+    if channel not in Conversation.Channel.values:
+        raise InvalidInput(f"Unknown channel {channel!r}; expected one of {', '.join(Conversation.Channel.values)}.")
+    return Conversation.objects.create(customer=customer, channel=channel)
+
+
+def chat_turn(
+    *,
+    conversation: Conversation,
+    text: str,
+    user: AbstractBaseUser | AnonymousUser,
+    on_token: Callable[[str], None] | None = None,
+    verified: bool = True,
+) -> list[Message]:
+    """Answer the customer's `text` in `conversation`; returns the assistant messages stored.
+
+    Precondition: none beyond authentication — ownership is checked here (NotFound).
+    `verified=False` (a WhatsApp number not yet linked to an account) runs the tools with an
+    unverified ToolContext: only the public tools answer (see tools.registry.PUBLIC_TOOLS).
+    """
+    started = time.perf_counter()
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput("Please type a message.")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise InvalidInput(f"That message is too long ({len(text)} characters); please keep it under {MAX_MESSAGE_CHARS}.")
+    customer = customer_for_user(user)
+    if conversation.customer_id != customer.pk:
+        raise NotFound("That conversation was not found.")
+    conversation.customer = customer
+
+    sentiment = analyze_sentiment(text)
+    user_message = _store_customer_message(conversation=conversation, text=text, sentiment=sentiment)
+    # A person has this conversation (escalated and assigned): the message goes to their ticket
+    # and the assistant stays quiet; returned are only the notices the handoff stored.
+    if handoff_route_customer_message(conversation=conversation, text=text):
+        notices = list(Message.objects.filter(conversation=conversation, pk__gt=user_message.pk, role=Message.Role.ASSISTANT))
+        _emit(on_token, notices)
+        return notices
+
+    early = _answer_without_brain(conversation=conversation, text=text, customer=customer, sentiment=sentiment)
+    if early is not None:
+        _emit(on_token, early)
+        return early
+
+    context = ToolContext(customer=customer, conversation_id=conversation.pk, channel=conversation.channel, verified=verified)
+    retrieved = retrieve_knowledge(text)
+    request = BrainRequest(
+        conversation=conversation,
+        text=text,
+        context=context,
+        retrieved=retrieved,
+        history=_history(conversation=conversation, upto=user_message),
+        profile=customer_profile(customer=customer),
+        sentiment=sentiment,
+        on_token=on_token,
+    )
+    brain = select_brain()
+    try:
+        reply = brain(request)
+    except Exception:  # noqa: BLE001 - whatever breaks inside a brain, the customer gets an answer
+        logger.exception("chat brain failed", extra={"conversation": conversation.pk})
+        reply = BrainReply(text="I'm sorry — something went wrong on our side while answering. " + OFFER_HUMAN, model="error")
+    if not reply.streamed:
+        _emit_text(on_token, reply.text)
+    return _persist_reply(
+        conversation=conversation, reply=reply, sentiment=sentiment, latency_ms=(time.perf_counter() - started) * 1000
+    )
+
+
+def _emit(on_token: Callable[[str], None] | None, messages: list[Message]) -> None:
+    for message in messages:
+        _emit_text(on_token, message.text)
+
+
+def _emit_text(on_token: Callable[[str], None] | None, text: str) -> None:
+    if on_token is not None and text:
+        on_token(text)
+
+
+@transaction.atomic
+def _store_customer_message(*, conversation: Conversation, text: str, sentiment: Sentiment) -> Message:
+    now = timezone.now()
+    # The row lock orders concurrent turns on one conversation, so the streak counts each
+    # message exactly once.
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    locked.very_negative_streak = locked.very_negative_streak + 1 if sentiment.very_negative else 0
+    locked.sentiment_label = sentiment.label
+    locked.sentiment_score = sentiment.score
+    locked.last_activity_at = now
+    locked.save(update_fields=["very_negative_streak", "sentiment_label", "sentiment_score", "last_activity_at"])
+    conversation.very_negative_streak = locked.very_negative_streak
+    conversation.status = locked.status
+    conversation.sentiment_label, conversation.sentiment_score = sentiment.label, sentiment.score
+    conversation.last_activity_at = now
+    return Message.objects.create(
+        conversation=conversation, role=Message.Role.USER, text=text, sentiment_score=sentiment.score, created_at=now
+    )
+
+
+def _answer_without_brain(
+    *, conversation: Conversation, text: str, customer: Customer, sentiment: Sentiment
+) -> list[Message] | None:
+    """Confirmations, declines and escalations, which must not depend on a model's judgement."""
+    if conversation.status == Conversation.Status.ESCALATED:
+        handoff = escalation.escalated_reply(conversation=conversation)
+        if handoff is not None:
+            return handoff
+    actions_service.actions_expire_stale(conversation=conversation)
+    if actions_service.is_affirmation(text) or actions_service.is_denial(text):
+        waiting = list(
+            PendingAction.objects.filter(conversation=conversation, status=PendingAction.Status.PROPOSED).values_list(
+                "pk", flat=True
+            )[:2]
+        )
+        if len(waiting) == 1:
+            if actions_service.is_affirmation(text):
+                return actions_service.action_confirm(action_id=waiting[0], customer=customer).messages
+            return actions_service.action_decline(action_id=waiting[0], customer=customer).messages
+    if is_human_request(text):
+        return escalation.conversation_escalate(conversation=conversation, reason="The customer asked for a person.").messages
+    if conversation.very_negative_streak >= 2:
+        return escalation.conversation_escalate(
+            conversation=conversation, reason="The customer has been very unhappy for two messages in a row."
+        ).messages
+    return None
+
+
+def retrieve_knowledge(text: str) -> RetrievedContext:
+    """Help-center hits for the customer's message, the query embedded once."""
+    try:
+        from knowledge.selectors import chunk_search, embed_query
+    except ImportError:
+        # The knowledge app's retrieval lands separately; until then turns run without it.
+        return RetrievedContext()
+    embedding = embed_query(text)
+    result = chunk_search(query=text, query_embedding=embedding, k=4)
+    return RetrievedContext(hits=list(result.hits), confident=bool(result.confident), query_embedding=embedding)
+
+
+def customer_profile(*, customer: Customer) -> CustomerProfile:
+    """Name, handle and the five latest orders with status, for the LLM's context."""
+    from orders.selectors import orders_for_customer
+
+    recent = [
+        {
+            "order_id": order.order_id,
+            "status": order.status,
+            "placed": order.created_at.date().isoformat(),
+            "items": len(order.items.all()),
+        }
+        for order in orders_for_customer(customer)[:PROFILE_ORDERS]
+    ]
+    return CustomerProfile(name=customer.full_name, handle=customer.handle, recent_orders=recent)
+
+
+def _history(*, conversation: Conversation, upto: Message) -> list[Message]:
+    recent = list(
+        Message.objects.filter(conversation=conversation, pk__lte=upto.pk).order_by("-created_at", "-id")[:HISTORY_MESSAGES]
+    )
+    recent.reverse()
+    return recent
+
+
+@transaction.atomic
+def _persist_reply(*, conversation: Conversation, reply: BrainReply, sentiment: Sentiment, latency_ms: float) -> list[Message]:
+    now = timezone.now()
+    rows: list[Message] = []
+    for message in reply.transcript:
+        message.conversation = conversation
+        message.created_at = now
+        rows.append(message)
+    answer = Message(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        text=reply.text,
+        citations=reply.citations,
+        latency_ms=round(latency_ms),
+        prompt_tokens=reply.usage.prompt_tokens,
+        completion_tokens=reply.usage.completion_tokens,
+        model=reply.model[:100],
+        intent=reply.intent[:60],
+        created_at=now,
+    )
+    rows.append(answer)
+    Message.objects.bulk_create(rows)
+    from chat.models import ToolCallLog
+
+    if reply.tool_calls:
+        ToolCallLog.objects.bulk_create([record.audit_row(conversation=conversation) for record in reply.tool_calls])
+    proposed = [action.pk for action in reply.proposed_actions]
+    if proposed:
+        PendingAction.objects.filter(pk__in=proposed, message__isnull=True).update(message=answer)
+    final_sentiment = reply.sentiment or sentiment
+    updates: dict[str, Any] = {
+        "last_activity_at": now,
+        "sentiment_label": final_sentiment.label,
+        "sentiment_score": final_sentiment.score,
+    }
+    if reply.intent:
+        updates["intent"] = reply.intent[:60]
+    Conversation.objects.filter(pk=conversation.pk).update(**updates)
+    messages = [answer]
+    if reply.escalate and conversation.status != Conversation.Status.ESCALATED:
+        messages += escalation.conversation_escalate(
+            conversation=conversation, reason=reply.escalation_reason or "The assistant handed the conversation over."
+        ).messages
+    return messages

@@ -1,0 +1,20 @@
+"""Tools the assistant can call. Importing this package registers every tool.
+
+Modules: `store` (the tau-bench retail tools over orders services/selectors), `knowledge`
+(search_knowledge_base, search_products), `support` (transfer_to_human_agents, ...).
+"""
+
+# Importing registers: store (tau-bench retail tools), catalog_tools and support_tools (the assistant's own).
+from chat.services.tools import catalog_tools, knowledge_tools, store, support_tools  # noqa: F401
+from chat.services.tools.registry import (
+    REGISTRY,
+    Tool,
+    ToolContext,
+    ToolOutcome,
+    all_tools,
+    call_tool,
+    get_tool,
+    tool,
+)
+
+__all__ = ["REGISTRY", "Tool", "ToolContext", "ToolOutcome", "all_tools", "call_tool", "get_tool", "tool"]

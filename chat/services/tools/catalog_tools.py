@@ -1,0 +1,161 @@
+"""Catalog tools for the assistant: product search, stock, restock alerts.
+
+Thin adapters over orders selectors/services. Product search matches the query against
+product names, types, option values and descriptions with rapidfuzz (typo-tolerant), so it
+works before and without the knowledge index; the catalog is small (tens of products) and
+read in two queries.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from rapidfuzz import fuzz, process
+
+from chat.services.tools.registry import ToolContext, tool
+from orders import selectors, services
+from supportbot.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from orders.models import Product, Variant
+
+MATCH_AT_LEAST = 60
+RESULTS = 5
+LOW_STOCK = 3
+
+
+def _catalog() -> list[Product]:
+    return list(selectors.products_for_catalog())
+
+
+def _haystack(product: Product) -> str:
+    options = {str(value) for variant in product.variants.all() for value in variant.options.values()}
+    return " ".join([product.name, product.product_type, *sorted(options), product.description[:300]])
+
+
+def _price(value: Decimal) -> float:
+    return float(round(value, 2))
+
+
+def _variant(variant: Variant) -> dict[str, Any]:
+    if not variant.available:
+        stock = "out of stock"
+    elif variant.stock_quantity <= LOW_STOCK:
+        stock = f"only {variant.stock_quantity} left"
+    else:
+        stock = "in stock"
+    return {"item_id": variant.item_id, "options": variant.options, "price": _price(variant.price), "available": variant.available, "stock": stock}
+
+
+def _summary(product: Product, *, max_price: float | None = None) -> dict[str, Any]:
+    variants = list(product.variants.all())
+    available = [variant for variant in variants if variant.available]
+    within = [variant for variant in available if max_price is None or variant.price <= Decimal(str(max_price))]
+    prices = [variant.price for variant in available] or [variant.price for variant in variants]
+    return {
+        "product_id": product.product_id,
+        "name": product.name,
+        "type": product.product_type,
+        "price_from": _price(min(prices)) if prices else None,
+        "price_to": _price(max(prices)) if prices else None,
+        "available_variants": len(available),
+        "variants": len(variants),
+        "matching_variants": [_variant(variant) for variant in sorted(within, key=lambda v: v.price)[:3]],
+    }
+
+
+@tool(
+    name="search_products",
+    description="Search the catalog by what the customer describes (name, kind, colour, size...), optionally under a maximum price.",
+    parameters={
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "description": "What the customer is looking for, e.g. 'waterproof hiking boots'."},
+            "max_price": {"type": "number", "description": "Only variants at or under this price."},
+        },
+        "required": ["query"],
+    },
+)
+def search_products(context: ToolContext, query: str, max_price: float | None = None) -> dict[str, Any]:
+    query = " ".join(query.split())
+    if not query:
+        raise InvalidInput("Please say what product you are looking for.")
+    if max_price is not None and max_price <= 0:
+        raise InvalidInput("The maximum price must be more than zero.")
+    catalog = _catalog()
+    haystacks = {index: _haystack(product) for index, product in enumerate(catalog)}
+    matches = process.extract(query, haystacks, scorer=fuzz.WRatio, limit=RESULTS * 3, score_cutoff=MATCH_AT_LEAST)
+    results = []
+    for _text, score, index in matches:
+        summary = _summary(catalog[index], max_price=max_price)
+        if max_price is not None and not summary["matching_variants"]:
+            continue
+        results.append({**summary, "match": round(score)})
+        if len(results) == RESULTS:
+            break
+    return {"query": query, "max_price": max_price, "products": results}
+
+
+def _find_product(catalog: list[Product], product: str) -> Product:
+    wanted = product.strip()
+    for candidate in catalog:
+        if candidate.product_id == wanted:
+            return candidate
+    names = {index: candidate.name for index, candidate in enumerate(catalog)}
+    best = process.extractOne(wanted, names, scorer=fuzz.WRatio, score_cutoff=75)
+    if best is None:
+        raise NotFound(f"We couldn't find a product called “{wanted}”. Try search_products with a description.")
+    return catalog[best[2]]
+
+
+@tool(
+    name="check_stock",
+    description="Stock and price of each variant of a product (by product id or name), or of one item id.",
+    parameters={
+        "type": "object",
+        "properties": {
+            "product": {"type": "string", "description": "A product id or product name, e.g. 'Running Shoes'."},
+            "item_id": {"type": "string", "description": "One variant's item id."},
+        },
+    },
+)
+def check_stock(context: ToolContext, product: str | None = None, item_id: str | None = None) -> dict[str, Any]:
+    if not product and not item_id:
+        raise InvalidInput("Say which product (product or item_id) to check.")
+    catalog = _catalog()
+    if item_id:
+        for candidate in catalog:
+            for variant in candidate.variants.all():
+                if variant.item_id == item_id:
+                    return {"product_id": candidate.product_id, "name": candidate.name, "variant": _variant(variant)}
+        raise NotFound(f"We couldn't find item {item_id} in the catalog.")
+    found = _find_product(catalog, product or "")
+    return {
+        "product_id": found.product_id,
+        "name": found.name,
+        "variants": [_variant(variant) for variant in found.variants.all()],
+    }
+
+
+@tool(
+    name="subscribe_restock_alert",
+    description="Email the customer when an out-of-stock item (variant) is back in stock.",
+    parameters={
+        "type": "object",
+        "properties": {"item_id": {"type": "string", "description": "The out-of-stock variant's item id."}},
+        "required": ["item_id"],
+    },
+)
+def subscribe_restock_alert(context: ToolContext, item_id: str) -> dict[str, Any]:
+    if context.customer is None:
+        raise InvalidInput("Restock alerts are for a signed-in customer.")
+    subscription = services.restock_subscription_create(customer=context.customer, item_id=item_id)
+    variant = subscription.variant
+    return {
+        "subscribed": True,
+        "item_id": variant.item_id,
+        "product": variant.product.name,
+        "options": variant.options,
+        "message": "We'll email you when it's back in stock.",
+    }

@@ -1,0 +1,95 @@
+"""Assistant text as safe HTML: Markdown rendered, then sanitized, citations as footnote links.
+
+Anything an assistant writes (an LLM, the offline assistant, a staff reply) is untrusted: a
+model can be talked into echoing `<script>` or `<img onerror=...>` from a customer's message
+or a web page. So the only HTML that reaches the page is what survives `nh3` with a short
+allow-list; Markdown's own output goes through the same filter.
+
+Citation markers ("[1]", "[2]") become superscript links to the message's source list
+(`#m<message id>-src-<ref>`) — only for refs the message really cites, so a stray "[3]" in
+text stays text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import markdown as markdown_lib
+import nh3
+from django import template
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+ALLOWED_TAGS = {
+    "p", "br", "strong", "em", "b", "i", "code", "pre", "blockquote",
+    "ul", "ol", "li", "a", "h3", "h4", "h5", "h6", "sup", "hr", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title", "id", "class"}, "sup": {"class"}, "td": {"align"}, "th": {"align"}}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+# "[1]" not followed by "(" or "[" — those are Markdown links/references, not citations.
+_CITATION_MARK = re.compile(r"\[(\d{1,2})\](?![(\[])")
+
+
+def sanitize_html(html: str) -> str:
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+
+
+def _cited_refs(citations: Iterable[Any] | None) -> set[int]:
+    refs: set[int] = set()
+    for citation in citations or []:
+        if isinstance(citation, dict):
+            try:
+                refs.add(int(citation.get("ref")))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue
+    return refs
+
+
+def markdown_to_safe_html(text: str, *, citations: Iterable[Any] | None = None, anchor: str = "") -> SafeString:
+    """Render `text` as sanitized HTML; "[n]" for a cited ref n becomes a footnote link."""
+    refs = _cited_refs(citations)
+
+    def footnote(match: re.Match[str]) -> str:
+        ref = int(match.group(1))
+        if ref not in refs or not anchor:
+            return match.group(0)
+        return f'<sup class="cite"><a href="#{anchor}-src-{ref}" aria-label="Source {ref}">[{ref}]</a></sup>'
+
+    # Footnotes are inserted before sanitizing so the allow-list vets them like everything else.
+    source = _CITATION_MARK.sub(footnote, text or "")
+    html = markdown_lib.markdown(source, extensions=["sane_lists", "tables"], output_format="html")
+    return mark_safe(sanitize_html(html))  # noqa: S308 - nh3 output with an allow-list
+
+
+@register.filter(name="markdown")
+def markdown_filter(text: str) -> SafeString:
+    """`{{ text|markdown }}`: Markdown → sanitized HTML (no citation links)."""
+    return markdown_to_safe_html(text)
+
+
+@register.simple_tag
+def message_html(message: Any) -> SafeString:
+    """`{% message_html message %}`: an assistant message's text with its citations linked."""
+    return markdown_to_safe_html(message.text, citations=message.citations, anchor=f"m{message.pk}")
+
+
+@register.filter
+def citation_href(citation: Any) -> str:
+    """A citation's link, only if it is a site path or http(s) URL (never `javascript:`)."""
+    url = str(citation.get("url", "")) if isinstance(citation, dict) else ""
+    if url.startswith("/") and not url.startswith("//"):
+        return url
+    if url.startswith(("https://", "http://")):
+        return url
+    return ""

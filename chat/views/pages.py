@@ -1,0 +1,126 @@
+"""Chat pages (the thread with its conversation list, the widget panel) and the helpers the
+other chat views share."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+from django_htmx.http import reswap, retarget
+from django_htmx.middleware import HtmxDetails
+
+from chat import portal_selectors as selectors
+from chat.forms import MessageForm
+from chat.models import Conversation
+from chat.services.agent import customer_for_user
+from supportbot.errors import NotFound
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from orders.models import Customer
+
+
+QUICK_REPLIES = ("Track my order", "Return an item", "Talk to a human")
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _user(request: HttpRequest) -> User:
+    # Every view here is behind login_required, so the user is a real account.
+    return request.user  # type: ignore[return-value]
+
+
+def _customer(request: HtmxHttpRequest) -> Customer | None:
+    try:
+        return customer_for_user(request.user)
+    except NotFound:
+        return None
+
+
+def _no_customer(request: HtmxHttpRequest) -> HttpResponse:
+    return render(request, "chat/no_customer.html", status=403)
+
+
+def _error(request: HtmxHttpRequest, message: str, *, status: int, retry: bool = False) -> HttpResponse:
+    """An htmx error: the error partial, swapped into the error area whatever the request targeted."""
+    response = render(request, "partials/error.html", {"error": message, "retry": retry}, status=status)
+    return reswap(retarget(response, "#chat-errors"), "innerHTML")
+
+
+def _conversation_url(conversation: Conversation | None, *, anchor: str = "latest") -> str:
+    if conversation is None:
+        return reverse("chat:index")
+    return f"{reverse('chat:conversation', args=[conversation.pk])}#{anchor}"
+
+
+def _thread_context(request: HtmxHttpRequest, customer: Customer, conversation: Conversation | None) -> dict[str, Any]:
+    return {
+        "customer": customer,
+        "conversation": conversation,
+        "conversations": selectors.conversations_for_customer(customer=customer),
+        "thread": selectors.thread_messages(conversation=conversation, user=_user(request)) if conversation else [],
+        "quick_replies": QUICK_REPLIES,
+        "form": MessageForm(initial={"conversation": conversation.pk if conversation else None}),
+    }
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def index(request: HtmxHttpRequest) -> HttpResponse:
+    """The chat page on the customer's most recent conversation (or a fresh composer)."""
+    customer = _customer(request)
+    if customer is None:
+        return _no_customer(request)
+    conversation = None if request.GET.get("new") else selectors.conversation_latest(customer=customer)
+    return render(request, "chat/chat.html", _thread_context(request, customer, conversation))
+
+
+@login_required
+@require_GET
+def conversation_detail(request: HtmxHttpRequest, conversation_id: int) -> HttpResponse:
+    customer = _customer(request)
+    if customer is None:
+        return _no_customer(request)
+    conversation = selectors.conversation_access(customer=customer, conversation_id=conversation_id)
+    if conversation is None:
+        raise Http404("That conversation was not found.")
+    return render(request, "chat/chat.html", _thread_context(request, customer, conversation))
+
+
+@login_required
+@require_GET
+def widget(request: HtmxHttpRequest) -> HttpResponse:
+    """The floating widget's panel: the latest conversation's recent messages and a composer."""
+    customer = _customer(request)
+    if customer is None:
+        return _no_customer(request)
+    if not request.htmx:
+        return redirect("chat:index")
+    conversation = selectors.conversation_latest(customer=customer)
+    thread = (
+        selectors.thread_messages(conversation=conversation, user=_user(request), limit=selectors.WIDGET_THREAD_SIZE)
+        if conversation
+        else []
+    )
+    context = {
+        "conversation": conversation,
+        "thread": thread,
+        "quick_replies": QUICK_REPLIES,
+        "form": MessageForm(initial={"conversation": conversation.pk if conversation else None}),
+    }
+    return render(request, "chat/chat.html#widget-panel", context)
+
+

@@ -1,0 +1,233 @@
+"""Sending a message: htmx streams the answer over server-sent events; no JS posts and redirects.
+
+The htmx POST validates, rate-limits and hands the turn to `stream` through a short-lived
+cache entry, and answers at once with the customer's bubble and a typing indicator; the
+indicator opens an EventSource on `stream`, which runs the turn and sends the answer's tokens
+as they come, then the rendered messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.db import close_old_connections, connection
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import push_url
+from django_ratelimit.core import is_ratelimited
+
+from chat import portal_selectors as selectors
+from chat.forms import MessageForm
+from chat.models import Conversation
+from chat.services.agent import chat_turn, conversation_start
+from chat.views.pages import (
+    HtmxHttpRequest,
+    _conversation_url,
+    _customer,
+    _error,
+    _no_customer,
+    _thread_context,
+    _user,
+)
+from supportbot.errors import ApplicationError
+
+if TYPE_CHECKING:
+    from orders.models import Customer
+
+logger = logging.getLogger(__name__)
+
+RATE_LIMITED = (
+    "You're sending messages faster than we can answer. Please wait a minute, then try again — "
+    "your message is still in the box."
+)
+TURN_CACHE_PREFIX = "chat:turn:"
+# How long a handed-over turn waits for its stream to connect before it is dropped.
+TURN_HANDOFF_SECONDS = 120
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def send(request: HtmxHttpRequest) -> HttpResponse:
+    """Send the customer's message. htmx: stream the answer; no JS: answer, then redirect."""
+    customer = _customer(request)
+    if customer is None:
+        return _no_customer(request)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        return _send_invalid(request, customer, form)
+    conversation: Conversation | None = None
+    if form.cleaned_data["conversation"]:
+        conversation = selectors.conversation_access(customer=customer, conversation_id=form.cleaned_data["conversation"])
+        if conversation is None:
+            if request.htmx:
+                return _error(request, "That conversation was not found. Reload the page to start a new one.", status=404)
+            raise Http404("That conversation was not found.")
+    # Counted after validation, so a refused over-long message doesn't use up the allowance.
+    if is_ratelimited(request, group="chat.send", key="user", rate=settings.CHAT_RATE_LIMIT, increment=True):
+        if request.htmx:
+            return _error(request, RATE_LIMITED, status=429)
+        messages.error(request, RATE_LIMITED)
+        return _render_composer_page(request, customer, conversation, form, status=429)
+
+    created = conversation is None
+    if conversation is None:
+        conversation = conversation_start(customer=customer, channel=Conversation.Channel.WEB)
+    text = form.cleaned_data["text"]
+    if request.htmx:
+        return _start_streamed_turn(request, conversation=conversation, text=text, created=created)
+    try:
+        chat_turn(conversation=conversation, text=text, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect(_conversation_url(conversation))
+
+
+def _send_invalid(request: HtmxHttpRequest, customer: Customer, form: MessageForm) -> HttpResponse:
+    error = " ".join(str(message) for errors in form.errors.values() for message in errors)
+    if request.htmx:
+        return _error(request, error, status=400)
+    conversation = None
+    conversation_id = form.cleaned_data.get("conversation") if hasattr(form, "cleaned_data") else None
+    if conversation_id:
+        conversation = selectors.conversation_access(customer=customer, conversation_id=conversation_id)
+    return _render_composer_page(request, customer, conversation, form, status=400)
+
+
+def _render_composer_page(
+    request: HtmxHttpRequest, customer: Customer, conversation: Conversation | None, form: MessageForm, *, status: int
+) -> HttpResponse:
+    """The chat page again with the customer's text kept in the composer (no-JS errors)."""
+    context = _thread_context(request, customer, conversation)
+    context["form"] = form
+    return render(request, "chat/chat.html", context, status=status)
+
+
+def _start_streamed_turn(request: HtmxHttpRequest, *, conversation: Conversation, text: str, created: bool) -> HttpResponse:
+    token = uuid.uuid4().hex
+    cache.set(
+        TURN_CACHE_PREFIX + token,
+        {"user": request.user.pk, "conversation": conversation.pk, "text": text},
+        timeout=TURN_HANDOFF_SECONDS,
+    )
+    context = {
+        "conversation": conversation,
+        "text": text,
+        "stream_url": reverse("chat:stream", args=[token]),
+        "new_conversation": created,
+        # The sidebar lists the new conversation (swapped out of band); not in the widget.
+        "conversations": selectors.conversations_for_customer(customer=conversation.customer)
+        if created and not request.POST.get("widget")
+        else [],
+    }
+    response = render(request, "chat/chat.html#pending-turn", context)
+    if created and not request.POST.get("widget"):
+        response = push_url(response, reverse("chat:conversation", args=[conversation.pk]))
+    return response
+
+
+@login_required
+@require_GET
+@never_cache
+def stream(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
+    """Server-sent events for one handed-over turn: `token` events, then `done` (HTML) or `error`.
+
+    The turn runs in a worker thread because the agent reports tokens through a callback,
+    while a streaming response needs a generator; a queue connects the two.
+    """
+    key = TURN_CACHE_PREFIX + token
+    turn = cache.get(key)
+    # delete() is the claim: only the request that removes the entry runs the turn, so a
+    # reconnecting EventSource can't answer the same message twice.
+    if not turn or turn.get("user") != request.user.pk or not cache.delete(key):
+        return _sse_single("failure", render_to_string(
+            "partials/error.html",
+            {"error": "This answer is no longer available. Reload the conversation to see it.", "retry": False},
+            request=request,
+        ))
+    customer = _customer(request)
+    conversation = selectors.conversation_access(customer=customer, conversation_id=turn["conversation"]) if customer else None
+    if conversation is None:
+        raise Http404("That conversation was not found.")
+    events = _run_turn_in_thread(request, conversation=conversation, text=turn["text"])
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
+    return response
+
+
+def _sse(event: str, data: str) -> str:
+    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+    return f"event: {event}\n{lines}\n"
+
+
+def _sse_single(event: str, data: str) -> HttpResponse:
+    response = HttpResponse(_sse(event, data), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+_DONE = object()
+
+
+def _run_turn_in_thread(request: HtmxHttpRequest, *, conversation: Conversation, text: str) -> Iterator[str]:
+    events: queue.Queue[Any] = queue.Queue()
+    before = selectors.last_message_id(conversation=conversation)
+    user = _user(request)
+
+    def work() -> None:
+        try:
+            chat_turn(conversation=conversation, text=text, user=user, on_token=lambda chunk: events.put(("token", chunk)))
+            events.put(("done", None))
+        except ApplicationError as exc:
+            events.put(("error", exc.message))
+        except Exception:  # noqa: BLE001 - the customer gets an error partial, the log the traceback
+            logger.exception("streamed chat turn failed", extra={"conversation": conversation.pk})
+            events.put(("error", "Something went wrong while answering. Please try again."))
+        finally:
+            events.put(_DONE)
+            connection.close()  # this thread's own database connection
+
+    def generate() -> Iterator[str]:
+        threading.Thread(target=work, name=f"chat-turn-{conversation.pk}", daemon=True).start()
+        outcome: tuple[str, Any] | None = None
+        while True:
+            item = events.get()
+            if item is _DONE:
+                break
+            kind, payload = item
+            if kind == "token":
+                yield _sse("token", json.dumps(payload))
+            else:
+                outcome = item
+        close_old_connections()
+        if outcome is None or outcome[0] == "error":
+            message = outcome[1] if outcome else "Something went wrong while answering. Please try again."
+            yield _sse("failure", render_to_string("partials/error.html", {"error": message, "retry": True}, request=request))
+            return
+        added = selectors.thread_messages_after(
+            conversation=conversation, user=user, after_id=before, include_customer=False
+        )
+        html = render_to_string("chat/chat.html#turn-messages", {"thread": added, "conversation": conversation}, request=request)
+        yield _sse("done", html)
+
+    return generate()
+
+

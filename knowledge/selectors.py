@@ -1,0 +1,302 @@
+"""Reads for the knowledge base: hybrid chunk search, article lookups for the help center.
+
+`chunk_search` fuses two rankings with reciprocal rank fusion (RRF): pgvector cosine distance
+over the HNSW index, which catches paraphrases, and PostgreSQL full text, which catches exact
+tokens the embedding model blurs (order numbers, item ids, product names). RRF uses only
+ranks, so the two scores never need to be put on one scale.
+
+Full text uses OR semantics: a long question written in a customer's own words rarely has all
+of its words in one passage, and requiring them all (AND) would match nothing. Passages are
+ranked by the IDF-weighted share of query words they contain, so rare words ("warranty",
+"W5527310") outweigh common ones ("order"). The IDF comes from PostgreSQL's own statistics
+on the tsvector column (pg_stats.most_common_elems), refreshed by ANALYZE after ingestion.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, QuerySet
+from django.urls import reverse
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from knowledge import embeddings
+from knowledge.models import Document
+from supportbot.errors import InvalidInput
+
+# RRF's damping constant: 60 is the value from the original paper and works across corpora.
+RRF_K = 60
+# Full text counts half as much as the vector ranking in the fusion: it has no notion of
+# typos or synonyms, so its top rank is wrong more often (see eval_retrieval); it still
+# lifts exact tokens such as order numbers and item ids that the embedding blurs.
+TEXT_WEIGHT = 0.5
+# Expected rows full text may score per query; keeps latency flat as the corpus grows.
+TEXT_ROW_BUDGET = 3000
+# Over-long queries: the model reads at most max_tokens() word pieces; full text gets the same
+# words (about 4-5 characters per word piece, so this keeps a margin).
+MAX_QUERY_CHARS = 2000
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+SEARCH_SQL = """
+WITH stats AS (
+    -- Document frequency of the most common lexemes, kept by ANALYZE: the IDF source.
+    SELECT x.lexeme, x.freq
+    FROM pg_stats s
+    CROSS JOIN LATERAL unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS x(lexeme, freq)
+    WHERE s.schemaname = current_schema() AND s.tablename = 'knowledge_chunk' AND s.attname = 'search_vector'
+),
+size AS (
+    SELECT greatest(reltuples, 1) AS n FROM pg_class WHERE oid = 'knowledge_chunk'::regclass
+),
+terms AS (
+    SELECT t.lexeme, coalesce(st.freq, 0) AS freq,
+           -ln(greatest(coalesce(st.freq, 0), 0.5 / size.n)) AS idf,
+           quote_literal(t.lexeme)::tsquery AS anywhere,
+           (quote_literal(t.lexeme) || ':A')::tsquery AS in_heading
+    FROM unnest(to_tsvector('english', %(text)s)) AS t
+    CROSS JOIN size
+    LEFT JOIN stats st ON st.lexeme = t.lexeme
+),
+ordered_terms AS (
+    SELECT lexeme, freq,
+           sum(freq) OVER w AS cumulative_share,
+           exp(sum(ln(greatest(freq, 1e-9))) OVER w) / greatest(freq, 1e-9) AS earlier_product
+    FROM terms
+    WINDOW w AS (ORDER BY freq, lexeme)
+),
+query AS (
+    -- Rows to score are bounded by a budget, so latency stays flat as the corpus grows.
+    -- Normally: OR of the rarest terms whose expected matches fit the budget (on a small
+    -- corpus, every term). When even the rarest term is too common, AND the rarest terms
+    -- together until the expected intersection fits. Common terms still count in the score.
+    SELECT coalesce(
+        (SELECT string_agg(quote_literal(lexeme), ' | ') FROM ordered_terms, size
+         WHERE cumulative_share * size.n <= %(text_row_budget)s),
+        (SELECT string_agg(quote_literal(lexeme), ' & ') FROM ordered_terms, size
+         WHERE earlier_product * size.n > %(text_row_budget)s)
+    )::tsquery AS terms
+),
+vector_hits AS (
+    SELECT id, row_number() OVER (ORDER BY distance, id) AS rank
+    FROM (
+        SELECT c.id, c.embedding <=> %(vector)s::vector AS distance
+        FROM knowledge_chunk c {document_join}
+        {document_where}
+        ORDER BY c.embedding <=> %(vector)s::vector
+        LIMIT %(candidates)s
+    ) nearest
+),
+text_hits AS (
+    -- IDF-weighted term overlap (a heading match counts 1.5x), mildly length-normalised.
+    -- PostgreSQL's ts_rank has no IDF, so "order" would weigh as much as "warranty".
+    SELECT id, row_number() OVER (ORDER BY text_score DESC, id) AS rank
+    FROM (
+        SELECT c.id,
+               (SELECT sum(t.idf * CASE WHEN c.search_vector @@ t.in_heading THEN 1.5
+                                        WHEN c.search_vector @@ t.anywhere THEN 1.0 ELSE 0 END)
+                FROM terms t) / (1 + 0.1 * ln(1 + length(c.search_vector))) AS text_score
+        FROM knowledge_chunk c {document_join}
+        -- A scalar subquery (an InitPlan parameter), not a join, so the GIN index is used.
+        WHERE c.search_vector @@ (SELECT terms FROM query) {document_and}
+        ORDER BY text_score DESC
+        LIMIT %(candidates)s
+    ) matched
+),
+fused AS (
+    SELECT coalesce(v.id, t.id) AS id, v.rank AS vector_rank, t.rank AS text_rank,
+           coalesce(%(vector_weight)s / (%(rrf_k)s + v.rank), 0)
+           + coalesce(%(text_weight)s / (%(rrf_k)s + t.rank), 0) AS fused
+    FROM vector_hits v FULL OUTER JOIN text_hits t ON t.id = v.id
+    WHERE coalesce(%(vector_weight)s * v.rank, 0) + coalesce(%(text_weight)s * t.rank, 0) > 0
+    ORDER BY fused DESC, id
+    LIMIT %(k)s
+)
+SELECT f.id, f.vector_rank, f.text_rank, f.fused, 1 - (c.embedding <=> %(vector)s::vector) AS similarity,
+       c.document_id, c.heading_path, c.anchor, c.text, d.title, d.slug, d.kind
+FROM fused f
+JOIN knowledge_chunk c ON c.id = f.id
+JOIN knowledge_document d ON d.id = c.document_id
+ORDER BY f.fused DESC, f.id
+"""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk_id: int
+    document_id: int
+    document_title: str
+    document_slug: str
+    kind: str
+    heading: str
+    heading_path: str
+    text: str
+    # Fused score scaled to 0..1: 1.0 means both retrievers ranked this chunk first.
+    score: float
+    # Cosine similarity between query and chunk (-1..1), the basis of the confidence flag.
+    similarity: float
+    vector_rank: int | None
+    text_rank: int | None
+    citation: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    hits: list[SearchHit] = field(default_factory=list)
+    # False when nothing relevant was found: the assistant should say so and offer a human.
+    confident: bool = False
+
+    @property
+    def top_score(self) -> float:
+        return self.hits[0].score if self.hits else 0.0
+
+    @property
+    def top_similarity(self) -> float:
+        return max((hit.similarity for hit in self.hits), default=0.0)
+
+
+def truncate_query(text: str) -> str:
+    """The query cut to what the embedding model reads (at most max_tokens() word pieces)."""
+    text = " ".join(text.split())[:MAX_QUERY_CHARS]
+    tokenizer = embeddings.get_model().tokenizer
+    limit = embeddings.max_tokens() - 2  # room for [CLS] and [SEP]
+    encoded = tokenizer(text, add_special_tokens=False, truncation=True, max_length=limit, return_offsets_mapping=True)
+    offsets = encoded["offset_mapping"]
+    return text[: offsets[-1][1]] if offsets else ""
+
+
+def embed_query(text: str) -> np.ndarray:
+    """The query's embedding; compute once per chat turn and pass it to chunk_search."""
+    return embeddings.embed_text(truncate_query(text))
+
+
+def has_content_words(text: str) -> bool:
+    return any(word not in ENGLISH_STOP_WORDS for word in WORD.findall(text.lower()))
+
+
+def citation_url(*, slug: str, kind: str, anchor: str) -> str:
+    if kind not in Document.PUBLIC_KINDS:
+        return ""
+    url = reverse("knowledge:article", kwargs={"slug": slug})
+    return f"{url}#{anchor}" if anchor else url
+
+
+def _vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{value:.7g}" for value in np.asarray(vector, dtype=np.float32).ravel()) + "]"
+
+
+def chunk_search(
+    *,
+    query: str,
+    query_embedding: np.ndarray | None = None,
+    k: int = 5,
+    kinds: list[str] | None = None,
+    product_id: str | None = None,
+    mode: Literal["hybrid", "vector", "text"] = "hybrid",
+) -> SearchResult:
+    """Hybrid search over chunks, best first, optionally limited to document kinds or a product.
+
+    `query_embedding` is embed_query(query) when the caller already has it. A query with no
+    content words (only stop-words or symbols) returns no hits with confident=False, without
+    touching the database. `mode` keeps one retriever only (for evaluation). Two queries: one to set HNSW options, one to search.
+    """
+    text = " ".join(query.split())[:MAX_QUERY_CHARS]
+    if k < 1 or not has_content_words(text):
+        return SearchResult(query=query)
+    if kinds:
+        unknown = sorted(set(kinds) - set(Document.Kind.values))
+        if unknown:
+            raise InvalidInput(f"Unknown document kind(s): {', '.join(unknown)}.")
+    vector = embed_query(text) if query_embedding is None else query_embedding
+    filters: list[str] = []
+    params: dict[str, Any] = {
+        "text": text,
+        "vector": _vector_literal(vector),
+        "candidates": max(settings.KNOWLEDGE_CANDIDATES, k),
+        "rrf_k": RRF_K,
+        "vector_weight": 0.0 if mode == "text" else 1.0,
+        "text_weight": 0.0 if mode == "vector" else TEXT_WEIGHT,
+        "text_row_budget": TEXT_ROW_BUDGET,
+        "k": k,
+    }
+    if kinds:
+        filters.append("d.kind = ANY(%(kinds)s)")
+        params["kinds"] = list(kinds)
+    if product_id:
+        filters.append("d.product_id = %(product_id)s")
+        params["product_id"] = product_id
+    sql = SEARCH_SQL.format(
+        document_join="JOIN knowledge_document d ON d.id = c.document_id" if filters else "",
+        document_where=("WHERE " + " AND ".join(filters)) if filters else "",
+        document_and="".join(f" AND {condition}" for condition in filters),
+    )
+    with connection.cursor() as cursor:
+        # With a filter, HNSW keeps scanning until enough rows pass it (pgvector 0.8 iterative
+        # scan) instead of returning the few of its first ef_search candidates that qualify.
+        cursor.execute(
+            "SELECT set_config('hnsw.ef_search', %s, false), set_config('hnsw.iterative_scan', %s, false)",
+            [str(max(settings.KNOWLEDGE_HNSW_EF_SEARCH, params["candidates"])), "relaxed_order" if filters else "off"],
+        )
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    best_possible = (params["vector_weight"] + params["text_weight"]) / (RRF_K + 1)
+    hits = []
+    for chunk_id, vector_rank, text_rank, fused, similarity, document_id, heading_path, anchor, chunk_text, title, slug, kind in rows:
+        heading = heading_path.rsplit(" › ", 1)[-1]
+        hits.append(
+            SearchHit(
+                chunk_id=chunk_id,
+                document_id=document_id,
+                document_title=title,
+                document_slug=slug,
+                kind=kind,
+                heading=heading,
+                heading_path=heading_path,
+                text=chunk_text,
+                score=round(float(fused) / best_possible, 4),
+                similarity=round(float(similarity), 4),
+                vector_rank=vector_rank,
+                text_rank=text_rank,
+                citation={
+                    "id": f"{slug}#{anchor}" if anchor else slug,
+                    "title": title,
+                    "heading": heading,
+                    "url": citation_url(slug=slug, kind=kind, anchor=anchor),
+                },
+            )
+        )
+    confident = any(hit.similarity >= settings.KNOWLEDGE_MIN_SIMILARITY for hit in hits)
+    return SearchResult(query=query, hits=hits, confident=confident)
+
+
+def documents_for_help_center() -> QuerySet[Document]:
+    """Public articles with their chunk counts, by title."""
+    return (
+        Document.objects.filter(kind__in=Document.PUBLIC_KINDS, indexed_at__isnull=False)
+        .exclude(kind=Document.Kind.PRODUCT)
+        .annotate(chunk_count=Count("chunks"))
+        .order_by("title")
+    )
+
+
+def document_public_get(*, slug: str) -> Document | None:
+    return Document.objects.filter(slug=slug, kind__in=Document.PUBLIC_KINDS).first()
+
+
+def article_sections(*, document: Document) -> list[dict[str, str]]:
+    """Top-level sections (anchor, heading) of an article for its table of contents."""
+    rows = document.chunks.exclude(anchor="").order_by("position").values_list("anchor", "heading_path")
+    seen: dict[str, str] = {}
+    for anchor, heading_path in rows:
+        parts = heading_path.split(" › ")
+        if len(parts) == 2 and anchor not in seen:
+            seen[anchor] = parts[1]
+    return [{"anchor": anchor, "heading": heading} for anchor, heading in seen.items()]

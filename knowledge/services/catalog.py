@@ -1,0 +1,75 @@
+"""Catalog documents: one kind="product" document per orders.Product, kept in step with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils.text import slugify
+
+from knowledge.models import Document
+from knowledge.parsing import parse_document
+from knowledge.services.documents import IngestReport, _flush, _known_vectors, _parsed_fields, _Pending, _plan_chunks
+
+
+def _product_markdown(product: Any) -> str:
+    """The catalog page of a product as Markdown: what the assistant needs to answer about it.
+
+    Availability is stated as in/out of stock rather than a count, so an ordinary sale does
+    not change the text (and force a re-embedding) unless the item sells out.
+    """
+    lines = [f"{product.name} is a {product.product_type} sold by Cobalt Market (product id {product.product_id})."]
+    if product.description.strip():
+        lines += ["", product.description.strip()]
+    variants = list(product.variants.all())
+    lines += ["", "## Options and prices", ""]
+    if not variants:
+        lines.append("This product has no items for sale at the moment.")
+    for variant in variants:
+        options = ", ".join(f"{key} {value}" for key, value in variant.options.items()) or "standard"
+        state = "in stock" if variant.available else "out of stock"
+        lines.append(f"- Item {variant.item_id}: {options}. Price ${variant.price:,.2f}, {state}.")
+    option_names = sorted({str(key) for variant in variants for key in variant.options})
+    if option_names:
+        lines += ["", "## Choosing options", "", f"Choose {', '.join(option_names)} on the product page before adding it to your cart."]
+    return "\n".join(lines) + "\n"
+
+
+def product_document_sync(*, product_id: str) -> Document | None:
+    """Create or update the kind="product" document for a catalog product.
+
+    Returns None (and deletes the document) when the product no longer exists. Unchanged
+    products are a no-op; changed ones re-embed only the sections whose text changed.
+    """
+    from orders.models import Product  # the orders app owns the catalog; imported lazily
+
+    slug = slugify(f"product-{product_id}")[:200]
+    product = Product.objects.filter(product_id=product_id).prefetch_related("variants").first()
+    if product is None:
+        Document.objects.filter(slug=slug, kind=Document.Kind.PRODUCT).delete()
+        return None
+    body = _product_markdown(product)
+    parsed = parse_document(body, source_format=Document.Format.MARKDOWN, title=product.name)
+    fields = _parsed_fields(
+        parsed,
+        body=body,
+        source_format=Document.Format.MARKDOWN,
+        kind=Document.Kind.PRODUCT,
+        slug=slug,
+        product_id=product.product_id,
+        source=f"catalog:{product.product_id}",
+    )
+    existing = Document.objects.filter(slug=slug).first()
+    if existing is not None and existing.checksum == fields["checksum"]:
+        return existing
+    plans = _plan_chunks(parsed)
+    existing_id = existing.pk if existing else None
+    report = IngestReport()
+    return _flush([_Pending(fields, plans, existing_id, _known_vectors(existing_id, plans))], report)[0]
+
+
+def product_document_sync_enqueue(*, product_id: str) -> None:
+    """Queue a catalog-document refresh after the caller's transaction commits (for orders services)."""
+    from knowledge.tasks import sync_product_document
+
+    transaction.on_commit(lambda: sync_product_document.delay(product_id))

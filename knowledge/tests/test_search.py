@@ -1,0 +1,113 @@
+"""Hybrid retrieval on the real database with the real embedding model."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge.models import Document
+from knowledge.selectors import chunk_search, embed_query, truncate_query
+from knowledge.services import document_ingest_path
+from knowledge.tests.conftest import SHIPPING, TICKET, WARRANTY
+
+pytestmark = pytest.mark.django_db
+
+CATALOG = """---
+title: Espresso machine
+kind: product
+---
+
+## Variants
+
+- Item 1008292230: 15 bar pressure, stainless steel, $1,100.
+- Item 7774234341: 9 bar pressure, black, $1,230.
+"""
+
+
+@pytest.fixture
+def corpus(write_article):
+    for name, text in (("shipping.md", SHIPPING), ("warranty.md", WARRANTY), ("ticket-4411.md", TICKET), ("espresso.md", CATALOG)):
+        write_article(name, text)
+    document_ingest_path(path=write_article("account.md", "---\ntitle: Account help\nkind: manual\n---\n\n## Resetting your password\n\nUse the Forgot password link on the login page; the reset email arrives within minutes.\n").parent)
+    Document.objects.filter(slug="espresso").update(product_id="4354588079")
+
+
+def test_exact_order_number_is_found_by_full_text(corpus):
+    result = chunk_search(query="what happened with my order W5527310?", k=3)
+    # Only the ticket contains the number: full text ranks it first, and fusion keeps it at
+    # the top next to the semantically closest article ("Lost packages").
+    ticket = next(hit for hit in result.hits[:2] if hit.document_slug == "ticket-4411")
+    assert ticket.text_rank == 1
+    assert ticket.citation["url"] == ""  # resolved tickets have no public page
+
+
+def test_exact_item_id_is_found(corpus):
+    result = chunk_search(query="is 7774234341 still sold", k=3)
+    assert result.hits[0].document_slug == "espresso"
+    assert result.hits[0].text_rank == 1
+
+
+def test_paraphrase_without_shared_words_is_found_by_the_vector_ranking(corpus):
+    query = "my parcel never showed up at my door"
+    result = chunk_search(query=query, k=3)
+    top = result.hits[0]
+    assert (top.document_slug, top.heading) == ("shipping", "Lost packages")
+    assert top.vector_rank == 1
+    assert result.confident
+    assert top.citation == {
+        "id": "shipping#lost-packages",
+        "title": "Shipping and lost parcels",
+        "heading": "Lost packages",
+        "url": "/help/shipping/#lost-packages",
+    }
+
+
+def test_hybrid_scores_are_ordered_and_scaled(corpus):
+    result = chunk_search(query="how long is the warranty on electronics", k=5)
+    scores = [hit.score for hit in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    assert result.hits[0].document_slug == "warranty"
+    # Both retrievers ranked it first, so it has the best possible fused score.
+    assert (result.hits[0].vector_rank, result.hits[0].text_rank, result.top_score) == (1, 1, 1.0)
+
+
+def test_filters_by_kind_and_product(corpus):
+    result = chunk_search(query="how long is the warranty", kinds=["policy", "manual"], k=10)
+    assert result.hits and {hit.kind for hit in result.hits} <= {"policy", "manual"}
+    product = chunk_search(query="pressure and price", product_id="4354588079", k=10)
+    assert product.hits and {hit.document_slug for hit in product.hits} == {"espresso"}
+    assert chunk_search(query="pressure and price", product_id="0000000000").hits == []
+
+
+def test_unknown_kind_is_refused_with_a_clear_message(corpus):
+    from supportbot.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="Unknown document kind"):
+        chunk_search(query="warranty", kinds=["blog"])
+
+
+def test_off_topic_question_is_not_confident(corpus):
+    result = chunk_search(query="what is a good recipe for banana bread with walnuts")
+    assert not result.confident
+
+
+def test_stop_words_or_symbols_return_nothing_without_querying(corpus, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        for query in ("the of and is it", "?!?! ### ...", "", "   "):
+            result = chunk_search(query=query)
+            assert (result.hits, result.confident, result.top_score) == ([], False, 0.0)
+
+
+def test_over_long_query_is_truncated_to_the_model_limit(corpus):
+    from knowledge.embeddings import count_tokens, max_tokens
+
+    long_query = "my parcel never showed up at my door even though tracking says it was delivered. " * 80
+    assert count_tokens(truncate_query(long_query)) <= max_tokens() - 2
+    result = chunk_search(query=long_query)
+    assert result.hits and result.hits[0].document_slug == "shipping"
+
+
+def test_precomputed_embedding_is_reused_and_search_is_two_queries(corpus, django_assert_max_num_queries):
+    vector = embed_query("reset my password")
+    with django_assert_max_num_queries(2):
+        result = chunk_search(query="reset my password", query_embedding=vector)
+    assert result.hits[0].document_slug == "account"

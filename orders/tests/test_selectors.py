@@ -1,0 +1,145 @@
+"""Reads: tau-bench record shapes, access checks, lookups, query counts of the hot selectors."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from orders import selectors, services
+from orders.models import PaymentMethod
+from orders.tests.factories import CustomerFactory, PaymentMethodFactory, ProductFactory, VariantFactory, make_order
+from supportbot.errors import NotFound
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def order():
+    customer = CustomerFactory(handle="noel_park_1234", first_name="Noel", last_name="Park", email="Noel.Park@Example.com", zip="10001")
+    card = PaymentMethodFactory(customer=customer, payment_method_id="credit_card_111", brand="visa", last_four="1111")
+    PaymentMethodFactory(customer=customer, payment_method_id="gift_card_222", source=PaymentMethod.Source.GIFT_CARD, balance=Decimal("12.30"))
+    PaymentMethodFactory(customer=customer, payment_method_id="paypal_333", source=PaymentMethod.Source.PAYPAL)
+    lamp = ProductFactory(product_id="100", name="Desk Lamp")
+    warm = VariantFactory(product=lamp, item_id="1001", options={"color": "warm"}, price=Decimal("19.99"))
+    VariantFactory(product=lamp, item_id="1002", options={"color": "cold"}, price=Decimal("21.00"), stock_quantity=0)
+    return make_order(customer=customer, variants=[warm, warm], payment_method=card, status="delivered", order_id="#W1000001")
+
+
+def test_order_details_has_the_exact_tau_bench_shape_and_extra_keys_only_when_set(order):
+    record = selectors.order_details("#W1000001")
+    assert record == {
+        "order_id": "#W1000001",
+        "user_id": "noel_park_1234",
+        "address": {"address1": "1 Main Street", "address2": "Apt 2", "city": "Austin", "country": "USA", "state": "TX", "zip": "78701"},
+        "items": [{"name": "Desk Lamp", "product_id": "100", "item_id": "1001", "price": 19.99, "options": {"color": "warm"}}] * 2,
+        "fulfillments": [{"tracking_id": ["123456789012"], "item_ids": ["1001", "1001"]}],
+        "status": "delivered",
+        "payment_history": [{"transaction_type": "payment", "amount": 39.98, "payment_method_id": "credit_card_111"}],
+    }
+    services.order_return_items(order_id="#W1000001", item_ids=["1001"], payment_method_id="gift_card_222")
+    record = selectors.order_details("#W1000001")
+    assert record["status"] == "return requested"
+    assert (record["return_items"], record["return_payment_method_id"]) == (["1001"], "gift_card_222")
+    assert "cancel_reason" not in record and "exchange_items" not in record
+
+
+def test_customer_and_product_details_shapes(order):
+    assert selectors.customer_details("noel_park_1234") == {
+        "name": {"first_name": "Noel", "last_name": "Park"},
+        "address": {"address1": "1 Main Street", "address2": "Apt 2", "city": "Austin", "country": "USA", "state": "TX", "zip": "10001"},
+        "email": "Noel.Park@Example.com",
+        "payment_methods": {
+            "credit_card_111": {"source": "credit_card", "brand": "visa", "last_four": "1111", "id": "credit_card_111"},
+            "gift_card_222": {"source": "gift_card", "balance": 12.3, "id": "gift_card_222"},
+            "paypal_333": {"source": "paypal", "id": "paypal_333"},
+        },
+        "orders": ["#W1000001"],
+    }
+    assert selectors.product_details("100") == {
+        "name": "Desk Lamp",
+        "product_id": "100",
+        "variants": {
+            "1001": {"item_id": "1001", "options": {"color": "warm"}, "available": True, "price": 19.99},
+            "1002": {"item_id": "1002", "options": {"color": "cold"}, "available": False, "price": 21.0},
+        },
+    }
+    ProductFactory(product_id="050", name="Bookshelf")
+    assert selectors.product_types() == {"Bookshelf": "050", "Desk Lamp": "100"}
+
+
+def test_access_checks_treat_another_customers_records_as_missing(order):
+    stranger = CustomerFactory()
+    with pytest.raises(NotFound) as foreign:
+        selectors.access_order(customer=stranger, order_id="#W1000001")
+    with pytest.raises(NotFound) as missing:
+        selectors.access_order(customer=stranger, order_id="#W9999999")
+    assert foreign.value.message.replace("#W1000001", "X") == missing.value.message.replace("#W9999999", "X")
+    assert selectors.access_order(customer=order.customer, order_id="#W1000001") == order
+    assert selectors.access_order(customer=None, order_id="#W1000001") == order
+    with pytest.raises(NotFound):
+        selectors.customer_details("noel_park_1234", customer=stranger)
+    assert selectors.customer_details(stranger.handle, customer=stranger)["orders"] == []
+    assert list(selectors.orders_for_customer(stranger)) == []
+    assert list(selectors.orders_for_customer(order.customer)) == [order]
+
+
+def test_find_customer_by_email_and_by_name_zip_case_insensitively(order):
+    assert selectors.customer_find_by_email("  noel.park@example.COM ").handle == "noel_park_1234"
+    assert selectors.customer_find_by_name_zip("NOEL", "park", "10001").handle == "noel_park_1234"
+    with pytest.raises(NotFound):
+        selectors.customer_find_by_name_zip("Noel", "Park", "99999")
+    with pytest.raises(NotFound):
+        selectors.customer_find_by_email("nobody@example.com")
+    with pytest.raises(NotFound, match="product 999"):
+        selectors.product_details("999")
+
+
+def test_read_selectors_use_a_bounded_number_of_queries(order, django_assert_max_num_queries):
+    lamp, card = order.items.first().variant, order.customer.payment_methods.first()
+    for _ in range(5):  # more orders, items and payments must not mean more queries
+        make_order(customer=order.customer, variants=[lamp] * 3, payment_method=card)
+    with django_assert_max_num_queries(4):
+        selectors.order_details("#W1000001")
+    with django_assert_max_num_queries(3):
+        selectors.customer_details("noel_park_1234")
+    with django_assert_max_num_queries(2):
+        selectors.product_details("100")
+    with django_assert_max_num_queries(1):
+        selectors.product_types()
+
+
+def _record_through_the_orm(order_id: str) -> dict:
+    return selectors.order_export(selectors.access_order(customer=None, order_id=order_id))
+
+
+def test_single_query_order_details_matches_the_orm_export_in_every_state(order, django_assert_num_queries):
+    """order_details builds the record in SQL; it must equal order_export for every request kind."""
+    customer = order.customer
+    card = PaymentMethod.objects.get(payment_method_id="credit_card_111")
+    warm, cold = order.items.first().variant, order.items.first().product.variants.get(item_id="1002")
+    cold.stock_quantity = 5
+    cold.save()
+    pending = make_order(customer=customer, variants=[warm], payment_method=card, order_id="#W1000002")
+    to_modify = make_order(customer=customer, variants=[warm, warm], payment_method=card, order_id="#W1000003")
+    to_exchange = make_order(customer=customer, variants=[warm], payment_method=card, status="delivered", order_id="#W1000004")
+    services.order_cancel(order_id=pending.order_id, reason="ordered by mistake")
+    services.order_modify_items(order_id=to_modify.order_id, item_ids=["1001"], new_item_ids=["1002"], payment_method_id="gift_card_222")
+    services.order_exchange_items(order_id=to_exchange.order_id, item_ids=["1001"], new_item_ids=["1002"], payment_method_id="credit_card_111")
+    services.order_return_items(order_id="#W1000001", item_ids=["1001", "1001"], payment_method_id="credit_card_111")
+    for order_id in ("#W1000001", "#W1000002", "#W1000003", "#W1000004"):
+        with django_assert_num_queries(1):
+            fast = selectors.order_details(order_id)
+        assert fast == _record_through_the_orm(order_id)
+    assert selectors.order_details("#W1000002")["cancel_reason"] == "ordered by mistake"
+    assert selectors.order_details("#W1000004")["exchange_price_difference"] == 1.01
+
+
+def test_order_details_refuses_another_customers_order_like_a_missing_one(order):
+    stranger = CustomerFactory(handle="someone_else_9999")
+    with pytest.raises(NotFound) as refused:
+        selectors.order_details("#W1000001", customer=stranger)
+    with pytest.raises(NotFound) as missing:
+        selectors.order_details("#W9999999", customer=stranger)
+    assert refused.value.message.replace("#W1000001", "#X") == missing.value.message.replace("#W9999999", "#X")
+    assert selectors.order_details("#W1000001", customer=order.customer)["order_id"] == "#W1000001"

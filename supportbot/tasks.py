@@ -1,0 +1,18 @@
+"""Project-wide tasks: a ping used by /healthz and the worker smoke test."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from celery import shared_task
+from django.db import connection
+
+
+@shared_task(name="supportbot.ping")
+def ping() -> dict[str, object]:
+    """Prove a worker is alive and can reach the database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        database = cursor.fetchone()[0]
+    return {"hostname": socket.gethostname(), "pid": os.getpid(), "database": database}

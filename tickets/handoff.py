@@ -1,0 +1,66 @@
+"""Human handoff: while a person works the ticket, the customer's chat messages go to them.
+
+`chat.services.agent.chat_turn` consults `handoff_route_customer_message` right after storing
+the customer's message. When the conversation is escalated and its active ticket has an
+assignee, the message is recorded on the ticket (a customer reply event) and the assistant
+stays silent, except for one notice per ticket that a person will answer. Staff replies reach
+the chat from `staff_services.ticket_reply`; resolving the ticket hands the conversation back
+(`staff_services._hand_back`).
+
+Escalated but not yet assigned is left to the chat's own escalation flow
+(`chat.services.escalation.escalated_reply`), which tells the customer the ticket number.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+from tickets.models import Ticket, TicketEvent
+from tickets.staff_services import HANDBACK_MODEL, ticket_customer_reply
+
+if TYPE_CHECKING:
+    from chat.models import Conversation
+
+
+@transaction.atomic
+def handoff_route_customer_message(*, conversation: Conversation, text: str) -> bool:
+    """True when a person has the conversation and the message went to their ticket.
+
+    Precondition: the customer's message is already stored in the conversation (the newest
+    customer message with this text is linked to the ticket event). On True the caller must
+    not let the assistant answer; any notice to the customer has been stored here.
+    """
+    from chat.models import Conversation as ConversationModel
+    from chat.models import Message
+
+    if conversation.status != ConversationModel.Status.ESCALATED:
+        return False
+    ticket = (
+        Ticket.objects.filter(conversation=conversation, status__in=Ticket.ACTIVE_STATUSES, assignee__isnull=False)
+        .select_related("assignee")
+        .order_by("-created_at")
+        .first()
+    )
+    if ticket is None:
+        return False
+    message = (
+        Message.objects.filter(conversation=conversation, role=Message.Role.USER, text=text.strip())
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    already_told = TicketEvent.objects.filter(
+        ticket=ticket, kind=TicketEvent.Kind.CUSTOMER_REPLY, message__isnull=False
+    ).exists()
+    ticket_customer_reply(ticket_id=ticket.pk, text=text, message=message)
+    if not already_told:
+        assignee = ticket.assignee
+        name = (assignee.first_name if assignee is not None else "") or "A member of our support team"
+        Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            model=HANDBACK_MODEL,
+            text=f"{name} is handling ticket {ticket.number} and will answer you here. I'll stay out of the way until then.",
+        )
+    return True

@@ -1,0 +1,88 @@
+"""Reads for staff: SLA state, the ticket page's transcript and customer context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from tickets.models import Ticket, TicketEvent
+
+
+def sla_breached_q() -> Q:
+    """Tickets whose SLA clock runs (new/open) past the due time."""
+    return Q(status__in=Ticket.SLA_CLOCK_STATUSES, sla_due_at__lt=timezone.now())
+
+
+def tickets_sla_breached(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    return queryset.filter(sla_breached_q())
+
+
+@dataclass
+class TranscriptEntry:
+    """One line of the ticket page's transcript: a chat message, with what hangs off it."""
+
+    message: Any
+    actions: list[Any] = field(default_factory=list)
+    from_staff: bool = False
+
+
+def ticket_transcript(*, ticket: Ticket) -> list[TranscriptEntry]:
+    """The whole chat of the ticket's conversation, oldest first, in three queries.
+
+    Messages carry their tool calls/results and citations as JSON; pending actions are
+    attached to the assistant message that proposed them.
+    """
+    from chat.models import Message, PendingAction
+    from tickets.staff_services import STAFF_MODEL
+
+    if ticket.conversation_id is None:
+        return []
+    messages = Message.objects.filter(conversation_id=ticket.conversation_id).prefetch_related(
+        Prefetch("actions", queryset=PendingAction.objects.order_by("created_at", "id"))
+    ).order_by("created_at", "id")
+    return [
+        TranscriptEntry(message=message, actions=list(message.actions.all()), from_staff=message.model == STAFF_MODEL)
+        for message in messages
+    ]
+
+
+def ticket_events(*, ticket: Ticket) -> QuerySet[TicketEvent]:
+    return ticket.events.select_related("author").order_by("created_at", "id")
+
+
+@dataclass
+class CustomerContext:
+    customer: Any
+    orders: list[Any]
+    payment_methods: list[dict[str, str]]
+    open_tickets: int
+
+
+def mask_payment_method(method: Any) -> str:
+    """A payment method as staff may see it: never more than the last four digits."""
+    if method.source == "credit_card":
+        brand = (method.brand or "card").title()
+        return f"{brand} •••• {method.last_four}" if method.last_four else brand
+    if method.source == "paypal":
+        return "PayPal account"
+    balance = f" (balance ${method.balance})" if method.balance is not None else ""
+    return f"Gift card •••• {method.payment_method_id[-4:]}{balance}"
+
+
+def customer_context(*, ticket: Ticket, order_limit: int = 10) -> CustomerContext:
+    """The ticket customer's recent orders (with items) and masked payment methods."""
+    from orders.models import Order
+
+    customer = ticket.customer
+    orders = list(
+        Order.objects.filter(customer=customer).prefetch_related("items", "fulfillments").order_by("-created_at")[:order_limit]
+    )
+    methods = [
+        {"label": mask_payment_method(method), "source": method.get_source_display()}
+        for method in customer.payment_methods.all()
+    ]
+    open_tickets = Ticket.objects.filter(customer=customer, status__in=Ticket.ACTIVE_STATUSES).count()
+    return CustomerContext(customer=customer, orders=orders, payment_methods=methods, open_tickets=open_tickets)

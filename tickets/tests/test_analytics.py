@@ -1,0 +1,176 @@
+"""Each dashboard metric on a small known fixture, the date-range filter, the page and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone
+
+from chat.models import Conversation, Feedback, Message, ToolCallLog
+from orders.models import Cart, PaymentTransaction, RestockSubscription
+from orders.models_notifications import CartReminder, RestockEvent, RestockNotification
+from orders.tests.factories import OrderFactory, PaymentMethodFactory, VariantFactory
+from tickets import analytics
+from tickets.models import Ticket
+from tickets.tests.conftest import PASSWORD, make_customer
+
+pytestmark = pytest.mark.django_db
+
+DAY1 = date(2026, 3, 2)
+DAY2 = date(2026, 3, 3)
+OUTSIDE = date(2026, 2, 20)
+PERIOD = analytics.DateRange(start=DAY1, end=DAY2)
+
+
+def at(day: date, hour: int = 12) -> datetime:
+    return timezone.make_aware(datetime(day.year, day.month, day.day, hour))
+
+
+@pytest.fixture
+def known(db):
+    """4 conversations in the period (3 on day 1, 1 on day 2) and 1 outside it.
+
+    c1: no ticket, ended (idle) -> automated; intent track_order
+    c2: no ticket, ended        -> automated; intent track_order
+    c3: ticket (CSAT 5)         -> escalated; intent refund
+    c4: no ticket, still active (last activity now) -> neither; intent greeting
+    c5: outside the period, ticket (CSAT 1) -> ignored everywhere
+    """
+    customer = make_customer()
+    card = PaymentMethodFactory(customer=customer)
+    make = Conversation.objects.create
+    c1 = make(customer=customer, started_at=at(DAY1, 9), last_activity_at=at(DAY1, 10), intent="track_order")
+    make(customer=customer, started_at=at(DAY1, 11), last_activity_at=at(DAY1, 11), intent="track_order")
+    c3 = make(customer=customer, started_at=at(DAY1, 15), last_activity_at=at(DAY1, 16), intent="refund", status="escalated")
+    make(customer=customer, started_at=at(DAY2, 8), last_activity_at=timezone.now(), intent="greeting")
+    c5 = make(customer=customer, started_at=at(OUTSIDE), last_activity_at=at(OUTSIDE), intent="refund")
+    for conversation, score, day in ((c3, 5, DAY1), (c5, 1, OUTSIDE)):
+        Ticket.objects.create(
+            number=f"T-9{conversation.pk}", customer=customer, conversation=conversation, subject="s",
+            sla_due_at=at(day, 20), csat_score=score,
+        )
+        Ticket.objects.filter(conversation=conversation).update(created_at=at(day, 16))
+    # Assistant latencies in the period: 100..1000 ms (10 answers); one outside at 99999 ms.
+    answers = [
+        Message.objects.create(conversation=c1, role="assistant", text="a", latency_ms=ms, created_at=at(DAY1, 10))
+        for ms in range(100, 1001, 100)
+    ]
+    Message.objects.create(conversation=c5, role="assistant", text="x", latency_ms=99_999, created_at=at(OUTSIDE))
+    Message.objects.create(conversation=c3, role="assistant", text="staff", model="staff", created_at=at(DAY1, 17))
+    user = customer.user
+    others = [get_user_model().objects.create_user(username=f"u{n}", password=PASSWORD) for n in range(3)]
+    for voter, rating in zip([user, *others], ["up", "up", "up", "down"], strict=True):
+        Feedback.objects.create(message=answers[0], user=voter, rating=rating, created_at=at(DAY1, 10))
+    Feedback.objects.create(message=answers[1], user=user, rating="down", created_at=at(OUTSIDE))
+    log = ToolCallLog.objects.create
+    log(tool="get_order_details", ok=True, created_at=at(DAY1))
+    log(tool="get_order_details", ok=True, created_at=at(DAY1))
+    log(tool="get_order_details", ok=False, error_code="not_found", created_at=at(DAY2))
+    log(tool="cancel_pending_order", ok=True, proposed=True, created_at=at(DAY2))
+    log(tool="cancel_pending_order", ok=False, created_at=at(OUTSIDE))
+    order = OrderFactory(customer=customer)
+    pay = PaymentTransaction.objects.create
+    pay(order=order, transaction_type="payment", amount=Decimal("80.00"), payment_method=card, created_at=at(DAY1))
+    pay(order=order, transaction_type="refund", amount=Decimal("30.50"), payment_method=card, created_at=at(DAY1))
+    pay(order=order, transaction_type="refund", amount=Decimal("12.25"), payment_method=card, created_at=at(DAY2))
+    pay(order=order, transaction_type="refund", amount=Decimal("99.00"), payment_method=card, created_at=at(OUTSIDE))
+    variant = VariantFactory()
+    event = RestockEvent.objects.create(variant=variant, previous_quantity=0, new_quantity=5)
+    for status, sent_at in (("sent", at(DAY1)), ("sent", at(DAY2)), ("failed", None), ("sent", at(OUTSIDE))):
+        subscription = RestockSubscription.objects.create(customer=make_customer(), variant=variant, status="closed")
+        RestockNotification.objects.create(subscription=subscription, event=event, customer=subscription.customer, status=status, sent_at=sent_at)
+    for converted in (at(DAY1, 18), None, None):
+        cart = Cart.objects.create(customer=customer, status=Cart.Status.ABANDONED)
+        CartReminder.objects.create(cart=cart, customer=customer, sequence=1, status="sent", sent_at=at(DAY1), converted_at=converted)
+    return customer
+
+
+def test_conversations_per_day_is_zero_filled(known):
+    assert analytics.conversations_per_day(period=PERIOD) == [(DAY1, 3), (DAY2, 1)]
+    longer = analytics.DateRange(start=DAY1 - timedelta(days=1), end=DAY2)
+    assert analytics.conversations_per_day(period=longer)[0] == (DAY1 - timedelta(days=1), 0)
+
+
+def test_resolution_and_escalation_rates(known):
+    outcomes = analytics.conversation_outcomes(period=PERIOD)
+    assert (outcomes.total, outcomes.escalated, outcomes.automated) == (4, 1, 2)
+    assert outcomes.automated_resolution_rate == 0.5 and outcomes.escalation_rate == 0.25
+
+
+def test_csat_average_and_distribution(known):
+    satisfaction = analytics.csat(period=PERIOD)
+    assert satisfaction.rated == 1 and satisfaction.average == 5.0
+    assert satisfaction.distribution == {1: 0, 2: 0, 3: 0, 4: 0, 5: 1}
+    wide = analytics.csat(period=analytics.DateRange(start=OUTSIDE, end=DAY2))
+    assert wide.average == 3.0 and wide.distribution[1] == 1
+
+
+def test_thumbs_ratio(known):
+    result = analytics.thumbs(period=PERIOD)
+    assert (result.up, result.down, result.up_ratio) == (3, 1, 0.75)
+
+
+def test_latency_percentiles(known):
+    latency = analytics.assistant_latency(period=PERIOD)
+    # percentile_cont over 100..1000: median 550, p95 = 900 + 0.55 * 100
+    assert latency.answers == 10 and latency.median_ms == pytest.approx(550) and latency.p95_ms == pytest.approx(955)
+
+
+def test_top_intents(known):
+    assert analytics.top_intents(period=PERIOD) == [("track_order", 2), ("greeting", 1), ("refund", 1)]
+
+
+def test_tool_usage_and_failure_rates(known):
+    rows = {row.tool: row for row in analytics.tool_usage(period=PERIOD)}
+    assert (rows["get_order_details"].calls, rows["get_order_details"].failures) == (3, 1)
+    assert rows["get_order_details"].failure_rate == pytest.approx(1 / 3)
+    assert (rows["cancel_pending_order"].calls, rows["cancel_pending_order"].failures, rows["cancel_pending_order"].proposed) == (1, 0, 1)
+
+
+def test_refunds_issued(known):
+    refunds = analytics.refunds_issued(period=PERIOD)
+    assert refunds.count == 2 and refunds.amount == Decimal("42.75")
+
+
+def test_restock_alerts_and_cart_recoveries(known):
+    jobs = analytics.email_jobs(period=PERIOD)
+    assert (jobs.restock_alerts_sent, jobs.cart_reminders_sent, jobs.cart_recoveries) == (2, 3, 1)
+    assert jobs.cart_recovery_rate == pytest.approx(1 / 3)
+
+
+def test_empty_period_has_no_rates_rather_than_errors(db):
+    data = analytics.dashboard(period=analytics.DateRange(start=DAY1, end=DAY1))
+    assert data.outcomes.total == 0 and data.outcomes.escalation_rate is None
+    assert data.latency.median_ms is None and data.thumbs.up_ratio is None and data.refunds.amount == Decimal("0.00")
+
+
+def test_dashboard_is_a_fixed_number_of_queries(known, django_assert_max_num_queries):
+    with django_assert_max_num_queries(12):
+        analytics.dashboard(period=PERIOD)
+
+
+def test_dashboard_page_and_csv_for_a_lead(client, known, lead):
+    assert client.login(username=lead.username, password=PASSWORD)
+    params = {"start": DAY1.isoformat(), "end": DAY2.isoformat()}
+    page = client.get(reverse("admin:tickets_dashboard"), params).content.decode()
+    assert "Automated resolution rate" in page and "50.0%" in page and "25.0%" in page
+    assert '<svg xmlns="http://www.w3.org/2000/svg" role="img"' in page and "<title id=\"chart-per-day-title\">" in page
+    assert "<caption>Conversations per day</caption>" in page
+
+    response = client.get(reverse("admin:tickets_dashboard_csv"), params)
+    assert response["Content-Type"].startswith("text/csv")
+    rows = {(section, key): value for section, key, value in list(csv.reader(io.StringIO(response.content.decode())))[1:]}
+    assert rows[("conversations", "total")] == "4" and rows[("refunds", "amount")] == "42.75"
+    assert rows[("latency", "p95_ms")] == "955.0" and rows[("tool:get_order_details", "failures")] == "1"
+
+
+def test_a_reversed_date_range_is_refused_clearly(client, lead):
+    assert client.login(username=lead.username, password=PASSWORD)
+    page = client.get(reverse("admin:tickets_dashboard"), {"start": "2026-03-05", "end": "2026-03-01"}).content.decode()
+    assert "The start date is after the end date." in page

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from whatsapp import views
+
+app_name = "whatsapp"
+
+urlpatterns = [
+    path("webhook", views.webhook, name="webhook"),
+    path("link/<str:token>", views.link, name="link"),
+]
