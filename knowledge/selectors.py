@@ -166,11 +166,7 @@ class SearchResult:
 def truncate_query(text: str) -> str:
     """The query cut to what the embedding model reads (at most max_tokens() word pieces)."""
     text = " ".join(text.split())[:MAX_QUERY_CHARS]
-    tokenizer = embeddings.get_model().tokenizer
-    limit = embeddings.max_tokens() - 2  # room for [CLS] and [SEP]
-    encoded = tokenizer(text, add_special_tokens=False, truncation=True, max_length=limit, return_offsets_mapping=True)
-    offsets = encoded["offset_mapping"]
-    return text[: offsets[-1][1]] if offsets else ""
+    return embeddings.truncate_to_tokens(text, embeddings.max_tokens() - 2)  # room for [CLS] and [SEP]
 
 
 def embed_query(text: str) -> np.ndarray:

@@ -71,7 +71,9 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # KNOWLEDGE_CANDIDATES: rows each retriever (vector, full text) hands to rank fusion (default 40).
 # KNOWLEDGE_HNSW_EF_SEARCH: HNSW search breadth; higher is more exact and slower (default 200).
 # KNOWLEDGE_MIN_SIMILARITY: cosine similarity under which retrieval reports low confidence (default 0.35).
-# EMBEDDING_THREADS: torch threads per process for the sentence-embedding model (default 1).
+# EMBEDDING_THREADS: threads per process for the sentence-embedding model (default 1).
+# EMBEDDING_BACKEND: onnx (default; exported once to var/models and run with onnxruntime) or torch.
+# EMBEDDING_CACHE_DIR: where the exported ONNX model is kept (default var/models).
 # NLU_MODEL_DIR: where `train_nlu` caches the offline assistant's intent model (default var/nlu).
 # NLU_CONFIDENCE_THRESHOLD: intent confidence under which the offline assistant treats a message as
 #   unclear and answers from the help center or asks (default 0.45).
@@ -403,6 +405,10 @@ KNOWLEDGE_HNSW_EF_SEARCH = config.read_int("KNOWLEDGE_HNSW_EF_SEARCH", 200, mini
 KNOWLEDGE_MIN_SIMILARITY = config.read_float("KNOWLEDGE_MIN_SIMILARITY", 0.35, minimum=0.0)
 
 # --- Offline assistant (documented in the block at the top) -------------------------------
+# knowledge/embeddings.py reads these from the environment itself (it also runs outside Django);
+# reading them here makes a bad value stop startup with a clear message.
+EMBEDDING_THREADS = config.read_int("EMBEDDING_THREADS", 1, minimum=1)
+EMBEDDING_BACKEND = config.read_choice("EMBEDDING_BACKEND", "onnx", ("onnx", "torch"))
 NLU_MODEL_DIR = Path(config.read_str("NLU_MODEL_DIR", str(BASE_DIR / "var" / "nlu")))
 NLU_CONFIDENCE_THRESHOLD = config.read_float("NLU_CONFIDENCE_THRESHOLD", 0.45, minimum=0.0)
 

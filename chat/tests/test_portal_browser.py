@@ -59,9 +59,9 @@ def browser() -> Iterator[object]:
     # The machine may be shared and busy: generous waits, and the embedding model loaded once
     # up front so the first chat turn isn't charged for it.
     expect.set_options(timeout=TIMEOUT_MS)
-    from knowledge.embeddings import get_model
+    from knowledge.embeddings import warm_up
 
-    get_model()
+    warm_up()
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:

@@ -100,27 +100,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--rounds", type=int, default=15, help="Times each conversation is replayed (default 15).")
         parser.add_argument("--warmup", type=int, default=2, help="Rounds run first and not measured (default 2).")
-        parser.add_argument(
-            "--torch-threads",
-            type=int,
-            default=0,
-            help="Torch intra-op threads while measuring (default: the embedding module's choice). One sentence per "
-            "request gains nothing from two threads, and on a busy machine OpenMP's spinning threads make it slower.",
-        )
-
     def handle(self, *args: Any, **options: Any) -> None:
         from chat.nlu.classifier import get_intent_model
-        from knowledge.embeddings import get_model
+        from knowledge import embeddings
 
-        get_model()
+        embeddings.warm_up()
         get_intent_model()
-        if options["torch_threads"] > 0:
-            import torch
-
-            torch.set_num_threads(options["torch_threads"])
-        import torch
-
-        self.stdout.write(f"Torch threads: {torch.get_num_threads()}")
+        self.stdout.write(f"Embedding backend: {embeddings.backend()}, {embeddings.threads()} thread(s) (EMBEDDING_THREADS)")
         timings: dict[str, list[float]] = defaultdict(list)
         queries: list[int] = []
         try:

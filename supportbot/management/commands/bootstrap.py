@@ -22,6 +22,12 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         created = self._demo_accounts()
         available = get_commands()
+        # The embedding model is exported to ONNX once per machine (a couple of seconds); doing it
+        # here keeps that out of the first chat turn.
+        from knowledge import embeddings
+
+        embeddings.warm_up()
+        self.stdout.write(f"Embedding model ready ({embeddings.backend()}).")
         # Later parts of the product register their own loaders; each one is idempotent.
         if "seed_demo" in available:
             call_command("seed_demo", only_if_empty=True, stdout=self.stdout)
