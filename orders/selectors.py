@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
 from orders.models import (
     Customer,
@@ -282,6 +282,17 @@ def orders_for_customer(customer: Customer) -> QuerySet[Order]:
     )
 
 
+def recent_orders_summary(*, customer: Customer, limit: int) -> list[dict[str, Any]]:
+    """The customer's latest orders, newest first: order_id, status, created_at and item count (one query)."""
+    rows = (
+        Order.objects.filter(customer=customer)
+        .annotate(item_count=Count("items"))
+        .order_by("-created_at", "-id")
+        .values("order_id", "status", "created_at", "item_count")[:limit]
+    )
+    return [dict(row) for row in rows]
+
+
 def order_for_page(*, customer: Customer | None, order_id: str) -> Order:
     """An order for its detail page (payments, fulfillments, items); NotFound if not the customer's."""
     return access_order(customer=customer, order_id=order_id)
@@ -313,3 +324,18 @@ def restock_notes_unseen(*, customer: Customer, limit: int = 20) -> list[Restock
 
 def products_for_catalog() -> QuerySet[Product]:
     return Product.objects.prefetch_related("variants").order_by("product_type", "name")
+
+
+def product_names() -> list[tuple[str, str]]:
+    """(product_id, name) of every product: the light list fuzzy name matching runs over."""
+    return list(Product.objects.order_by("id").values_list("product_id", "name"))
+
+
+def product_with_variants(product_id: str) -> Product | None:
+    return Product.objects.prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("id"))).filter(
+        product_id=product_id
+    ).first()
+
+
+def variant_with_product(item_id: str) -> Variant | None:
+    return Variant.objects.select_related("product").filter(item_id=item_id).first()

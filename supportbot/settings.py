@@ -75,6 +75,8 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # EMBEDDING_BACKEND: onnx (default; exported once to var/models and run with onnxruntime) or torch.
 # EMBEDDING_CACHE_DIR: where the exported ONNX model is kept (default var/models).
 # NLU_MODEL_DIR: where `train_nlu` caches the offline assistant's intent model (default var/nlu).
+# NLU_CATALOG_CHECK_SECONDS: how often a process checks whether the catalog changed, for entity
+#   extraction's product index (default 2; the test settings use 0).
 # NLU_CONFIDENCE_THRESHOLD: intent confidence under which the offline assistant treats a message as
 #   unclear and answers from the help center or asks (default 0.45).
 # WHATSAPP_VERIFY_TOKEN: the token Meta echoes in the webhook verification handshake (GET); default
@@ -410,6 +412,7 @@ KNOWLEDGE_MIN_SIMILARITY = config.read_float("KNOWLEDGE_MIN_SIMILARITY", 0.35, m
 EMBEDDING_THREADS = config.read_int("EMBEDDING_THREADS", 1, minimum=1)
 EMBEDDING_BACKEND = config.read_choice("EMBEDDING_BACKEND", "onnx", ("onnx", "torch"))
 NLU_MODEL_DIR = Path(config.read_str("NLU_MODEL_DIR", str(BASE_DIR / "var" / "nlu")))
+NLU_CATALOG_CHECK_SECONDS = config.read_float("NLU_CATALOG_CHECK_SECONDS", 2.0, minimum=0.0)
 NLU_CONFIDENCE_THRESHOLD = config.read_float("NLU_CONFIDENCE_THRESHOLD", 0.45, minimum=0.0)
 
 # --- WhatsApp channel (documented in the block at the top) --------------------------------

@@ -43,3 +43,5 @@ if "EMAIL_URL" not in os.environ:
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOG_LEVEL = "WARNING"
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Tests create and roll back products constantly: check the catalog's shape on every turn.
+NLU_CATALOG_CHECK_SECONDS = 0.0

@@ -112,13 +112,23 @@ def build_catalog_index() -> CatalogIndex:
 
 
 def _signature() -> tuple[object, ...]:
-    from django.db.models import Count, Max
+    from django.db import connection
 
     from orders.models import Product, Variant
 
-    products = Product.objects.aggregate(n=Count("id"), top=Max("id"))
-    variants = Variant.objects.aggregate(n=Count("id"), top=Max("id"))
-    return (products["n"], products["top"], variants["n"], variants["top"])
+    products, variants = Product._meta.db_table, Variant._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM {products}), (SELECT max(id) FROM {products}),"  # noqa: S608 - model table names
+            f" (SELECT count(*) FROM {variants}), (SELECT max(id) FROM {variants})"
+        )
+        return tuple(cursor.fetchone() or ())
+
+
+def _check_seconds() -> float:
+    from django.conf import settings
+
+    return float(getattr(settings, "NLU_CATALOG_CHECK_SECONDS", 2.0))
 
 
 _lock = threading.Lock()
@@ -126,12 +136,18 @@ _state: dict[str, object] = {}
 
 
 def get_catalog_index(*, check: bool = True) -> CatalogIndex:
-    """The shared index; with `check`, rebuilt if the catalog changed (one aggregate query)."""
+    """The shared index; with `check`, rebuilt if the catalog changed (one aggregate query).
+
+    The check itself runs at most every NLU_CATALOG_CHECK_SECONDS per process: under load that
+    spares most turns a query, and a new product is still recognised within seconds.
+    """
     now = time.monotonic()
     index = _state.get("index")
-    if isinstance(index, CatalogIndex) and not check and now - float(_state["built"]) < CATALOG_TTL:  # type: ignore[arg-type]
-        return index
+    if isinstance(index, CatalogIndex) and now - float(_state["built"]) < CATALOG_TTL:  # type: ignore[arg-type]
+        if not check or now - float(_state.get("checked", 0.0)) < _check_seconds():  # type: ignore[arg-type]
+            return index
     signature = _signature()
+    _state["checked"] = now
     with _lock:
         index = _state.get("index")
         fresh = now - float(_state.get("built", 0.0)) < CATALOG_TTL  # type: ignore[arg-type]

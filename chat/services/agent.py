@@ -50,10 +50,11 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from chat.models import Conversation, Message, PendingAction
@@ -121,9 +122,16 @@ class BrainRequest:
     context: ToolContext
     retrieved: RetrievedContext
     history: list[Message]  # oldest first, ending with the customer's new message
-    profile: CustomerProfile
     sentiment: Sentiment
     on_token: Callable[[str], None] | None = None
+
+    @cached_property
+    def profile(self) -> CustomerProfile:
+        """Loaded on first use: many offline turns (policy, small talk) never need the orders."""
+        customer = self.context.customer
+        if customer is None:
+            return CustomerProfile(name="", handle="")
+        return customer_profile(customer=customer)
 
 
 @dataclass
@@ -265,7 +273,6 @@ def chat_turn(
         context=context,
         retrieved=retrieved,
         history=_history(conversation=conversation, upto=user_message),
-        profile=customer_profile(customer=customer),
         sentiment=sentiment,
         on_token=on_token,
     )
@@ -292,19 +299,27 @@ def _emit_text(on_token: Callable[[str], None] | None, text: str) -> None:
         on_token(text)
 
 
+_STORE_TURN_SQL = """
+UPDATE chat_conversation
+SET very_negative_streak = CASE WHEN %(very_negative)s THEN very_negative_streak + 1 ELSE 0 END,
+    sentiment_label = %(label)s, sentiment_score = %(score)s, last_activity_at = %(now)s
+WHERE id = %(id)s
+RETURNING very_negative_streak, status
+"""
+
+
 @transaction.atomic
 def _store_customer_message(*, conversation: Conversation, text: str, sentiment: Sentiment) -> Message:
     now = timezone.now()
-    # The row lock orders concurrent turns on one conversation, so the streak counts each
-    # message exactly once.
-    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-    locked.very_negative_streak = locked.very_negative_streak + 1 if sentiment.very_negative else 0
-    locked.sentiment_label = sentiment.label
-    locked.sentiment_score = sentiment.score
-    locked.last_activity_at = now
-    locked.save(update_fields=["very_negative_streak", "sentiment_label", "sentiment_score", "last_activity_at"])
-    conversation.very_negative_streak = locked.very_negative_streak
-    conversation.status = locked.status
+    # One UPDATE takes the row lock and counts the streak from the stored value, so concurrent
+    # turns on one conversation are ordered and each message is counted exactly once.
+    with connection.cursor() as cursor:
+        cursor.execute(_STORE_TURN_SQL, {"very_negative": sentiment.very_negative, "label": sentiment.label,
+                                         "score": sentiment.score, "now": now, "id": conversation.pk})
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("That conversation was not found.")
+    conversation.very_negative_streak, conversation.status = row
     conversation.sentiment_label, conversation.sentiment_score = sentiment.label, sentiment.score
     conversation.last_activity_at = now
     return Message.objects.create(
@@ -354,16 +369,12 @@ def retrieve_knowledge(text: str) -> RetrievedContext:
 
 def customer_profile(*, customer: Customer) -> CustomerProfile:
     """Name, handle and the five latest orders with status, for the LLM's context."""
-    from orders.selectors import orders_for_customer
+    from orders.selectors import recent_orders_summary
 
     recent = [
-        {
-            "order_id": order.order_id,
-            "status": order.status,
-            "placed": order.created_at.date().isoformat(),
-            "items": len(order.items.all()),
-        }
-        for order in orders_for_customer(customer)[:PROFILE_ORDERS]
+        {"order_id": order["order_id"], "status": order["status"], "placed": order["created_at"].date().isoformat(),
+         "items": order["item_count"]}
+        for order in recent_orders_summary(customer=customer, limit=PROFILE_ORDERS)
     ]
     return CustomerProfile(name=customer.full_name, handle=customer.handle, recent_orders=recent)
 

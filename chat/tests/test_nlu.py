@@ -148,3 +148,20 @@ def test_eval_nlu_meets_the_target_on_the_held_out_split() -> None:
     macro_f1 = float(re.search(r"Macro-F1\s+([\d.]+)", report).group(1))
     assert accuracy >= 0.95 and macro_f1 >= 0.95, report
     assert "Most confused" in report or accuracy == 1.0
+
+
+@pytest.mark.django_db
+def test_catalog_shape_is_checked_at_most_every_few_seconds(settings, django_assert_num_queries) -> None:
+    forget_catalog_index()
+    ProductFactory(name="Trail Backpack", product_type="Backpack")
+    settings.NLU_CATALOG_CHECK_SECONDS = 60
+    first = get_catalog_index()  # builds: shape check + two catalog reads
+    with django_assert_num_queries(0):
+        assert get_catalog_index() is first  # checked a moment ago: no query
+    settings.NLU_CATALOG_CHECK_SECONDS = 0
+    ProductFactory(name="Camp Stove", product_type="Stove")
+    with django_assert_num_queries(3):  # the shape changed: one check, then the rebuild
+        rebuilt = get_catalog_index()
+    assert rebuilt is not first
+    with django_assert_num_queries(1):  # unchanged: the check alone
+        assert get_catalog_index() is rebuilt

@@ -97,16 +97,18 @@ def search_products(context: ToolContext, query: str, max_price: float | None = 
     return {"query": query, "max_price": max_price, "products": results}
 
 
-def _find_product(catalog: list[Product], product: str) -> Product:
+def _find_product(product: str) -> Product:
+    """By product id, else the closest product name (fuzzy; typos are fine). Two or three queries."""
     wanted = product.strip()
-    for candidate in catalog:
-        if candidate.product_id == wanted:
-            return candidate
-    names = {index: candidate.name for index, candidate in enumerate(catalog)}
-    best = process.extractOne(wanted, names, scorer=fuzz.WRatio, score_cutoff=75)
-    if best is None:
+    found = selectors.product_with_variants(wanted)
+    if found is not None:
+        return found
+    names = dict(enumerate(selectors.product_names()))
+    best = process.extractOne(wanted, {index: name for index, (_pid, name) in names.items()}, scorer=fuzz.WRatio, score_cutoff=75)
+    found = selectors.product_with_variants(names[best[2]][0]) if best is not None else None
+    if found is None:
         raise NotFound(f"We couldn't find a product called “{wanted}”. Try search_products with a description.")
-    return catalog[best[2]]
+    return found
 
 
 @tool(
@@ -123,14 +125,12 @@ def _find_product(catalog: list[Product], product: str) -> Product:
 def check_stock(context: ToolContext, product: str | None = None, item_id: str | None = None) -> dict[str, Any]:
     if not product and not item_id:
         raise InvalidInput("Say which product (product or item_id) to check.")
-    catalog = _catalog()
     if item_id:
-        for candidate in catalog:
-            for variant in candidate.variants.all():
-                if variant.item_id == item_id:
-                    return {"product_id": candidate.product_id, "name": candidate.name, "variant": _variant(variant)}
-        raise NotFound(f"We couldn't find item {item_id} in the catalog.")
-    found = _find_product(catalog, product or "")
+        variant = selectors.variant_with_product(item_id.strip())
+        if variant is None:
+            raise NotFound(f"We couldn't find item {item_id} in the catalog.")
+        return {"product_id": variant.product.product_id, "name": variant.product.name, "variant": _variant(variant)}
+    found = _find_product(product or "")
     return {
         "product_id": found.product_id,
         "name": found.name,
