@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from supportbot.errors import InvalidInput, RuleViolation
+from supportbot.services import task_enqueue_on_commit
 from tickets.models import Ticket, TicketEvent
 
 if TYPE_CHECKING:
@@ -87,8 +88,9 @@ def _user_label(user: AbstractBaseUser | None) -> str:
 def ticket_reply(*, ticket_id: int, author: AbstractBaseUser, text: str) -> TicketEvent:
     """A public reply: stored on the ticket, posted into the chat, emailed to the customer.
 
-    The email is sent by a Celery task after commit (`tickets.tasks.send_ticket_reply`), so a
-    rolled-back reply is never mailed. Replying stops the SLA clock (waiting on customer).
+    The email is sent by a Celery task queued after commit (`tickets.tasks.send_ticket_reply`), so
+    a rolled-back reply is never mailed, and a broker outage leaves an "unsent" FailedTask instead
+    of failing the reply that is already saved. Replying stops the SLA clock (waiting on customer).
     """
     from chat.models import Message
 
@@ -118,7 +120,7 @@ def ticket_reply(*, ticket_id: int, author: AbstractBaseUser, text: str) -> Tick
 
     from tickets.tasks import send_ticket_reply
 
-    transaction.on_commit(lambda: send_ticket_reply.delay(event.pk))
+    task_enqueue_on_commit(send_ticket_reply, event.pk)
     return event
 
 
