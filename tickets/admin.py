@@ -21,7 +21,13 @@ from django.urls import path, reverse
 from supportbot.errors import ApplicationError
 from tickets import assist, dashboard_views, staff_services
 from tickets.models import Ticket, TicketEvent
-from tickets.staff_selectors import customer_context, sla_breached_q, ticket_events, ticket_transcript
+from tickets.staff_selectors import (
+    customer_context,
+    sla_breached_q,
+    ticket_events,
+    ticket_summary_pending,
+    ticket_transcript,
+)
 
 # The admin index links to the analytics dashboard.
 admin.site.index_template = "admin/tickets/index_with_dashboard.html"
@@ -218,6 +224,7 @@ class TicketAdmin(admin.ModelAdmin):
                 context=customer_context(ticket=ticket),
                 reply_form=ReplyForm(initial={"text": draft["text"]} if draft else None),
                 draft=draft,
+                summary_pending=ticket_summary_pending(ticket=ticket),
                 can_change=self.has_change_permission(request, ticket),
             )
         return super().change_view(request, object_id, form_url, extra_context)
@@ -263,14 +270,16 @@ class TicketAdmin(admin.ModelAdmin):
         return self._back(ticket.pk, "#reply")
 
     def summary_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        # Queued, not made here: with an LLM configured a summary can take as long as
+        # LLM_RETRY_BUDGET, and a web worker held that long serves nobody else; the job also
+        # retries a provider outage, which a click could not. The page says it is on the way.
         if request.method != "POST":
             return self._back(pk)
         ticket = self._changeable(request, pk)
-        draft = assist.summary_generate(ticket=ticket)
         try:
-            staff_services.ticket_summary_set(ticket_id=ticket.pk, actor=_staff(request), summary=draft.text)
+            staff_services.ticket_summary_request(ticket_id=ticket.pk, actor=_staff(request))
         except ApplicationError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, "Summary regenerated.")
+            messages.info(request, "A new summary is being written; it replaces this one in a few seconds — reload the page to see it.")
         return self._back(ticket.pk, "#summary")

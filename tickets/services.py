@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from supportbot.errors import InvalidInput
-from tickets.models import Ticket
+from tickets.models import Ticket, TicketEvent
 
 if TYPE_CHECKING:
     from chat.models import Conversation
@@ -69,3 +69,59 @@ def ticket_create_from_conversation(
         status=Ticket.Status.NEW,
         sla_due_at=ticket_sla_due_at(priority=priority, start=now),
     )
+
+
+# TicketEvent(kind=SUMMARY).new_value: who wrote the summary, or that staff asked for a new one.
+SUMMARY_REQUESTED = "requested"
+
+
+def ticket_summary_refresh(*, ticket_id: int) -> Ticket | None:
+    """Write a fresh summary of the ticket's conversation and store it (the llm-queue job's body).
+
+    The LLM is called outside any transaction: a provider taking seconds must not hold the
+    ticket's row lock against staff working it. Returns None when the ticket is gone. Raises
+    tickets.assist.SummaryUnavailable when the configured LLM fails, for the job to retry.
+    """
+    from tickets.assist import summary_generate
+
+    ticket = Ticket.objects.filter(pk=ticket_id).first()
+    if ticket is None:
+        return None
+    started = timezone.now()
+    draft = summary_generate(ticket=ticket, fallback=False)
+    return ticket_summary_store(ticket_id=ticket_id, summary=draft.text, source=draft.source, generated_since=started)
+
+
+@transaction.atomic
+def ticket_summary_store(*, ticket_id: int, summary: str, source: str, generated_since: datetime) -> Ticket | None:
+    """Store a generated summary on the ticket and its conversation, recorded as a system event.
+
+    Two jobs for one ticket (escalation, then resolve) may finish out of order; a summary made
+    from the conversation as it was at `generated_since` is dropped when one made from a later
+    state is already stored, so the ticket never goes back to knowing less.
+    """
+    from chat.models import Conversation
+
+    summary = summary.strip()
+    if not summary:
+        raise InvalidInput("The generated summary is empty.")
+    ticket = Ticket.objects.select_for_update().filter(pk=ticket_id).first()
+    if ticket is None:
+        return None
+    newer = (
+        TicketEvent.objects.filter(ticket=ticket, kind=TicketEvent.Kind.SUMMARY, created_at__gt=generated_since)
+        .exclude(new_value=SUMMARY_REQUESTED)
+        .exists()
+    )
+    if newer:
+        return ticket
+    ticket.summary = summary
+    ticket.save(update_fields=["summary", "updated_at"])
+    if ticket.conversation_id is not None:
+        Conversation.objects.filter(pk=ticket.conversation_id).update(summary=summary)
+    # Dated when generation started (the conversation it reflects), which is what the check above
+    # compares: the summary of the later conversation wins whichever job finishes last.
+    TicketEvent.objects.create(
+        ticket=ticket, kind=TicketEvent.Kind.SUMMARY, author=None, new_value=source, created_at=generated_since
+    )
+    return ticket

@@ -86,3 +86,16 @@ def customer_context(*, ticket: Ticket, order_limit: int = 10) -> CustomerContex
     ]
     open_tickets = Ticket.objects.filter(customer=customer, status__in=Ticket.ACTIVE_STATUSES).count()
     return CustomerContext(customer=customer, orders=orders, payment_methods=methods, open_tickets=open_tickets)
+
+
+def ticket_summary_pending(*, ticket: Ticket) -> TicketEvent | None:
+    """Staff's latest request for a new summary, while the job has not stored one since (else None)."""
+    from tickets.services import SUMMARY_REQUESTED
+
+    latest = (
+        TicketEvent.objects.filter(ticket=ticket, kind=TicketEvent.Kind.SUMMARY)
+        .select_related("author")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return latest if latest is not None and latest.new_value == SUMMARY_REQUESTED else None

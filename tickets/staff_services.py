@@ -201,6 +201,10 @@ def ticket_change_status(*, ticket_id: int, actor: AbstractBaseUser, status: str
     ticket.save()
     if was_active and not ticket.is_active:
         _hand_back(ticket)
+        # The final summary covers the whole case, staff's part included (llm queue, after commit).
+        from tickets.tasks import summarize_ticket
+
+        task_enqueue_on_commit(summarize_ticket, ticket.pk)
     return ticket
 
 
@@ -210,19 +214,20 @@ def ticket_resolve(*, ticket_id: int, actor: AbstractBaseUser) -> Ticket:
 
 
 @transaction.atomic
-def ticket_summary_set(*, ticket_id: int, actor: AbstractBaseUser, summary: str) -> Ticket:
-    """Replace the ticket's (and its conversation's) summary, e.g. after regenerating it."""
-    from chat.models import Conversation
+def ticket_summary_request(*, ticket_id: int, actor: AbstractBaseUser) -> TicketEvent:
+    """Ask for a fresh summary: the llm-queue job writes it after commit (tickets.tasks.summarize_ticket).
 
-    _require_staff(actor, role="change ticket summaries")
-    summary = _clean_text(summary, what="summary")
+    The request is recorded as a SUMMARY event with new_value "requested", which the ticket page
+    reads to say a new summary is on the way until the job's own event follows it.
+    """
+    from tickets.services import SUMMARY_REQUESTED
+    from tickets.tasks import summarize_ticket
+
+    _require_staff(actor, role="regenerate ticket summaries")
     ticket = _locked(ticket_id)
-    ticket.summary = summary
-    ticket.save(update_fields=["summary", "updated_at"])
-    if ticket.conversation_id is not None:
-        Conversation.objects.filter(pk=ticket.conversation_id).update(summary=summary)
-    _event(ticket, kind=TicketEvent.Kind.SUMMARY, author=actor)
-    return ticket
+    event = _event(ticket, kind=TicketEvent.Kind.SUMMARY, author=actor, new_value=SUMMARY_REQUESTED)
+    task_enqueue_on_commit(summarize_ticket, ticket.pk)
+    return event
 
 
 # --- helpers: the caller holds the ticket's row lock and saves it -------------------------

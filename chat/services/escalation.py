@@ -18,6 +18,7 @@ from django.utils import timezone
 from chat.models import Conversation, Message, PendingAction
 from chat.nlu.sentiment import Sentiment, priority_from_sentiment
 from supportbot.errors import NotFound
+from supportbot.services import task_enqueue_on_commit
 from tickets.models import Ticket
 from tickets.selectors import ticket_active_for_conversation
 from tickets.services import ticket_create_from_conversation
@@ -69,6 +70,12 @@ def conversation_escalate(
             category=locked.intent,
         )
         locked.summary = summary
+        # The extractive summary above is instant, so staff never open an empty ticket; the job
+        # on the llm queue replaces it (with the LLM's when one is configured) after commit —
+        # the customer's escalation never waits for a provider.
+        from tickets.tasks import summarize_ticket
+
+        task_enqueue_on_commit(summarize_ticket, ticket.pk)
     locked.escalate()
     locked.very_negative_streak = 0
     locked.last_activity_at = timezone.now()

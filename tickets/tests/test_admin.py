@@ -136,20 +136,38 @@ def test_suggest_reply_uses_the_llm_when_configured(client, agent, escalated, ll
     assert "talk to a person about my refund" in prompt and escalated.number in prompt
 
 
-def test_regenerate_summary_offline_and_with_the_llm(client, agent, escalated, customer, settings, llm):
-    settings.LLM_BASE_URL = ""
-    Ticket.objects.filter(pk=escalated.pk).update(summary="stale")
-    login(client, agent).post(reverse("admin:tickets_ticket_summary", args=[escalated.pk]))
-    escalated.refresh_from_db()
-    assert "talk to a person about my refund" in escalated.summary
-    assert escalated.events.filter(kind=TicketEvent.Kind.SUMMARY).count() == 1
+def test_regenerate_summary_queues_the_llm_job_and_says_it_is_on_the_way(client, agent, escalated, django_capture_on_commit_callbacks):
+    # The job itself runs in a worker: tickets/tests/test_summary_job.py.
+    login(client, agent)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("admin:tickets_ticket_summary", args=[escalated.pk]), follow=True)
+    assert [cell.cell_contents.name for callback in callbacks for cell in callback.__closure__ if hasattr(cell.cell_contents, "name")] == ["tickets.summarize_ticket"]
+    page = response.content.decode()
+    assert "A new summary is being written" in page and "A new summary is on the way (asked for by alex" in page
+    request = escalated.events.get(kind=TicketEvent.Kind.SUMMARY)
+    assert (request.author, request.new_value) == (agent, "requested")
 
-    settings.LLM_BASE_URL = llm.base_url
-    llm.add(ScriptedLLM.text("Customer wants a refund; nothing done yet."))
-    client.post(reverse("admin:tickets_ticket_summary", args=[escalated.pk]))
+
+def test_summary_refresh_offline_keeps_the_reason_and_the_assistants_hint(escalated, settings):
+    from tickets.services import ticket_summary_refresh
+
+    settings.LLM_BASE_URL = ""
+    Ticket.objects.filter(pk=escalated.pk).update(summary="Why escalated: The assistant transferred the conversation.\nAssistant's summary: Wants a refund.")
+    Message.objects.create(conversation=escalated.conversation, role="user", text="Also, the parcel was late.")
+    ticket = ticket_summary_refresh(ticket_id=escalated.pk)
+    assert ticket.summary.startswith("Why escalated: The assistant transferred the conversation.\nAssistant's summary: Wants a refund.")
+    assert "Also, the parcel was late." in ticket.summary and ticket.conversation.summary == ticket.summary
+    assert list(ticket.events.values_list("kind", "new_value", "author")) == [("summary", "offline", None)]
+
+
+def test_a_summary_of_an_older_state_never_replaces_a_newer_one(escalated):
+    from tickets.services import ticket_summary_store
+
+    now = timezone.now()
+    ticket_summary_store(ticket_id=escalated.pk, summary="newer", source="llm", generated_since=now)
+    ticket_summary_store(ticket_id=escalated.pk, summary="older, finished last", source="llm", generated_since=now - timedelta(seconds=5))
     escalated.refresh_from_db()
-    escalated.conversation.refresh_from_db()
-    assert escalated.summary == escalated.conversation.summary == "Customer wants a refund; nothing done yet."
+    assert escalated.summary == "newer" and escalated.events.filter(kind=TicketEvent.Kind.SUMMARY).count() == 1
 
 
 def test_editing_status_in_the_form_goes_through_the_services(client, agent, escalated):
