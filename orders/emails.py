@@ -1,17 +1,31 @@
 """Customer emails of the store, sent through Django's email framework (text + HTML).
 
-Plain functions taking ids, so a Celery task can wrap each one later; services call them
-with `transaction.on_commit` so nothing is mailed about a change that was rolled back.
+Every one goes through the email queue (orders.tasks), queued once the change that caused it
+commits, so nothing is mailed about a change that was rolled back, a refused or unreachable
+mail server is retried with exponential backoff, and a web request never waits on SMTP. The
+`*_email_send` functions here are what the tasks run: they take ids and re-read everything.
+
+Delivery is at least once: these messages carry no ledger (unlike restock alerts and cart
+reminders), so a worker killed between the server's "250 accepted" and the task's ack may send
+one again. A second copy of return instructions or of a reset link misleads no one.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from orders.models import Order, Variant
+from supportbot.services import task_enqueue_on_commit
 
 
 def _send(*, to: str, subject: str, template: str, context: dict[str, object]) -> None:
@@ -23,7 +37,14 @@ def _send(*, to: str, subject: str, template: str, context: dict[str, object]) -
     message.send()
 
 
-def send_return_instructions(order_id: str) -> bool:
+def send_return_instructions(order_id: str) -> None:
+    """Queue the return-instructions email of `order_id` (email queue) for when the transaction commits."""
+    from orders.tasks import send_return_instructions as task
+
+    task_enqueue_on_commit(task, order_id)
+
+
+def return_instructions_email_send(*, order_id: str) -> bool:
     """Email how to send back the items of a requested return or exchange. False if nothing to send."""
     order = Order.objects.select_related("customer", "return_payment_method", "exchange_payment_method").filter(order_id=order_id).first()
     if order is None or order.status not in (Order.Status.RETURN_REQUESTED, Order.Status.EXCHANGE_REQUESTED):
@@ -51,3 +72,44 @@ def send_return_instructions(order_id: str) -> bool:
     )
     return True
 
+
+class QueuedPasswordResetForm(PasswordResetForm):
+    """Django's password-reset form, with the email sent by the email queue instead of in the request.
+
+    Only the user's id and the request's site details are queued; the link's token is made by the
+    worker (`password_reset_email_send`). A queued rendered message would carry a live reset link
+    into the broker and, if sending failed for good, into the FailedTask admin, where any staff
+    member could use it to take over the account.
+    """
+
+    def send_mail(
+        self, subject_template_name: str, email_template_name: str, context: dict[str, Any], from_email: str | None,
+        to_email: str, html_email_template_name: str | None = None,
+    ) -> None:
+        from orders.tasks import send_password_reset
+
+        task_enqueue_on_commit(
+            send_password_reset, user_id=context["user"].pk, to_email=to_email, domain=context["domain"],
+            site_name=context["site_name"], protocol=context["protocol"],
+        )
+
+
+def password_reset_email_send(*, user_id: int, to_email: str, domain: str, site_name: str, protocol: str) -> bool:
+    """Email a password-reset link to `to_email`. False when the account may no longer reset by it.
+
+    The same checks as PasswordResetForm.get_users, made again at send time: the account could
+    have been deactivated, or its email changed, since the request.
+    """
+    user = get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.has_usable_password():
+        return False
+    if (getattr(user, user.get_email_field_name(), "") or "").lower() != to_email.lower():
+        return False
+    context = {
+        "email": to_email, "domain": domain, "site_name": site_name, "protocol": protocol, "user": user,
+        "uid": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user),
+    }
+    subject = "".join(render_to_string("registration/password_reset_subject.txt", context).splitlines())
+    body = render_to_string("registration/password_reset_email.html", context)
+    EmailMultiAlternatives(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[to_email]).send()
+    return True

@@ -9,13 +9,13 @@ rows in orders.notifications make that harmless.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
-from orders import notifications
+from orders import emails, notifications
 from orders.notifications.ledger import TRANSIENT_EMAIL_ERRORS, SendOutcome
 
 # Seconds of the first retry of a refused email; doubles per attempt (full jitter), capped.
@@ -46,6 +46,16 @@ def _send_or_retry(task: Task, send: Any, ids: list[int], *, name: str) -> dict[
         # The mail server could not be reached at all: every id is still pending; retry them all.
         outcome = SendOutcome(failed=list(ids), last_error=f"{type(exc).__name__}: {exc}")
     return _retry_refused(task, outcome, ids=ids, name=name)
+
+
+def _retry_email(task: Task, exc: BaseException, *, name: str) -> NoReturn:
+    """Retry one refused/unreachable email with exponential backoff; fail (FailedTask) after the last."""
+    if task.request.retries >= settings.EMAIL_MAX_RETRIES:
+        raise EmailRefusedError(f"{name}: refused after {task.request.retries} retries: {type(exc).__name__}: {exc}") from exc
+    countdown = get_exponential_backoff_interval(
+        factor=EMAIL_RETRY_BACKOFF, retries=task.request.retries, maximum=EMAIL_RETRY_BACKOFF_MAX, full_jitter=True
+    )
+    raise task.retry(exc=exc, countdown=countdown, max_retries=settings.EMAIL_MAX_RETRIES)
 
 
 @shared_task(name="orders.dispatch_restock_alerts")
@@ -92,3 +102,19 @@ def send_shipment_update(self: Task, fulfillment_id: int, tracking_status: str) 
         )
         raise self.retry(countdown=countdown, max_retries=settings.EMAIL_MAX_RETRIES)
     return {"sent": len(outcome.sent), "skipped": len(outcome.skipped)}
+
+
+@shared_task(bind=True, name="orders.send_return_instructions", max_retries=None)
+def send_return_instructions(self: Task, order_id: str) -> bool:
+    try:
+        return emails.return_instructions_email_send(order_id=order_id)
+    except TRANSIENT_EMAIL_ERRORS as exc:
+        _retry_email(self, exc, name=f"return instructions for {order_id}")
+
+
+@shared_task(bind=True, name="orders.send_password_reset", max_retries=None)
+def send_password_reset(self: Task, *, user_id: int, to_email: str, domain: str, site_name: str, protocol: str) -> bool:
+    try:
+        return emails.password_reset_email_send(user_id=user_id, to_email=to_email, domain=domain, site_name=site_name, protocol=protocol)
+    except TRANSIENT_EMAIL_ERRORS as exc:
+        _retry_email(self, exc, name="password reset")

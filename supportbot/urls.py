@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from orders.emails import QueuedPasswordResetForm
 from supportbot import metrics, views
 
 urlpatterns = [
@@ -10,6 +12,8 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("orders.account_urls")),
+    # Before django.contrib.auth.urls: the reset email goes through the email queue (retries, backoff).
+    path("accounts/password_reset/", auth_views.PasswordResetView.as_view(form_class=QueuedPasswordResetForm), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("orders/", include("orders.urls")),
     path("notifications/", include("orders.notification_urls")),

@@ -13,7 +13,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -137,3 +138,33 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: f
             return True
         time.sleep(interval)
     return predicate()
+
+
+@contextmanager
+def queue_worker(*, queues: str, env: dict[str, str] | None = None) -> Iterator[WorkerProcess]:
+    """A worker process consuming only `queues` (comma-separated), the only one doing so meanwhile.
+
+    A task that arrives proves it was routed to one of those queues. Other workers on this broker
+    (the session `celery_worker` fixture) stop consuming them until the block ends, so they cannot
+    take the task first and run it with the wrong settings.
+    """
+    from supportbot.celery import app
+
+    names = [name.strip() for name in queues.split(",")]
+    others = [name for reply in (app.control.ping(timeout=0.5) or []) for name in reply]
+    for queue in names:
+        if others:
+            app.control.cancel_consumer(queue, destination=others, reply=True)
+    worker = start_worker(queues=queues, extra_env=env)
+    try:
+        yield worker
+    finally:
+        stop_worker(worker)
+        for queue in names:
+            if others:
+                app.control.add_consumer(queue, destination=others, reply=True)
+
+
+def smtp_env(outbox: object) -> dict[str, str]:
+    """Worker environment that mails through the `smtp_outbox` fixture's server."""
+    return {"EMAIL_URL": f"smtp://{outbox.host}:{outbox.port}"}  # type: ignore[attr-defined]

@@ -1,8 +1,11 @@
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from orders.models import Customer
+from orders.tests.mail_worker import queue_worker, smtp_env, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -40,16 +43,35 @@ def test_anonymous_users_are_sent_to_login(client, url_name):
     assert response["Location"] == f"{reverse('login')}?next={url}"
 
 
-def test_login_page_and_password_reset_email_through_real_smtp(client, smtp_outbox):
-    get_user_model().objects.create_user("reset@example.com", "reset@example.com", "old-password-123")
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_login_page_and_password_reset_email_through_the_email_queue(client, smtp_outbox):
+    user = get_user_model().objects.create_user("reset@example.com", "reset@example.com", "old-password-123")
     assert client.get(reverse("login")).status_code == 200
-    response = client.post(reverse("password_reset"), {"email": "reset@example.com"})
-    assert response.status_code == 302
-    messages = smtp_outbox.wait_for(1)
+    # The only worker consuming the email queue sends it: the request queued it there.
+    with queue_worker(queues="email", env=smtp_env(smtp_outbox)):
+        response = client.post(reverse("password_reset"), {"email": "reset@example.com"})
+        assert response.status_code == 302
+        messages = smtp_outbox.wait_for(1)
+        assert not wait_until(lambda: len(smtp_outbox.messages) > 1, timeout=1)
     assert len(messages) == 1
-    assert messages[0]["To"] == "reset@example.com"
+    assert messages[0]["To"] == "reset@example.com" and "Reset your Cobalt Market password" in messages[0]["Subject"]
     body = messages[0].get_payload(decode=True).decode()
-    assert "/accounts/reset/" in body
+    link = re.search(r"https?://\S+/accounts/reset/\S+/", body)
+    assert link is not None, body
+    # The worker's link works: it opens the set-password form and sets the new password.
+    form = client.get(link.group(0), follow=True)
+    assert form.status_code == 200 and b"Set password" in form.content
+    done = client.post(form.redirect_chain[-1][0], {"new_password1": "brand-new-pass-987", "new_password2": "brand-new-pass-987"})
+    assert done.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("brand-new-pass-987")
+
+
+def test_password_reset_for_an_unknown_email_queues_nothing(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("password_reset"), {"email": "nobody@example.com"})
+    assert response.status_code == 302 and callbacks == []
 
 
 def test_pages_render_navigation_for_a_logged_in_customer(client):

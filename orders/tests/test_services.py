@@ -10,9 +10,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from conftest import free_port
 from orders import services
 from orders.models import Order, PaymentMethod, SelfServiceRefund
 from orders.tests.factories import CustomerFactory, PaymentMethodFactory, ProductFactory, VariantFactory, make_order
+from orders.tests.mail_worker import queue_worker, smtp_env, wait_until
 from supportbot.errors import InvalidInput, NotFound, RuleViolation
 
 pytestmark = pytest.mark.django_db
@@ -301,11 +303,18 @@ def test_modify_and_exchange_item_refusals_write_nothing(shop, case, error, mess
 
 # --- returns and exchanges ----------------------------------------------------------------
 
-def test_return_records_sorted_items_and_emails_instructions_on_commit(shop, smtp_outbox, django_capture_on_commit_callbacks):
+@pytest.fixture
+def email_worker(smtp_outbox):
+    """A worker consuming only the email queue, mailing through the smtp_outbox server."""
+    with queue_worker(queues="email", env=smtp_env(smtp_outbox)) as worker:
+        yield worker
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_return_records_sorted_items_and_emails_instructions_on_commit(shop, smtp_outbox, email_worker):
     order = make_order(customer=shop.customer, variants=[shop.medium, shop.small, shop.small], payment_method=shop.card, status="delivered")
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        services.order_return_items(order_id=order.order_id, item_ids=[shop.small.item_id, shop.medium.item_id, shop.small.item_id], payment_method_id=shop.card.payment_method_id)
-    assert len(callbacks) == 1
+    services.order_return_items(order_id=order.order_id, item_ids=[shop.small.item_id, shop.medium.item_id, shop.small.item_id], payment_method_id=shop.card.payment_method_id)
     order.refresh_from_db()
     assert order.status == "return requested"
     assert order.return_items == sorted([shop.small.item_id, shop.medium.item_id, shop.small.item_id])
@@ -317,6 +326,7 @@ def test_return_records_sorted_items_and_emails_instructions_on_commit(shop, smt
     assert set(parts) == {"text/plain", "text/html"}
     assert "T-Shirt (size: S)" in parts["text/plain"] and "5–7 business days" in parts["text/plain"]
     assert "<ol>" in parts["text/html"] and order.order_id in parts["text/html"]
+    assert not wait_until(lambda: len(smtp_outbox.messages) > 1, timeout=1)  # one request, one email
 
 
 def test_a_refused_return_sends_no_mail(shop, django_capture_on_commit_callbacks):
@@ -344,13 +354,14 @@ def test_return_refund_goes_to_original_method_or_a_gift_card_only(shop):
         services.order_return_receive(order_id=order.order_id)
 
 
-def test_exchange_records_difference_without_charging(shop, smtp_outbox, django_capture_on_commit_callbacks):
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_exchange_records_difference_without_charging(shop, smtp_outbox, email_worker):
     order = make_order(customer=shop.customer, variants=[shop.small, shop.large], payment_method=shop.card, status="delivered")
-    with django_capture_on_commit_callbacks(execute=True):
-        services.order_exchange_items(
-            order_id=order.order_id, item_ids=[shop.small.item_id, shop.large.item_id],
-            new_item_ids=[shop.medium.item_id, shop.small.item_id], payment_method_id=shop.gift.payment_method_id,
-        )
+    services.order_exchange_items(
+        order_id=order.order_id, item_ids=[shop.small.item_id, shop.large.item_id],
+        new_item_ids=[shop.medium.item_id, shop.small.item_id], payment_method_id=shop.gift.payment_method_id,
+    )
     order.refresh_from_db()
     assert order.status == "exchange requested"
     assert order.exchange_items == sorted([shop.small.item_id, shop.large.item_id])
@@ -363,6 +374,29 @@ def test_exchange_records_difference_without_charging(shop, smtp_outbox, django_
     assert "exchange" in mail["Subject"]
     with pytest.raises(RuleViolation, match="already has an exchange request"):
         services.order_return_items(order_id=order.order_id, item_ids=[shop.small.item_id], payment_method_id=shop.card.payment_method_id)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_return_instructions_retry_an_unreachable_mail_server_then_land_in_failed_tasks(shop, smtp_outbox):
+    from supportbot.models import FailedTask
+    from supportbot.services import failed_task_retry
+
+    order = make_order(customer=shop.customer, variants=[shop.small], payment_method=shop.card, status="delivered")
+    # Nothing listens on this port: every attempt fails to connect, is retried once, then fails.
+    unreachable = {"EMAIL_URL": f"smtp://127.0.0.1:{free_port()}", "EMAIL_MAX_RETRIES": "1"}
+    with queue_worker(queues="email", env=unreachable) as worker:
+        services.order_return_items(order_id=order.order_id, item_ids=[shop.small.item_id], payment_method_id=shop.card.payment_method_id)
+        assert wait_until(lambda: FailedTask.objects.filter(name="orders.send_return_instructions").exists(), timeout=60), worker.log()
+    failed = FailedTask.objects.get(name="orders.send_return_instructions")
+    assert failed.args == [order.order_id] and "refused after 1 retries" in failed.exception
+    assert "Retry in" in worker.log()  # one backoff retry before giving up
+
+    # Staff retry it from admin once the mail server is back: the customer gets the email.
+    with queue_worker(queues="email", env=smtp_env(smtp_outbox)):
+        failed_task_retry(failed_task_id=failed.pk)
+        [mail] = smtp_outbox.wait_for(1)
+    assert mail["To"] == shop.customer.email and order.order_id in mail["Subject"]
 
 
 # --- stock and restock subscriptions -------------------------------------------------------
