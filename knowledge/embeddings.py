@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 DIMENSIONS = 384
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length, [CLS] and [SEP] included
+ONNX_BATCH = 16
 _lock = threading.Lock()
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -217,7 +218,9 @@ def embed_texts(texts: list[str], *, batch_size: int = 64) -> np.ndarray:
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
     if backend() == "onnx":
-        return _encode_onnx(texts, batch_size)
+        # Attention costs grow with the square of the padded length, and a big batch pads more:
+        # measured on 2 cores, batches of 16 embed ~1.5-2.5x more sentences per second than 256.
+        return _encode_onnx(texts, min(batch_size, ONNX_BATCH))
     vectors = get_model().encode(
         texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
     )

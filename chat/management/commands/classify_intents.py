@@ -8,7 +8,9 @@ order; an empty input line gets an empty-text result so outputs stay aligned wit
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,9 +35,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--batch-size", type=int, default=256, help="Utterances embedded together (default 256).")
+        parser.add_argument("--stats", action="store_true", help="Print the throughput on stderr at the end.")
         parser.add_argument("--no-catalog", action="store_true", help="Skip product/option matching against the catalog.")
         parser.add_argument(
-            "--threads", type=int, default=0, help="Torch threads for embedding (default: the embedding module's choice)."
+            "--threads", type=int, default=os.cpu_count() or 1,
+            help="Threads for the embedding model (default: every core; this is a batch job, unlike a web request).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -47,13 +51,12 @@ class Command(BaseCommand):
         from chat.nlu.entities import Entities
         from chat.nlu.pipeline import understand_many
         from chat.nlu.sentiment import analyze_sentiment
-        from knowledge.embeddings import embed_texts
+        from knowledge.embeddings import embed_texts, warm_up
 
+        # Read when the model is first loaded, which is below.
+        os.environ["EMBEDDING_THREADS"] = str(max(1, options["threads"]))
+        warm_up()
         get_intent_model()
-        if options["threads"] > 0:
-            import torch
-
-            torch.set_num_threads(options["threads"])
         catalog: CatalogIndex | None = None
         if not options["no_catalog"]:
             try:
@@ -61,6 +64,7 @@ class Command(BaseCommand):
             except DatabaseError as exc:
                 sys.stderr.write(f"classify_intents: catalog unavailable ({exc.__class__.__name__}); no product entities.\n")
         out = sys.stdout
+        started, count = time.perf_counter(), 0
         for batch in batches(iter(sys.stdin), max(1, options["batch_size"])):
             filled = [(i, text) for i, text in enumerate(batch) if text.strip()]
             texts = [text.strip() for _, text in filled]
@@ -79,3 +83,10 @@ class Command(BaseCommand):
                     }
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()
+            count += len(batch)
+        if options["stats"]:
+            elapsed = time.perf_counter() - started
+            sys.stderr.write(
+                f"classify_intents: {count} utterances in {elapsed:.2f} s ({count / elapsed if elapsed else 0:.0f}/s, "
+                f"{options['threads']} thread(s), model loading excluded)\n"
+            )
