@@ -1,4 +1,4 @@
-"""Project-wide tasks: a ping used by /healthz and the worker smoke test."""
+"""Project-wide tasks: a ping used by /healthz and the worker smoke test; re-sending unsent tasks."""
 
 from __future__ import annotations
 
@@ -16,3 +16,11 @@ def ping() -> dict[str, object]:
         cursor.execute("SELECT current_database()")
         database = cursor.fetchone()[0]
     return {"hostname": socket.gethostname(), "pid": os.getpid(), "database": database}
+
+
+@shared_task(name="supportbot.requeue_unsent_tasks")
+def requeue_unsent_tasks() -> int:
+    """Beat, every minute: send again what a broker outage left unsent (see task_enqueue)."""
+    from supportbot.services import unsent_tasks_requeue
+
+    return unsent_tasks_requeue()
