@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.utils.text import slugify
 
 from knowledge.models import Document
@@ -71,5 +70,6 @@ def product_document_sync(*, product_id: str) -> Document | None:
 def product_document_sync_enqueue(*, product_id: str) -> None:
     """Queue a catalog-document refresh after the caller's transaction commits (for orders services)."""
     from knowledge.tasks import sync_product_document
+    from supportbot.services import task_enqueue_on_commit
 
-    transaction.on_commit(lambda: sync_product_document.delay(product_id))
+    task_enqueue_on_commit(sync_product_document, product_id)

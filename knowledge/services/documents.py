@@ -348,6 +348,7 @@ def document_reindex(*, document_id: int) -> IngestReport:
 def document_reindex_enqueue(*, document_id: int) -> None:
     """Queue a re-index on the embeddings queue once the caller's transaction commits."""
     from knowledge.tasks import reindex_document
+    from supportbot.services import task_enqueue_on_commit
 
-    transaction.on_commit(lambda: reindex_document.delay(document_id))
+    task_enqueue_on_commit(reindex_document, document_id)
 

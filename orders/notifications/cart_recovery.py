@@ -130,8 +130,9 @@ def cart_reminders_claim(*, cart_ids: Sequence[int], sequence: int) -> list[int]
     )
     if ids:
         from orders.tasks import send_cart_reminders
+        from supportbot.services import task_enqueue_on_commit
 
-        transaction.on_commit(lambda: send_cart_reminders.delay(ids))
+        task_enqueue_on_commit(send_cart_reminders, ids)
     return ids
 
 

@@ -66,14 +66,16 @@ def restocks_detect(*, variant_ids: Iterable[int]) -> list[RestockEvent]:
 
 def _dispatch_on_commit(event_id: int) -> None:
     from orders.tasks import dispatch_restock_alerts
+    from supportbot.services import task_enqueue_on_commit
 
-    transaction.on_commit(lambda: dispatch_restock_alerts.delay(event_id))
+    task_enqueue_on_commit(dispatch_restock_alerts, event_id)
 
 
 def _send_on_commit(notification_ids: list[int]) -> None:
     from orders.tasks import send_restock_alerts
+    from supportbot.services import task_enqueue_on_commit
 
-    transaction.on_commit(lambda: send_restock_alerts.delay(notification_ids))
+    task_enqueue_on_commit(send_restock_alerts, notification_ids)
 
 
 class RestockAlertDispatcher:
@@ -200,9 +202,10 @@ def restock_sweep(*, stale_after: timedelta = timedelta(minutes=10)) -> dict[str
     )
     batch_size = settings.RESTOCK_BATCH_SIZE
     from orders.tasks import send_restock_alerts
+    from supportbot.services import task_enqueue
 
     for start in range(0, len(pending), batch_size):
-        send_restock_alerts.delay(pending[start : start + batch_size])
+        task_enqueue(send_restock_alerts, pending[start : start + batch_size])
     waiting_variants = RestockSubscription.objects.filter(
         status=RestockSubscription.Status.ACTIVE, variant__active=True, variant__stock_quantity__gt=0, created_at__lte=cutoff
     ).values_list("variant_id", flat=True)
@@ -213,5 +216,6 @@ def restock_sweep(*, stale_after: timedelta = timedelta(minutes=10)) -> dict[str
 
 def _queue_dispatch(event_id: int) -> None:
     from orders.tasks import dispatch_restock_alerts
+    from supportbot.services import task_enqueue
 
-    dispatch_restock_alerts.delay(event_id)
+    task_enqueue(dispatch_restock_alerts, event_id)

@@ -20,8 +20,9 @@ def tracking_status_changed(*, fulfillment_id: int, previous: str, current: str)
     if not current or previous == current:
         return
     from orders.tasks import send_shipment_update
+    from supportbot.services import task_enqueue_on_commit
 
-    transaction.on_commit(lambda: send_shipment_update.delay(fulfillment_id, current))
+    task_enqueue_on_commit(send_shipment_update, fulfillment_id, current)
 
 
 @transaction.atomic

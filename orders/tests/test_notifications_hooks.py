@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def test_set_stock_reports_only_a_change_from_zero_and_queues_dispatch_on_commit(django_capture_on_commit_callbacks):
     variant = VariantFactory(stock_quantity=0)
-    with mock.patch("orders.tasks.dispatch_restock_alerts.delay") as delay:
+    with mock.patch("orders.tasks.dispatch_restock_alerts.apply_async") as publish:
         with django_capture_on_commit_callbacks(execute=True):
             variant_set_stock(item_id=variant.item_id, stock_quantity=4)
         with django_capture_on_commit_callbacks(execute=True):
@@ -25,7 +25,8 @@ def test_set_stock_reports_only_a_change_from_zero_and_queues_dispatch_on_commit
             variant_set_stock(item_id=variant.item_id, stock_quantity=0)  # sold out: not a restock
     event = RestockEvent.objects.get()
     assert (event.variant_id, event.previous_quantity, event.new_quantity) == (variant.pk, 0, 4)
-    delay.assert_called_once_with(event.pk)
+    publish.assert_called_once()
+    assert publish.call_args.kwargs["args"] == [event.pk]
 
 
 def test_bulk_writers_report_available_variants_that_customers_wait_for():

@@ -15,6 +15,8 @@ from contextvars import ContextVar
 
 from django.db import transaction
 
+from supportbot.services import task_enqueue_on_commit
+
 _inline: ContextVar[bool] = ContextVar("whatsapp_inline", default=False)
 
 
@@ -35,7 +37,7 @@ def dispatch_processing(event_id: int) -> None:
         return
     from whatsapp.tasks import process_inbound_event
 
-    transaction.on_commit(lambda: process_inbound_event.delay(event_id))
+    task_enqueue_on_commit(process_inbound_event, event_id)
 
 
 def dispatch_delivery(contact_id: int) -> None:
@@ -46,7 +48,7 @@ def dispatch_delivery(contact_id: int) -> None:
         return
     from whatsapp.tasks import deliver_outbound
 
-    transaction.on_commit(lambda: deliver_outbound.delay(contact_id))
+    task_enqueue_on_commit(deliver_outbound, contact_id)
 
 
 def dispatch_link_code_email(link_code_id: int, code: str) -> None:
@@ -57,4 +59,4 @@ def dispatch_link_code_email(link_code_id: int, code: str) -> None:
         return
     from whatsapp.tasks import email_link_code
 
-    transaction.on_commit(lambda: email_link_code.delay(link_code_id, code))
+    task_enqueue_on_commit(email_link_code, link_code_id, code)
