@@ -94,6 +94,54 @@ class Message(models.Model):
         return f"{self.role}: {self.text[:60]}"
 
 
+class PendingTurn(models.Model):
+    """A message the customer sent with htmx, handed from the POST to the stream that answers it.
+
+    Kept in the database, not the cache, so a Redis outage cannot lose it. States move
+    pending → answering → answered | failed; `claim` makes the pending → answering step a
+    conditional UPDATE, so of two requests racing for one turn (an EventSource reconnecting, a
+    page load answering turns whose stream never came) exactly one answers it. The customer's
+    Message is stored by the turn itself (chat_turn), so the text lives here until then.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for its stream"
+        ANSWERING = "answering", "Being answered"
+        ANSWERED = "answered", "Answered"
+        FAILED = "failed", "Not answered"
+
+    token = models.CharField(max_length=32, unique=True)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="pending_turns")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    # For a failed turn: what the customer was told.
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "state"]), models.Index(fields=["user", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"turn {self.token} ({self.state}): {self.text[:60]}"
+
+    @classmethod
+    def claim(cls, **lookup: object) -> PendingTurn | None:
+        """Move the pending turn matching `lookup` to answering; None if another request has it (or none matches)."""
+        claimed = cls.objects.filter(state=cls.State.PENDING, **lookup).update(
+            state=cls.State.ANSWERING, claimed_at=timezone.now()
+        )
+        return cls.objects.filter(**lookup).first() if claimed else None
+
+    def finish(self, *, error: str = "") -> None:
+        """Record the outcome of a claimed turn (answered, or failed with the message the customer saw)."""
+        self.state = self.State.FAILED if error else self.State.ANSWERED
+        self.error = error
+        PendingTurn.objects.filter(pk=self.pk).update(state=self.state, error=error)
+
+
 class PendingAction(models.Model):
     """A consequential tool call awaiting the customer's confirmation.
 

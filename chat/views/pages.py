@@ -17,6 +17,7 @@ from chat import portal_selectors as selectors
 from chat.forms import MessageForm
 from chat.models import Conversation
 from chat.services.agent import customer_for_user
+from chat.views.turns import turns_answer_abandoned, turns_open
 from supportbot.errors import NotFound
 
 if TYPE_CHECKING:
@@ -69,9 +70,16 @@ def _thread_context(request: HtmxHttpRequest, customer: Customer, conversation: 
         "conversation": conversation,
         "conversations": selectors.conversations_for_customer(customer=customer),
         "thread": selectors.thread_messages(conversation=conversation, user=_user(request)) if conversation else [],
+        **(turns_open(conversation=conversation) if conversation else {}),
         "quick_replies": QUICK_REPLIES,
         "form": MessageForm(initial={"conversation": conversation.pk if conversation else None}),
     }
+
+
+def _settle_turns(request: HtmxHttpRequest, conversation: Conversation | None) -> None:
+    """Answer the turns of `conversation` whose answer stream never connected (see chat.views.turns)."""
+    if conversation is not None:
+        turns_answer_abandoned(conversation=conversation, user=_user(request))
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -85,6 +93,7 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
     if customer is None:
         return _no_customer(request)
     conversation = None if request.GET.get("new") else selectors.conversation_latest(customer=customer)
+    _settle_turns(request, conversation)
     return render(request, "chat/chat.html", _thread_context(request, customer, conversation))
 
 
@@ -97,6 +106,7 @@ def conversation_detail(request: HtmxHttpRequest, conversation_id: int) -> HttpR
     conversation = selectors.conversation_access(customer=customer, conversation_id=conversation_id)
     if conversation is None:
         raise Http404("That conversation was not found.")
+    _settle_turns(request, conversation)
     return render(request, "chat/chat.html", _thread_context(request, customer, conversation))
 
 
@@ -110,6 +120,7 @@ def widget(request: HtmxHttpRequest) -> HttpResponse:
     if not request.htmx:
         return redirect("chat:index")
     conversation = selectors.conversation_latest(customer=customer)
+    _settle_turns(request, conversation)
     thread = (
         selectors.thread_messages(conversation=conversation, user=_user(request), limit=selectors.WIDGET_THREAD_SIZE)
         if conversation
@@ -118,6 +129,7 @@ def widget(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "conversation": conversation,
         "thread": thread,
+        **(turns_open(conversation=conversation) if conversation else {}),
         "quick_replies": QUICK_REPLIES,
         "form": MessageForm(initial={"conversation": conversation.pk if conversation else None}),
     }

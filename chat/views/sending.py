@@ -1,9 +1,9 @@
 """Sending a message: htmx streams the answer over server-sent events; no JS posts and redirects.
 
-The htmx POST validates, rate-limits and hands the turn to `stream` through a short-lived
-cache entry, and answers at once with the customer's bubble and a typing indicator; the
-indicator opens an EventSource on `stream`, which runs the turn and sends the answer's tokens
-as they come, then the rendered messages.
+The htmx POST validates, rate-limits and hands the turn to `stream` through a PendingTurn row
+(chat.views.turns: the database, so a Redis outage loses nothing), and answers at once with the
+customer's bubble and a typing indicator; the indicator opens an EventSource on `stream`, which
+claims the turn, runs it and sends the answer's tokens as they come, then the rendered messages.
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ import json
 import logging
 import queue
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.db import close_old_connections, connection
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -29,11 +26,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
-from django_ratelimit.core import is_ratelimited
 
 from chat import portal_selectors as selectors
 from chat.forms import MessageForm
-from chat.models import Conversation
+from chat.models import Conversation, PendingTurn
 from chat.services.agent import chat_turn, conversation_start
 from chat.views.pages import (
     HtmxHttpRequest,
@@ -44,6 +40,7 @@ from chat.views.pages import (
     _thread_context,
     _user,
 )
+from chat.views.turns import FAILED_MESSAGE, chat_send_rate_limited, turn_hand_over, turn_run
 from supportbot.errors import ApplicationError
 
 if TYPE_CHECKING:
@@ -55,9 +52,6 @@ RATE_LIMITED = (
     "You're sending messages faster than we can answer. Please wait a minute, then try again — "
     "your message is still in the box."
 )
-TURN_CACHE_PREFIX = "chat:turn:"
-# How long a handed-over turn waits for its stream to connect before it is dropped.
-TURN_HANDOFF_SECONDS = 120
 
 
 # --- sending -------------------------------------------------------------------------------
@@ -81,7 +75,7 @@ def send(request: HtmxHttpRequest) -> HttpResponse:
                 return _error(request, "That conversation was not found. Reload the page to start a new one.", status=404)
             raise Http404("That conversation was not found.")
     # Counted after validation, so a refused over-long message doesn't use up the allowance.
-    if is_ratelimited(request, group="chat.send", key="user", rate=settings.CHAT_RATE_LIMIT, increment=True):
+    if chat_send_rate_limited(request, customer=customer):
         if request.htmx:
             return _error(request, RATE_LIMITED, status=429)
         messages.error(request, RATE_LIMITED)
@@ -121,16 +115,10 @@ def _render_composer_page(
 
 
 def _start_streamed_turn(request: HtmxHttpRequest, *, conversation: Conversation, text: str, created: bool) -> HttpResponse:
-    token = uuid.uuid4().hex
-    cache.set(
-        TURN_CACHE_PREFIX + token,
-        {"user": request.user.pk, "conversation": conversation.pk, "text": text},
-        timeout=TURN_HANDOFF_SECONDS,
-    )
+    turn = turn_hand_over(conversation=conversation, user=_user(request), text=text)
     context = {
         "conversation": conversation,
-        "text": text,
-        "stream_url": reverse("chat:stream", args=[token]),
+        "turn": turn,
         "new_conversation": created,
         # The sidebar lists the new conversation (swapped out of band); not in the widget.
         "conversations": selectors.conversations_for_customer(customer=conversation.customer)
@@ -152,21 +140,22 @@ def stream(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
     The turn runs in a worker thread because the agent reports tokens through a callback,
     while a streaming response needs a generator; a queue connects the two.
     """
-    key = TURN_CACHE_PREFIX + token
-    turn = cache.get(key)
-    # delete() is the claim: only the request that removes the entry runs the turn, so a
-    # reconnecting EventSource can't answer the same message twice.
-    if not turn or turn.get("user") != request.user.pk or not cache.delete(key):
+    # The claim is a conditional UPDATE (pending → answering): only one request runs the turn, so
+    # a reconnecting EventSource, or a page load answering it meanwhile, can't answer it twice.
+    turn = PendingTurn.claim(token=token, user_id=request.user.pk)
+    if turn is None:
         return _sse_single("failure", render_to_string(
             "partials/error.html",
             {"error": "This answer is no longer available. Reload the conversation to see it.", "retry": False},
             request=request,
         ))
     customer = _customer(request)
-    conversation = selectors.conversation_access(customer=customer, conversation_id=turn["conversation"]) if customer else None
+    conversation = selectors.conversation_access(customer=customer, conversation_id=turn.conversation_id) if customer else None
     if conversation is None:
+        turn.finish(error="That conversation was not found.")
         raise Http404("That conversation was not found.")
-    events = _run_turn_in_thread(request, conversation=conversation, text=turn["text"])
+    turn.conversation = conversation
+    events = _run_turn_in_thread(request, turn=turn)
     response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
@@ -187,20 +176,20 @@ def _sse_single(event: str, data: str) -> HttpResponse:
 _DONE = object()
 
 
-def _run_turn_in_thread(request: HtmxHttpRequest, *, conversation: Conversation, text: str) -> Iterator[str]:
+def _run_turn_in_thread(request: HtmxHttpRequest, *, turn: PendingTurn) -> Iterator[str]:
     events: queue.Queue[Any] = queue.Queue()
+    conversation = turn.conversation
     before = selectors.last_message_id(conversation=conversation)
     user = _user(request)
 
     def work() -> None:
+        # The turn finishes (and records its outcome) even if the customer closes the page.
         try:
-            chat_turn(conversation=conversation, text=text, user=user, on_token=lambda chunk: events.put(("token", chunk)))
-            events.put(("done", None))
-        except ApplicationError as exc:
-            events.put(("error", exc.message))
-        except Exception:  # noqa: BLE001 - the customer gets an error partial, the log the traceback
+            error = turn_run(turn, user=user, on_token=lambda chunk: events.put(("token", chunk)))
+            events.put(("error", error) if error else ("done", None))
+        except Exception:  # noqa: BLE001 - e.g. the database gone while recording: still answer the stream
             logger.exception("streamed chat turn failed", extra={"conversation": conversation.pk})
-            events.put(("error", "Something went wrong while answering. Please try again."))
+            events.put(("error", FAILED_MESSAGE))
         finally:
             events.put(_DONE)
             connection.close()  # this thread's own database connection
@@ -219,7 +208,7 @@ def _run_turn_in_thread(request: HtmxHttpRequest, *, conversation: Conversation,
                 outcome = item
         close_old_connections()
         if outcome is None or outcome[0] == "error":
-            message = outcome[1] if outcome else "Something went wrong while answering. Please try again."
+            message = outcome[1] if outcome else FAILED_MESSAGE
             yield _sse("failure", render_to_string("partials/error.html", {"error": message, "retry": True}, request=request))
             return
         added = selectors.thread_messages_after(
