@@ -227,6 +227,38 @@ def order_details(order_id: str, *, customer: Customer | None = None) -> dict[st
     return record
 
 
+_ORDER_TRACKING_SQL = """
+SELECT o.order_id, o.status, o.created_at,
+    COALESCE((
+        SELECT json_agg(json_build_object('item_id', v.item_id, 'name', i.name) ORDER BY i.id)
+        FROM orders_orderitem i JOIN orders_variant v ON v.id = i.variant_id
+        WHERE i.order_id = o.id), '[]'::json)::text,
+    COALESCE((
+        SELECT json_agg(json_build_object('carrier', f.carrier, 'tracking_ids', f.tracking_ids,
+                                          'tracking_status', f.tracking_status, 'item_ids', f.item_ids) ORDER BY f.id)
+        FROM orders_fulfillment f WHERE f.order_id = o.id), '[]'::json)::text
+FROM orders_order o
+WHERE o.order_id = %s AND (%s::bigint IS NULL OR o.customer_id = %s::bigint)
+"""
+
+
+def order_tracking(order_id: str, *, customer: Customer | None = None) -> dict[str, Any]:
+    """Status, items and shipments of an order (one query); NotFound if missing or not `customer`'s.
+
+    {"order_id", "status", "created_at", "items": [{"item_id", "name"}],
+     "fulfillments": [{"carrier", "tracking_ids", "tracking_status", "item_ids"}]}
+    """
+    customer_pk = customer.pk if customer is not None else None
+    with connection.cursor() as cursor:
+        cursor.execute(_ORDER_TRACKING_SQL, [order_id, customer_pk, customer_pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise _order_not_found(order_id)
+    found_id, status, created_at, items, fulfillments = row
+    return {"order_id": found_id, "status": status, "created_at": created_at, "items": json.loads(items),
+            "fulfillments": json.loads(fulfillments)}
+
+
 def access_customer(*, customer: Customer | None, handle: str) -> Customer:
     """The account `handle`; NotFound if missing or, for a signed-in customer, not their own."""
     if customer is not None and customer.handle != handle:
@@ -339,3 +371,22 @@ def product_with_variants(product_id: str) -> Product | None:
 
 def variant_with_product(item_id: str) -> Variant | None:
     return Variant.objects.select_related("product").filter(item_id=item_id).first()
+
+
+def catalog_shape() -> tuple[object, ...]:
+    """Counts and highest ids of products and variants (one cheap query): changes when the catalog grows or shrinks."""
+    products, variants = Product._meta.db_table, Variant._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM {products}), (SELECT max(id) FROM {products}),"  # noqa: S608 - model table names
+            f" (SELECT count(*) FROM {variants}), (SELECT max(id) FROM {variants})"
+        )
+        return tuple(cursor.fetchone() or ())
+
+
+def products_with_variants(product_ids: list[str]) -> dict[str, Product]:
+    """The products asked for, each with its variants (two queries), by product_id."""
+    products = Product.objects.prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("id"))).filter(
+        product_id__in=product_ids
+    )
+    return {product.product_id: product for product in products}

@@ -112,17 +112,9 @@ def build_catalog_index() -> CatalogIndex:
 
 
 def _signature() -> tuple[object, ...]:
-    from django.db import connection
+    from orders.selectors import catalog_shape
 
-    from orders.models import Product, Variant
-
-    products, variants = Product._meta.db_table, Variant._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT (SELECT count(*) FROM {products}), (SELECT max(id) FROM {products}),"  # noqa: S608 - model table names
-            f" (SELECT count(*) FROM {variants}), (SELECT max(id) FROM {variants})"
-        )
-        return tuple(cursor.fetchone() or ())
+    return catalog_shape()
 
 
 def _check_seconds() -> float:

@@ -134,6 +134,21 @@ def test_search_products_tolerates_typos_and_filters_by_price(customer, shop):
     assert all(product["name"] != "Hiking Boots" for product in cheap.result["products"])
 
 
+def test_search_products_sees_new_products_and_current_stock_and_prices(customer, shop, django_assert_max_num_queries):
+    context = ToolContext(customer=customer)
+    assert call_tool("search_products", {"query": "hiking boots"}, context=context).ok  # texts now built
+    boots_10 = shop["boots_10"]
+    boots_10.stock_quantity, boots_10.price = 4, Decimal("99.00")
+    boots_10.save()
+    with django_assert_max_num_queries(3):  # shape check + the matched products and their variants
+        found = call_tool("search_products", {"query": "hiking boots"}, context=context)
+    boots = found.result["products"][0]
+    assert boots["name"] == "Hiking Boots" and boots["available_variants"] == 2 and boots["price_from"] == 99.0
+    ProductFactory(name="Trail Poles", product_type="Trekking Poles", description="Carbon poles")
+    poles = call_tool("search_products", {"query": "trekking poles"}, context=context)
+    assert poles.result["products"][0]["name"] == "Trail Poles"
+
+
 def test_check_stock_and_restock_alert(customer, shop):
     context = ToolContext(customer=customer)
 

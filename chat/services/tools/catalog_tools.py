@@ -2,12 +2,14 @@
 
 Thin adapters over orders selectors/services. Product search matches the query against
 product names, types, option values and descriptions with rapidfuzz (typo-tolerant), so it
-works before and without the knowledge index; the catalog is small (tens of products) and
-read in two queries.
+works before and without the knowledge index. The texts it matches are kept per process (see
+_search_texts); the matched products are read fresh, so prices and stock are current.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +27,24 @@ RESULTS = 5
 LOW_STOCK = 3
 
 
-def _catalog() -> list[Product]:
-    return list(selectors.products_for_catalog())
+# What search_products matches against, per process: (product_id, name, type, options and the
+# start of the description). Building it reads the whole catalog, so it is kept until the catalog
+# changes shape (one cheap query per search) or for SEARCH_TEXTS_TTL seconds (renames, edits).
+# Prices and stock are never cached: the matched products are read fresh.
+SEARCH_TEXTS_TTL = 60.0
+_search_texts_lock = threading.Lock()
+_search_texts_state: dict[str, Any] = {}
+
+
+def _search_texts() -> list[tuple[str, str]]:
+    shape = selectors.catalog_shape()
+    now = time.monotonic()
+    with _search_texts_lock:
+        state = _search_texts_state
+        if state.get("shape") != shape or now - state.get("built", 0.0) > SEARCH_TEXTS_TTL:
+            texts = [(product.product_id, _haystack(product)) for product in selectors.products_for_catalog()]
+            state.update(shape=shape, built=now, texts=texts)
+        return list(state["texts"])
 
 
 def _haystack(product: Product) -> str:
@@ -83,12 +101,16 @@ def search_products(context: ToolContext, query: str, max_price: float | None = 
         raise InvalidInput("Please say what product you are looking for.")
     if max_price is not None and max_price <= 0:
         raise InvalidInput("The maximum price must be more than zero.")
-    catalog = _catalog()
-    haystacks = {index: _haystack(product) for index, product in enumerate(catalog)}
+    texts = _search_texts()
+    haystacks = {index: text for index, (_product_id, text) in enumerate(texts)}
     matches = process.extract(query, haystacks, scorer=fuzz.WRatio, limit=RESULTS * 3, score_cutoff=MATCH_AT_LEAST)
+    products = selectors.products_with_variants([texts[index][0] for _text, _score, index in matches])
     results = []
     for _text, score, index in matches:
-        summary = _summary(catalog[index], max_price=max_price)
+        product = products.get(texts[index][0])
+        if product is None:  # deleted since the texts were built
+            continue
+        summary = _summary(product, max_price=max_price)
         if max_price is not None and not summary["matching_variants"]:
             continue
         results.append({**summary, "match": round(score)})

@@ -25,22 +25,22 @@ def track_order(context: ToolContext, order_id: str) -> dict[str, Any]:
     order_id = order_id.strip()
     if order_id and not order_id.startswith("#"):
         order_id = f"#{order_id}" if order_id[:1].upper() == "W" else f"#W{order_id}"
-    order = selectors.access_order(customer=context.customer, order_id=order_id)
-    names = {item.variant.item_id: item.name for item in order.items.all()}
+    order = selectors.order_tracking(order_id, customer=context.customer)
+    names = {item["item_id"]: item["name"] for item in order["items"]}
     shipments = [
         {
-            "carrier": fulfillment.carrier or "unknown",
-            "tracking_ids": list(fulfillment.tracking_ids),
-            "tracking_status": fulfillment.tracking_status or "unknown",
-            "items": [names.get(item_id, item_id) for item_id in fulfillment.item_ids],
+            "carrier": fulfillment["carrier"] or "unknown",
+            "tracking_ids": list(fulfillment["tracking_ids"] or []),
+            "tracking_status": fulfillment["tracking_status"] or "unknown",
+            "items": [names.get(item_id, item_id) for item_id in fulfillment["item_ids"] or []],
         }
-        for fulfillment in order.fulfillments.all()
+        for fulfillment in order["fulfillments"]
     ]
-    shipped = {item_id for fulfillment in order.fulfillments.all() for item_id in fulfillment.item_ids}
+    shipped = {item_id for fulfillment in order["fulfillments"] for item_id in fulfillment["item_ids"] or []}
     return {
-        "order_id": order.order_id,
-        "status": order.status,
-        "placed": order.created_at.date().isoformat(),
+        "order_id": order["order_id"],
+        "status": order["status"],
+        "placed": order["created_at"].date().isoformat(),
         "shipments": shipments,
         "not_yet_shipped": [name for item_id, name in names.items() if item_id not in shipped],
     }
