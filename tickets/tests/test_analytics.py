@@ -151,8 +151,20 @@ def test_empty_period_has_no_rates_rather_than_errors(db):
 
 
 def test_dashboard_is_a_fixed_number_of_queries(known, django_assert_max_num_queries):
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(8):
         analytics.dashboard(period=PERIOD)
+
+
+def test_conversation_figures_come_from_one_pass_and_respect_now(known, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        activity = analytics.conversation_activity(period=PERIOD)
+    assert activity.per_day == [(DAY1, 3), (DAY2, 1)] and activity.intents[0] == ("track_order", 2)
+    # Seen from 11:20 on day 1, only c1 (last active 10:00) has been idle for 30 minutes; c2 (11:00) has not.
+    early = analytics.conversation_outcomes(period=PERIOD, now=at(DAY1, 11) + timedelta(minutes=20))
+    assert (early.total, early.escalated, early.automated) == (4, 1, 1)
+    assert analytics.conversation_activity(period=analytics.DateRange(start=OUTSIDE, end=OUTSIDE)).intents == [("refund", 1)]
+    empty = analytics.conversation_activity(period=analytics.DateRange(start=OUTSIDE - timedelta(days=3), end=OUTSIDE - timedelta(days=1)))
+    assert empty.per_day[0][1] == 0 and (empty.outcomes.total, empty.intents) == (0, [])
 
 
 def test_dashboard_page_and_csv_for_a_lead(client, known, lead):
