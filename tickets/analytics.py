@@ -4,7 +4,8 @@ No metric loops over rows in Python; each selector returns a handful of aggregat
 one row per day / intent / tool. All take a DateRange (whole days, inclusive, in the site's
 time zone) and count what *happened* in it: conversations by start, messages, feedback, tool
 calls, refunds and emails by their own timestamps, tickets (CSAT) by creation. The
-conversation figures share one pass over the period's conversations.
+conversation figures share one pass over the period's conversations; answer latency reads
+finished days from an exact daily histogram (tickets.analytics_rollup), the rest live.
 
 Definitions
 -----------
@@ -215,6 +216,64 @@ class Latency:
 
 
 def assistant_latency(*, period: DateRange) -> Latency:
+    """Median and p95 of answer latency in one statement: sealed days from the rollup's exact
+    histogram (tickets.analytics_rollup), the other days (today at least) live from chat_message.
+
+    Equal to `assistant_latency_live` at all times: the histogram is merged across days, and
+    percentile_cont's rule — interpolate between the values at 0-based ranks floor(f·(n−1)) and
+    ceil(f·(n−1)) — is applied to its running totals, in the same double-precision arithmetic.
+    """
+    from chat.models import Message
+    from tickets.models import DailyAnswerLatency, DashboardRollupDay
+
+    # Table names come from model metadata; values are bound.
+    sql = f"""
+        WITH sealed AS (
+            SELECT day FROM {DashboardRollupDay._meta.db_table}
+            WHERE time_zone = %(tz)s AND day BETWEEN %(start)s AND %(end)s
+        ),
+        live_days AS (
+            SELECT (d::timestamp AT TIME ZONE %(tz)s) AS since, ((d + interval '1 day') AT TIME ZONE %(tz)s) AS until
+            FROM generate_series(%(start)s::timestamp, %(end)s::timestamp, interval '1 day') AS d
+            WHERE d::date NOT IN (SELECT day FROM sealed)
+        ),
+        counts AS (
+            SELECT h.latency_ms, h.answers::bigint AS n FROM {DailyAnswerLatency._meta.db_table} h
+            WHERE h.time_zone = %(tz)s AND h.day IN (SELECT day FROM sealed)
+            UNION ALL
+            SELECT m.latency_ms, 1 FROM live_days l JOIN {Message._meta.db_table} m
+                ON m.created_at >= l.since AND m.created_at < l.until
+            WHERE m.role = %(role)s AND m.latency_ms IS NOT NULL
+        ),
+        histogram AS (SELECT latency_ms, sum(n) AS n FROM counts GROUP BY latency_ms HAVING sum(n) > 0),
+        ranked AS (SELECT latency_ms, sum(n) OVER (ORDER BY latency_ms) AS upto FROM histogram),
+        total AS (SELECT coalesce(sum(n), 0) AS answers FROM histogram),
+        positions AS (
+            SELECT f.fraction, f.fraction * (t.answers - 1)::float8 AS pos, t.answers
+            FROM unnest(%(fractions)s::float8[]) AS f(fraction), total t
+        ),
+        bounds AS (
+            SELECT p.fraction, p.pos, p.answers,
+                (SELECT min(r.latency_ms) FROM ranked r WHERE r.upto > floor(p.pos))::float8 AS lo,
+                (SELECT min(r.latency_ms) FROM ranked r WHERE r.upto > ceil(p.pos))::float8 AS hi
+            FROM positions p
+        )
+        SELECT answers, lo + (hi - lo) * (pos - floor(pos)) FROM bounds ORDER BY fraction
+    """  # noqa: S608
+    params: dict[str, Any] = {
+        "tz": timezone.get_current_timezone_name(), "start": period.start, "end": period.end,
+        "role": Message.Role.ASSISTANT, "fractions": [0.5, 0.95],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (answers, median), (_, p95) = cursor.fetchall()
+    if not answers:
+        return Latency(answers=0, median_ms=None, p95_ms=None)
+    return Latency(answers=int(answers), median_ms=median, p95_ms=p95)
+
+
+def assistant_latency_live(*, period: DateRange) -> Latency:
+    """The definition `assistant_latency` must match: percentile_cont over the messages."""
     from chat.models import Message
 
     values = Message.objects.filter(period.q("created_at"), role=Message.Role.ASSISTANT, latency_ms__isnull=False).aggregate(

@@ -131,3 +131,49 @@ class TicketEvent(models.Model):
     @property
     def customer_visible(self) -> bool:
         return self.kind in self.CUSTOMER_VISIBLE_KINDS
+
+
+class DashboardRollupDay(models.Model):
+    """A local day whose assistant-latency histogram is complete in DailyAnswerLatency.
+
+    Written only by tickets.analytics_rollup.dashboard_rollup_seal. From the moment a day is
+    sealed, database triggers on chat_message (migration 0004) apply every later insert,
+    update or delete of that day's answers to the histogram, so a sealed day stays exact
+    whoever writes — the ORM, a cascade, or raw SQL. Days without a row are computed live.
+    """
+
+    time_zone = models.CharField(max_length=64)
+    day = models.DateField()
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["time_zone", "day"], name="dashboard_rollup_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} ({self.time_zone})"
+
+
+class DailyAnswerLatency(models.Model):
+    """How many assistant answers of one sealed local day took exactly `latency_ms`.
+
+    An exact histogram, so the dashboard's median and p95 from it equal percentile_cont over the
+    messages themselves. Rows may reach zero answers after deletions; they count for nothing.
+    (No CHECK answers >= 0: PostgreSQL checks an upsert's proposed row before it detects the
+    conflict, so the triggers' negative deltas for deletions would fail it.)
+    """
+
+    time_zone = models.CharField(max_length=64)
+    day = models.DateField()
+    latency_ms = models.PositiveIntegerField()
+    answers = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            # `answers` included: the dashboard sums a range of days as an index-only scan.
+            models.UniqueConstraint(
+                fields=["time_zone", "day", "latency_ms"], include=["answers"], name="daily_answer_latency_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.answers} answers at {self.latency_ms} ms"

@@ -17,7 +17,8 @@ from orders.models import Cart, PaymentTransaction, RestockSubscription
 from orders.models_notifications import CartReminder, RestockEvent, RestockNotification
 from orders.tests.factories import OrderFactory, PaymentMethodFactory, VariantFactory
 from tickets import analytics
-from tickets.models import Ticket
+from tickets.analytics_rollup import dashboard_rollup_seal
+from tickets.models import DailyAnswerLatency, DashboardRollupDay, Ticket
 from tickets.tests.conftest import PASSWORD, make_customer
 
 pytestmark = pytest.mark.django_db
@@ -153,6 +154,9 @@ def test_empty_period_has_no_rates_rather_than_errors(db):
 def test_dashboard_is_a_fixed_number_of_queries(known, django_assert_max_num_queries):
     with django_assert_max_num_queries(8):
         analytics.dashboard(period=PERIOD)
+    dashboard_rollup_seal()
+    with django_assert_max_num_queries(8):  # sealed days change no query count
+        analytics.dashboard(period=analytics.DateRange(start=OUTSIDE, end=DAY2))
 
 
 def test_conversation_figures_come_from_one_pass_and_respect_now(known, django_assert_num_queries):
@@ -165,6 +169,99 @@ def test_conversation_figures_come_from_one_pass_and_respect_now(known, django_a
     assert analytics.conversation_activity(period=analytics.DateRange(start=OUTSIDE, end=OUTSIDE)).intents == [("refund", 1)]
     empty = analytics.conversation_activity(period=analytics.DateRange(start=OUTSIDE - timedelta(days=3), end=OUTSIDE - timedelta(days=1)))
     assert empty.per_day[0][1] == 0 and (empty.outcomes.total, empty.intents) == (0, [])
+
+
+# --- the latency rollup ---------------------------------------------------------------------
+
+
+def _latency_everywhere() -> list[tuple[analytics.Latency, analytics.Latency]]:
+    periods = [PERIOD, analytics.DateRange(start=DAY1, end=DAY1), analytics.DateRange(start=OUTSIDE, end=DAY2)]
+    return [(analytics.assistant_latency(period=p), analytics.assistant_latency_live(period=p)) for p in periods]
+
+
+def test_rollup_gives_the_live_figures_on_the_fixture(known):
+    report = dashboard_rollup_seal(today=DAY2)  # day 2 stays live: a sealed day and a live one
+    assert report.sealed_days == (DAY2 - OUTSIDE).days and report.answers == 11
+    assert DailyAnswerLatency.objects.filter(day=DAY1).count() == 10
+    rolled = analytics.assistant_latency(period=PERIOD)
+    assert rolled.answers == 10 and rolled.median_ms == 550.0 and rolled.p95_ms == pytest.approx(955)
+    for from_rollup, live in _latency_everywhere():
+        assert from_rollup == live
+
+    dashboard_rollup_seal()  # now every finished day, day 2 included
+    assert DashboardRollupDay.objects.filter(day=DAY2).exists()
+    for from_rollup, live in _latency_everywhere():
+        assert from_rollup == live
+
+
+def test_sealed_days_are_read_from_the_rollup(known):
+    dashboard_rollup_seal()
+    # Tampering with the histogram shows the figures come from it, not from chat_message.
+    DailyAnswerLatency.objects.filter(day=DAY1, latency_ms=1000).update(answers=11)
+    latency = analytics.assistant_latency(period=PERIOD)
+    assert latency.answers == 20 and latency.p95_ms == 1000.0
+    assert analytics.assistant_latency_live(period=PERIOD).answers == 10
+
+
+def test_writes_to_sealed_days_keep_the_rollup_exact(known):
+    dashboard_rollup_seal()
+    conversation = Conversation.objects.get(intent="refund", started_at__date=DAY1)
+    # A late insert, a bulk one, an update and deletes (direct and by cascade) into sealed days.
+    Message.objects.create(conversation=conversation, role="assistant", text="late", latency_ms=5000, created_at=at(DAY1, 23))
+    Message.objects.bulk_create(
+        [Message(conversation=conversation, role="assistant", text="b", latency_ms=ms, created_at=at(DAY2, 9)) for ms in (7, 7, 8)]
+    )
+    for from_rollup, live in _latency_everywhere():
+        assert from_rollup == live
+    Message.objects.filter(latency_ms=7).update(latency_ms=70_000)
+    Message.objects.filter(latency_ms=8).update(created_at=at(DAY1, 1))  # moves to another sealed day
+    Message.objects.filter(latency_ms__in=[100, 200]).delete()
+    for from_rollup, live in _latency_everywhere():
+        assert from_rollup == live
+    Conversation.objects.filter(started_at__date=DAY1).delete()  # cascades to the answers
+    for from_rollup, live in _latency_everywhere():
+        assert from_rollup == live
+    assert analytics.assistant_latency(period=PERIOD).answers == 0
+
+
+def test_sealing_twice_counts_nothing_twice(known):
+    first = dashboard_rollup_seal()
+    histogram = sorted(DailyAnswerLatency.objects.values_list("day", "latency_ms", "answers"))
+    again = dashboard_rollup_seal()
+    assert first.sealed_days > 0 and (again.sealed_days, again.answers) == (0, 0)
+    assert sorted(DailyAnswerLatency.objects.values_list("day", "latency_ms", "answers")) == histogram
+
+
+def test_a_busy_message_table_defers_sealing_rather_than_queueing_chat_behind_it(known, monkeypatch):
+    import psycopg
+    from django.db import connection
+
+    from tickets import analytics_rollup
+
+    monkeypatch.setattr(analytics_rollup, "SEAL_LOCK_TIMEOUT", "200ms")
+    # Another session in the middle of writing messages (a chat turn): it holds ROW EXCLUSIVE.
+    with psycopg.connect(**connection.get_connection_params()) as writer:
+        writer.execute(f"LOCK TABLE {Message._meta.db_table} IN ROW EXCLUSIVE MODE")
+        report = dashboard_rollup_seal()
+    assert (report.sealed_days, report.deferred_days) == (0, (timezone.localdate() - OUTSIDE).days)
+    assert not DashboardRollupDay.objects.exists()
+    assert dashboard_rollup_seal().sealed_days == (timezone.localdate() - OUTSIDE).days  # the next run catches up
+
+
+def test_rollup_days_follow_the_time_zone(known):
+    """Days are local days: sealed in one zone, the figures in another zone stay live and exact."""
+    with timezone.override("America/New_York"):
+        dashboard_rollup_seal()
+        for from_rollup, live in _latency_everywhere():
+            assert from_rollup == live
+    assert set(DashboardRollupDay.objects.values_list("time_zone", flat=True)) == {"America/New_York"}
+    Message.objects.filter(latency_ms=100).delete()
+    for from_rollup, live in _latency_everywhere():  # UTC: nothing sealed, all live
+        assert from_rollup == live
+    with timezone.override("America/New_York"):
+        for from_rollup, live in _latency_everywhere():
+            assert from_rollup == live
+
 
 
 def test_dashboard_page_and_csv_for_a_lead(client, known, lead):
