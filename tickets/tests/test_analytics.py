@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -262,6 +263,19 @@ def test_rollup_days_follow_the_time_zone(known):
         for from_rollup, live in _latency_everywhere():
             assert from_rollup == live
 
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_task_seals_finished_days_in_a_worker(known, celery_worker):
+    from tickets.tasks import seal_dashboard_rollup
+
+    seal_dashboard_rollup.delay()
+    deadline = time.monotonic() + 30
+    while not DashboardRollupDay.objects.filter(day=DAY1).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert DashboardRollupDay.objects.filter(day=DAY1).exists()
+    for from_rollup, live in _latency_everywhere():
+        assert from_rollup == live
 
 
 def test_dashboard_page_and_csv_for_a_lead(client, known, lead):
