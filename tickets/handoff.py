@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from chat.models import Conversation
 
 
-@transaction.atomic
 def handoff_route_customer_message(*, conversation: Conversation, text: str) -> bool:
     """True when a person has the conversation and the message went to their ticket.
 
@@ -33,10 +32,18 @@ def handoff_route_customer_message(*, conversation: Conversation, text: str) -> 
     not let the assistant answer; any notice to the customer has been stored here.
     """
     from chat.models import Conversation as ConversationModel
-    from chat.models import Message
 
+    # Checked before opening a transaction: almost every turn is not escalated, and an empty
+    # BEGIN/COMMIT is still two round trips.
     if conversation.status != ConversationModel.Status.ESCALATED:
         return False
+    return _route_to_ticket(conversation=conversation, text=text)
+
+
+@transaction.atomic
+def _route_to_ticket(*, conversation: Conversation, text: str) -> bool:
+    from chat.models import Message
+
     ticket = (
         Ticket.objects.filter(conversation=conversation, status__in=Ticket.ACTIVE_STATUSES, assignee__isnull=False)
         .select_related("assignee")

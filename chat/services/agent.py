@@ -299,12 +299,19 @@ def _emit_text(on_token: Callable[[str], None] | None, text: str) -> None:
         on_token(text)
 
 
+# Also expires the conversation's proposals past their time (actions_expire_stale, folded into
+# the same statement): a "yes" must never confirm an action that has expired.
 _STORE_TURN_SQL = """
+WITH expired AS (
+    UPDATE chat_pendingaction SET status = %(expired)s, decided_at = %(now)s
+    WHERE conversation_id = %(id)s AND status = %(proposed)s AND expires_at <= %(now)s
+    RETURNING id
+)
 UPDATE chat_conversation
 SET very_negative_streak = CASE WHEN %(very_negative)s THEN very_negative_streak + 1 ELSE 0 END,
     sentiment_label = %(label)s, sentiment_score = %(score)s, last_activity_at = %(now)s
 WHERE id = %(id)s
-RETURNING very_negative_streak, status
+RETURNING very_negative_streak, status, (SELECT count(*) FROM expired)
 """
 
 
@@ -315,11 +322,12 @@ def _store_customer_message(*, conversation: Conversation, text: str, sentiment:
     # turns on one conversation are ordered and each message is counted exactly once.
     with connection.cursor() as cursor:
         cursor.execute(_STORE_TURN_SQL, {"very_negative": sentiment.very_negative, "label": sentiment.label,
-                                         "score": sentiment.score, "now": now, "id": conversation.pk})
+                                         "score": sentiment.score, "now": now, "id": conversation.pk,
+                                         "expired": PendingAction.Status.EXPIRED, "proposed": PendingAction.Status.PROPOSED})
         row = cursor.fetchone()
     if row is None:
         raise NotFound("That conversation was not found.")
-    conversation.very_negative_streak, conversation.status = row
+    conversation.very_negative_streak, conversation.status, _expired = row
     conversation.sentiment_label, conversation.sentiment_score = sentiment.label, sentiment.score
     conversation.last_activity_at = now
     return Message.objects.create(
@@ -335,7 +343,7 @@ def _answer_without_brain(
         handoff = escalation.escalated_reply(conversation=conversation)
         if handoff is not None:
             return handoff
-    actions_service.actions_expire_stale(conversation=conversation)
+    # Stale proposals were expired when the message was stored (_STORE_TURN_SQL).
     if actions_service.is_affirmation(text) or actions_service.is_denial(text):
         waiting = list(
             PendingAction.objects.filter(conversation=conversation, status=PendingAction.Status.PROPOSED).values_list(

@@ -120,14 +120,14 @@ def search_products(context: ToolContext, query: str, max_price: float | None = 
 
 
 def _find_product(product: str) -> Product:
-    """By product id, else the closest product name (fuzzy; typos are fine). Two or three queries."""
+    """By product id, else the closest product name (fuzzy; typos are fine). Three queries."""
     wanted = product.strip()
-    found = selectors.product_with_variants(wanted)
-    if found is not None:
-        return found
-    names = dict(enumerate(selectors.product_names()))
-    best = process.extractOne(wanted, {index: name for index, (_pid, name) in names.items()}, scorer=fuzz.WRatio, score_cutoff=75)
-    found = selectors.product_with_variants(names[best[2]][0]) if best is not None else None
+    names = selectors.product_names()
+    product_id = next((pid for pid, _name in names if pid == wanted), None)
+    if product_id is None:
+        best = process.extractOne(wanted, {index: name for index, (_pid, name) in enumerate(names)}, scorer=fuzz.WRatio, score_cutoff=75)
+        product_id = names[best[2]][0] if best is not None else None
+    found = selectors.product_with_variants(product_id) if product_id is not None else None
     if found is None:
         raise NotFound(f"We couldn't find a product called “{wanted}”. Try search_products with a description.")
     return found
