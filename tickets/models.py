@@ -157,7 +157,7 @@ class DailyAnswerLatency(models.Model):
     """How many assistant answers of one sealed local day took exactly `latency_ms`.
 
     An exact histogram, so the dashboard's median and p95 from it equal percentile_cont over the
-    messages themselves. Rows may reach zero answers after deletions; they count for nothing.
+    messages themselves. The triggers delete rows that deletions bring to zero answers (0006).
     (No CHECK answers >= 0: PostgreSQL checks an upsert's proposed row before it detects the
     conflict, so the triggers' negative deltas for deletions would fail it.)
     """
