@@ -3,8 +3,9 @@
 Deleting answers of a sealed day left (day, latency_ms) rows at zero; they counted for nothing
 but the dashboard still read them, and a bulk erasure followed by new traffic at other
 latencies could grow a day's histogram without bound. The upsert now returns the rows it
-touched and those left at zero are deleted in the same trigger call. Same functions as 0004
-otherwise (CREATE OR REPLACE keeps the triggers); the reverse restores 0004's bodies.
+touched and those left at zero are deleted in the same trigger call, and the rows 0004's
+functions left at zero are deleted once here. Same functions as 0004 otherwise (CREATE OR
+REPLACE keeps the triggers); the reverse restores 0004's bodies.
 """
 
 from django.db import migrations
@@ -58,7 +59,7 @@ FORWARD_SQL = "".join(
         declare="DECLARE emptied bigint[];\n",
     )
     for kind in ("insert", "update", "delete")
-)
+) + "DELETE FROM tickets_dailyanswerlatency WHERE answers = 0;"  # left by 0004's triggers
 REVERSE_SQL = "".join(
     _function(kind, _DELTAS.format(changes=_CHANGES[kind]) + _UPSERT + ";") for kind in ("insert", "update", "delete")
 )
