@@ -213,13 +213,16 @@ def customer_for_user(user: AbstractBaseUser | AnonymousUser) -> Customer:
 
     if not user.is_authenticated:
         raise NotFound("That conversation was not found.")
-    customer = Customer.objects.filter(user_id=user.pk).first()
-    if customer is None:
-        raise NotFound("Only customer accounts can chat with the assistant.")
+    # Kept on the request's user object: a view and the turn it runs both need it.
+    customer: Customer | None = getattr(user, "_supportbot_customer", None)
+    if customer is None or customer.user_id != user.pk:
+        customer = Customer.objects.filter(user_id=user.pk).first()
+        if customer is None:
+            raise NotFound("Only customer accounts can chat with the assistant.")
+        setattr(user, "_supportbot_customer", customer)  # noqa: B010 - a per-request memo on the user object
     return customer
 
 
-@transaction.atomic
 def conversation_start(*, customer: Customer, channel: str = Conversation.Channel.WEB) -> Conversation:
     if channel not in Conversation.Channel.values:
         raise InvalidInput(f"Unknown channel {channel!r}; expected one of {', '.join(Conversation.Channel.values)}.")

@@ -9,9 +9,11 @@ answered by the next affirm/deny.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from chat.models import Conversation
@@ -51,11 +53,14 @@ def state_load(*, conversation: Conversation) -> State:
     return State.from_json(row) if isinstance(row, dict) else State()
 
 
+_STATE_UPSERT_SQL = """
+INSERT INTO chat_dialoguestate (conversation_id, data, updated_at) VALUES (%s, %s::jsonb, %s)
+ON CONFLICT (conversation_id) DO UPDATE SET data = EXCLUDED.data, updated_at = EXCLUDED.updated_at
+"""
+
+
 def state_save(*, conversation: Conversation, state: State) -> None:
-    # One upsert (INSERT … ON CONFLICT DO UPDATE): a turn's state write is a single query.
-    DialogueState.objects.bulk_create(
-        [DialogueState(conversation=conversation, data=state.as_json(), updated_at=timezone.now())],
-        update_conflicts=True,
-        unique_fields=["conversation"],
-        update_fields=["data", "updated_at"],
-    )
+    # One statement (INSERT … ON CONFLICT DO UPDATE), atomic by itself: bulk_create's upsert
+    # would wrap it in BEGIN/COMMIT, two more round trips on every offline turn.
+    with connection.cursor() as cursor:
+        cursor.execute(_STATE_UPSERT_SQL, [conversation.pk, json.dumps(state.as_json()), timezone.now()])
