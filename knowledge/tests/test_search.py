@@ -111,3 +111,16 @@ def test_precomputed_embedding_is_reused_and_search_is_two_queries(corpus, djang
     with django_assert_max_num_queries(2):
         result = chunk_search(query="reset my password", query_embedding=vector)
     assert result.hits[0].document_slug == "account"
+
+
+def test_a_product_page_counts_less_than_an_article_but_still_wins_when_named(write_article):
+    write_article("returns.md", "---\ntitle: Returns\nkind: policy\n---\n\n## Returning an item\n\n"
+                  "You can return a jacket or any other item within 30 days for a refund to the original payment method.\n")
+    document_ingest_path(path=write_article("jacket.md", "---\ntitle: Storm Jacket\nkind: product\n---\n\n## About\n\n"
+                         "The Storm Jacket is a waterproof shell with taped seams. Returning it works like any item.\n").parent)
+    policy = chunk_search(query="can I return a jacket I bought and get my money back", k=2)
+    assert policy.hits[0].document_slug == "returns", [(hit.document_slug, hit.score) for hit in policy.hits]
+    named = chunk_search(query="are the seams on the storm jacket taped, is it waterproof", k=2)
+    assert named.hits[0].document_slug == "jacket" and named.hits[0].kind == "product"
+    assert named.hits[0].score == 1.0  # clearly the closest: not down-weighted
+    assert [hit.score for hit in policy.hits if hit.kind == "product"] == [round(policy.hits[1].score, 4)] and policy.hits[1].score < 0.7
