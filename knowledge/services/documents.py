@@ -30,7 +30,10 @@ from supportbot.errors import InvalidInput, NotFound
 logger = logging.getLogger(__name__)
 
 CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
-FORMATS_BY_SUFFIX = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".txt": "text"}
+# A PDF's text is extracted on reading (pypdf) and kept as plain text from then on.
+FORMATS_BY_SUFFIX = {
+    ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".txt": "text", ".pdf": "text",
+}
 # Bump when parsing or chunking changes shape, so every document is re-chunked once.
 CHUNKER_VERSION = "1"
 # Chunks embedded per model call when ingesting many documents at once.
@@ -89,7 +92,7 @@ def read_source_file(path: Path) -> tuple[str, str]:
     """(text, format) of a file. Raises InvalidInput naming what is wrong with it."""
     source_format = FORMATS_BY_SUFFIX.get(path.suffix.lower())
     if source_format is None:
-        raise InvalidInput(f"{path}: unsupported file type '{path.suffix}' (expected .md, .html, .htm or .txt).")
+        raise InvalidInput(f"{path}: unsupported file type '{path.suffix}' (expected .md, .html, .htm, .txt or .pdf).")
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -97,6 +100,8 @@ def read_source_file(path: Path) -> tuple[str, str]:
     if size > settings.KNOWLEDGE_MAX_FILE_BYTES:
         raise InvalidInput(f"{path}: too large ({size} bytes; the limit is {settings.KNOWLEDGE_MAX_FILE_BYTES}).")
     raw = path.read_bytes()
+    if path.suffix.lower() == ".pdf":
+        return _pdf_text(path, raw), source_format
     if b"\x00" in raw[:8192]:
         raise InvalidInput(f"{path}: looks like a binary file, not text.")
     try:
@@ -110,6 +115,28 @@ def read_source_file(path: Path) -> tuple[str, str]:
     if nul >= 0:
         raise InvalidInput(f"{path}: contains a NUL character (position {nul}); is it a binary file?")
     return text, source_format
+
+
+def _pdf_text(path: Path, raw: bytes) -> str:
+    """The text of every page, pages separated by blank lines. Raises InvalidInput naming the problem."""
+    import io
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings about odd files are noise here
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted:
+            raise InvalidInput(f"{path}: is an encrypted PDF; save it without a password first.")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise InvalidInput(f"{path}: is not a readable PDF ({exc.__class__.__name__}: {exc}).") from exc
+    text = "\n\n".join(page for page in pages if page).replace("\x00", "")
+    if not text.strip():
+        raise InvalidInput(f"{path}: has no extractable text (a scanned PDF needs OCR first).")
+    return text
 
 
 def _parsed_fields(parsed: ParsedDocument, *, body: str, source_format: str, kind: str, slug: str, **extra: Any) -> dict[str, Any]:

@@ -215,3 +215,47 @@ def test_external_retail_policy_document_is_ingested():
     headings = set(document.chunks.values_list("heading_path", flat=True))
     assert "Retail agent policy › Domain basic" in headings
     assert document.chunks.count() >= 4
+
+
+def _pdf(*pages: str) -> bytes:
+    """A small valid PDF with one line of Helvetica text per page (written by hand: no PDF writer needed)."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", ""]
+    kids = []
+    for text in pages:
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+        page_number = len(objects) + 1
+        kids.append(f"{page_number} 0 R")
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {page_number + 1} 0 R "
+                       f"/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>")
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode()}\nendstream")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def test_pdf_text_is_extracted_and_bad_pdfs_are_skipped_with_a_reason(write_article):
+    folder = write_article("warranty.md", WARRANTY).parent
+    (folder / "care-guide.pdf").write_bytes(_pdf("Wash the fleece jacket cold and hang it to dry.", "Never iron the zipper."))
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf")
+    (folder / "blank.pdf").write_bytes(_pdf(""))
+
+    report = document_ingest_path(path=folder)
+
+    guide = Document.objects.get(slug="care-guide")
+    assert guide.title == "Care guide" and guide.source_format == "text"
+    text = " ".join(guide.chunks.values_list("text", flat=True))
+    assert "Wash the fleece jacket cold" in text and "Never iron the zipper." in text
+    reasons = dict(report.skipped)
+    assert "not a readable PDF" in reasons[str(folder / "broken.pdf")]
+    assert "no extractable text" in reasons[str(folder / "blank.pdf")]
+    assert report.added == 2
+    # Unchanged on the next run: nothing re-extracted into a new version.
+    assert document_ingest_path(path=folder).unchanged == 2
