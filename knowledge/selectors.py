@@ -135,7 +135,7 @@ fused AS (
     LIMIT %(k)s
 )
 SELECT f.id, f.vector_rank, f.text_rank, f.fused, 1 - (c.embedding <=> %(vector)s::vector) AS similarity,
-       c.document_id, c.heading_path, c.anchor, c.text, d.title, d.slug, d.kind
+       c.document_id, c.heading_path, c.anchor, c.text, d.title, d.slug, d.kind, d.product_id
 FROM fused f
 JOIN knowledge_chunk c ON c.id = f.id
 JOIN knowledge_document d ON d.id = c.document_id
@@ -160,6 +160,8 @@ class SearchHit:
     vector_rank: int | None
     text_rank: int | None
     citation: dict[str, Any]
+    product_id: str = ""  # set on a product page's chunks
+
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -265,7 +267,8 @@ def chunk_search(
         rows = cursor.fetchall()
     best_possible = (params["vector_weight"] + params["text_weight"]) / (RRF_K + 1)
     hits = []
-    for chunk_id, vector_rank, text_rank, fused, similarity, document_id, heading_path, anchor, chunk_text, title, slug, kind in rows:
+    for (chunk_id, vector_rank, text_rank, fused, similarity, document_id, heading_path, anchor, chunk_text, title, slug, kind,
+         product_id) in rows:
         heading = heading_path.rsplit(" › ", 1)[-1]
         hits.append(
             SearchHit(
@@ -281,6 +284,7 @@ def chunk_search(
                 similarity=round(float(similarity), 4),
                 vector_rank=vector_rank,
                 text_rank=text_rank,
+                product_id=product_id or "",
                 citation={
                     "id": f"{slug}#{anchor}" if anchor else slug,
                     "title": title,
@@ -329,3 +333,18 @@ def article_sections(*, document: Document) -> list[dict[str, str]]:
         if len(parts) == 2 and anchor not in seen:
             seen[anchor] = parts[1]
     return [{"anchor": anchor, "heading": heading} for anchor, heading in seen.items()]
+
+
+def products_matching(*, query: str, k: int) -> list[tuple[str, float]]:
+    """(product_id, similarity) of the product pages closest in meaning to `query`, best first.
+
+    Semantic catalog search: "something warm for winter hikes" finds the fleece jacket although
+    no word matches. Embeds the query (one model call) and runs the hybrid search on product
+    pages only.
+    """
+    result = chunk_search(query=query, k=k * 2, kinds=[Document.Kind.PRODUCT])
+    best: dict[str, float] = {}
+    for hit in result.hits:
+        if hit.product_id and hit.product_id not in best:
+            best[hit.product_id] = hit.similarity
+    return list(best.items())[:k]

@@ -149,6 +149,22 @@ def test_search_products_sees_new_products_and_current_stock_and_prices(customer
     assert poles.result["products"][0]["name"] == "Trail Poles"
 
 
+def test_search_products_finds_by_meaning_when_no_product_is_named(customer, shop):
+    from knowledge.services import product_document_sync
+
+    fleece = ProductFactory(name="Alpine Fleece", product_type="Fleece Jacket",
+                            description="A thick, warm layer for cold mountain evenings and winter hikes.")
+    VariantFactory(product=fleece, options={"size": "M"}, price=Decimal("80.00"))
+    for product in (fleece, shop["lamp"], shop["boots_10"].product):
+        product_document_sync(product_id=product.product_id)
+    context = ToolContext(customer=customer)
+
+    found = call_tool("search_products", {"query": "something to keep me cozy when it is freezing outside"}, context=context)
+
+    assert found.ok and found.result["products"], found.result
+    assert found.result["products"][0]["name"] == "Alpine Fleece"
+
+
 def test_check_stock_and_restock_alert(customer, shop):
     context = ToolContext(customer=customer)
 

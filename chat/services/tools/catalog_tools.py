@@ -1,8 +1,9 @@
 """Catalog tools for the assistant: product search, stock, restock alerts.
 
 Thin adapters over orders selectors/services. Product search matches the query against
-product names, types, option values and descriptions with rapidfuzz (typo-tolerant), so it
-works before and without the knowledge index. The texts it matches are kept per process (see
+product names, types, option values and descriptions with rapidfuzz (typo-tolerant); when no
+product is named clearly, it also searches the catalog by meaning (the product pages of the
+knowledge base, see _with_meaning). The texts it matches are kept per process (see
 _search_texts); the matched products are read fresh, so prices and stock are current.
 """
 
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from orders.models import Product, Variant
 
 MATCH_AT_LEAST = 60
+# A fuzzy score this high means the customer named the product: no need to search by meaning.
+STRONG_MATCH = 85
+# Cosine similarity a product page needs to count as a semantic match.
+SEMANTIC_AT_LEAST = 0.3
 RESULTS = 5
 LOW_STOCK = 3
 
@@ -104,10 +109,13 @@ def search_products(context: ToolContext, query: str, max_price: float | None = 
     texts = _search_texts()
     haystacks = {index: text for index, (_product_id, text) in enumerate(texts)}
     matches = process.extract(query, haystacks, scorer=fuzz.WRatio, limit=RESULTS * 3, score_cutoff=MATCH_AT_LEAST)
-    products = selectors.products_with_variants([texts[index][0] for _text, _score, index in matches])
+    ranked = [(texts[index][0], float(score)) for _text, score, index in matches]
+    if not ranked or ranked[0][1] < STRONG_MATCH:
+        ranked = _with_meaning(query, ranked)
+    products = selectors.products_with_variants([product_id for product_id, _score in ranked])
     results = []
-    for _text, score, index in matches:
-        product = products.get(texts[index][0])
+    for product_id, score in ranked:
+        product = products.get(product_id)
         if product is None:  # deleted since the texts were built
             continue
         summary = _summary(product, max_price=max_price)
@@ -117,6 +125,28 @@ def search_products(context: ToolContext, query: str, max_price: float | None = 
         if len(results) == RESULTS:
             break
     return {"query": query, "max_price": max_price, "products": results}
+
+
+def _with_meaning(query: str, lexical: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Blend in semantic matches (product pages of the knowledge base) when words alone match weakly.
+
+    Reciprocal-rank fusion of the two rankings; the score shown is the better of the fuzzy
+    score and the similarity as a percentage. Without the knowledge app's product pages this is
+    the lexical ranking unchanged.
+    """
+    try:
+        from knowledge.selectors import products_matching
+    except ImportError:
+        return lexical
+    semantic = [(product_id, similarity * 100) for product_id, similarity in products_matching(query=query, k=RESULTS * 2)
+                if similarity >= SEMANTIC_AT_LEAST]
+    fused: dict[str, float] = {}
+    shown: dict[str, float] = {}
+    for ranking in (lexical, semantic):
+        for rank, (product_id, score) in enumerate(ranking, start=1):
+            fused[product_id] = fused.get(product_id, 0.0) + 1 / (60 + rank)
+            shown[product_id] = max(shown.get(product_id, 0.0), score)
+    return [(product_id, shown[product_id]) for product_id in sorted(fused, key=lambda pid: -fused[pid])]
 
 
 def _find_product(product: str) -> Product:
