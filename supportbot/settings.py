@@ -38,6 +38,7 @@ CSRF_TRUSTED_ORIGINS = config.read_list("CSRF_TRUSTED_ORIGINS", [])
 # SITE_URL: absolute base URL used in emails (reset, unsubscribe, cart links).
 SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # DATABASE_URL: PostgreSQL with pgvector. Unset: an embedded PostgreSQL 18 + pgvector under var/.
+# EMBEDDED_PG_SHARED_BUFFERS: shared_buffers of that embedded PostgreSQL (default 512MB; applied once with a restart).
 # TEST_DATABASE_NAME: name of the throwaway test database (default test_<name>).
 # REDIS_URL: Celery broker, results and Django cache. Unset: an embedded Redis under var/redis/.
 # EMAIL_URL: smtp://user:password@host:port (or smtp+tls://). Unset: messages written to var/mail/.

@@ -26,3 +26,15 @@ def test_vector_column_round_trip_and_cosine_ordering():
         assert cursor.fetchone()[0] == "[0.7,0.7,0]"
         cursor.execute("SELECT label FROM probe ORDER BY embedding <=> '[0.9,0.1,0]' LIMIT 3")
         assert [row[0] for row in cursor.fetchall()] == ["east", "north-east", "north"]
+
+
+def test_the_embedded_server_gets_a_buffer_cache_sized_for_vector_search():
+    import os
+
+    from supportbot import embedded
+
+    if os.environ.get("DATABASE_URL") or not embedded.postgres_running():
+        pytest.skip("the tests run on an external PostgreSQL, whose configuration is its operator's")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW shared_buffers")
+        assert cursor.fetchone()[0].lower() == os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "512MB").lower()
