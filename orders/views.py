@@ -34,7 +34,12 @@ def _customer(request: HttpRequest) -> Customer | None:
     """The signed-in user's store profile (staff accounts may have none)."""
     if not request.user.is_authenticated:
         return None
-    return Customer.objects.filter(user=request.user).first()
+    # Through the reverse accessor, so the result is cached on the user: the page's navigation
+    # (`user.customer` in base.html) then needs no query of its own.
+    try:
+        return request.user.customer  # type: ignore[union-attr]
+    except Customer.DoesNotExist:
+        return None
 
 
 @login_required

@@ -213,13 +213,12 @@ def customer_for_user(user: AbstractBaseUser | AnonymousUser) -> Customer:
 
     if not user.is_authenticated:
         raise NotFound("That conversation was not found.")
-    # Kept on the request's user object: a view and the turn it runs both need it.
-    customer: Customer | None = getattr(user, "_supportbot_customer", None)
-    if customer is None or customer.user_id != user.pk:
-        customer = Customer.objects.filter(user_id=user.pk).first()
-        if customer is None:
-            raise NotFound("Only customer accounts can chat with the assistant.")
-        setattr(user, "_supportbot_customer", customer)  # noqa: B010 - a per-request memo on the user object
+    # The reverse accessor caches the customer on the request's user object: the view, the turn
+    # and the page's navigation all need it, and only the first asks the database.
+    try:
+        customer: Customer = user.customer  # type: ignore[union-attr,attr-defined,unused-ignore]
+    except Customer.DoesNotExist:
+        raise NotFound("Only customer accounts can chat with the assistant.") from None
     return customer
 
 
