@@ -14,7 +14,7 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz, process, utils
 
 from chat.services.tools.registry import ToolContext, tool
 from orders import selectors, services
@@ -108,7 +108,8 @@ def search_products(context: ToolContext, query: str, max_price: float | None = 
         raise InvalidInput("The maximum price must be more than zero.")
     texts = _search_texts()
     haystacks = {index: text for index, (_product_id, text) in enumerate(texts)}
-    matches = process.extract(query, haystacks, scorer=fuzz.WRatio, limit=RESULTS * 3, score_cutoff=MATCH_AT_LEAST)
+    matches = process.extract(query, haystacks, scorer=fuzz.WRatio, limit=RESULTS * 3, score_cutoff=MATCH_AT_LEAST,
+                              processor=utils.default_process)
     ranked = [(texts[index][0], float(score)) for _text, score, index in matches]
     if not ranked or ranked[0][1] < STRONG_MATCH:
         ranked = _with_meaning(query, ranked)
@@ -155,7 +156,8 @@ def _find_product(product: str) -> Product:
     names = selectors.product_names()
     product_id = next((pid for pid, _name in names if pid == wanted), None)
     if product_id is None:
-        best = process.extractOne(wanted, {index: name for index, (_pid, name) in enumerate(names)}, scorer=fuzz.WRatio, score_cutoff=75)
+        best = process.extractOne(wanted, {index: name for index, (_pid, name) in enumerate(names)}, scorer=fuzz.WRatio, score_cutoff=75,
+                                    processor=utils.default_process)
         product_id = names[best[2]][0] if best is not None else None
     found = selectors.product_with_variants(product_id) if product_id is not None else None
     if found is None:
