@@ -41,6 +41,7 @@ DIMENSIONS = 384
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length, [CLS] and [SEP] included
 ONNX_BATCH = 16
 _lock = threading.Lock()
+_tokenizer_lock = threading.Lock()
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -184,12 +185,14 @@ def max_tokens() -> int:
 
 def count_tokens(text: str) -> int:
     """Tokens as the embedding model counts them (word pieces, without special tokens)."""
-    return len(_tokenizer(for_model=False).encode(text, add_special_tokens=False).ids)
+    with _tokenizer_lock:
+        return len(_tokenizer(for_model=False).encode(text, add_special_tokens=False).ids)
 
 
 def truncate_to_tokens(text: str, limit: int) -> str:
     """`text` cut after its first `limit` word pieces (at a character boundary the tokenizer reports)."""
-    offsets = _tokenizer(for_model=False).encode(text, add_special_tokens=False).offsets
+    with _tokenizer_lock:
+        offsets = _tokenizer(for_model=False).encode(text, add_special_tokens=False).offsets
     if len(offsets) <= limit:
         return text
     return text[: offsets[limit - 1][1]] if limit > 0 else ""
@@ -203,7 +206,8 @@ def _encode_onnx(texts: list[str], batch_size: int) -> np.ndarray:
     result = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         indices = order[start : start + batch_size]
-        encodings = tokenizer.encode_batch([texts[index] for index in indices])
+        with _tokenizer_lock:  # one tokenizer object per process, shared by threads
+            encodings = tokenizer.encode_batch([texts[index] for index in indices])
         input_ids = np.array([encoding.ids for encoding in encodings], dtype=np.int64)
         attention_mask = np.array([encoding.attention_mask for encoding in encodings], dtype=np.int64)
         (vectors,) = session.run(

@@ -47,8 +47,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -253,6 +255,9 @@ def chat_turn(
         raise NotFound("That conversation was not found.")
     conversation.customer = customer
 
+    # The message's embedding is computed on a helper thread while the database work below
+    # runs: the model releases the GIL, so a turn no longer waits ~5 ms for it in sequence.
+    embedding_job = _embed_in_background(text)
     sentiment = analyze_sentiment(text)
     user_message = _store_customer_message(conversation=conversation, text=text, sentiment=sentiment)
     # A person has this conversation (escalated and assigned): the message goes to their ticket
@@ -268,7 +273,7 @@ def chat_turn(
         return early
 
     context = ToolContext(customer=customer, conversation_id=conversation.pk, channel=conversation.channel, verified=verified)
-    retrieved = retrieve_knowledge(text)
+    retrieved = retrieve_knowledge(text, embedding=embedding_job.result() if embedding_job is not None else None)
     request = BrainRequest(
         conversation=conversation,
         text=text,
@@ -365,14 +370,32 @@ def _answer_without_brain(
     return None
 
 
-def retrieve_knowledge(text: str) -> RetrievedContext:
-    """Help-center hits for the customer's message, the query embedded once."""
+_embedding_pool: ThreadPoolExecutor | None = None
+_embedding_pool_lock = threading.Lock()
+
+
+def _embed_in_background(text: str) -> Future[np.ndarray] | None:
+    """The query embedding of `text`, started now on a small per-process thread pool."""
+    global _embedding_pool
+    try:
+        from knowledge.selectors import embed_query
+    except ImportError:
+        return None
+    with _embedding_pool_lock:
+        if _embedding_pool is None:
+            _embedding_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="turn-embedding")
+    return _embedding_pool.submit(embed_query, text)
+
+
+def retrieve_knowledge(text: str, *, embedding: np.ndarray | None = None) -> RetrievedContext:
+    """Help-center hits for the customer's message, the query embedded once (or passed in)."""
     try:
         from knowledge.selectors import chunk_search, embed_query
     except ImportError:
         # The knowledge app's retrieval lands separately; until then turns run without it.
         return RetrievedContext()
-    embedding = embed_query(text)
+    if embedding is None:
+        embedding = embed_query(text)
     result = chunk_search(query=text, query_embedding=embedding, k=4)
     return RetrievedContext(hits=list(result.hits), confident=bool(result.confident), query_embedding=embedding)
 

@@ -140,7 +140,7 @@ def test_the_llm_context_carries_retrieved_citations_and_the_answer_keeps_the_ci
         hits=[Hit("Returns", "Refund timing", "Refunds reach a card in 5-7 business days."), Hit("Shipping", "Costs", "Shipping is free over $50.")],
         confident=True,
     )
-    monkeypatch.setattr(agent, "retrieve_knowledge", lambda text: retrieved)
+    monkeypatch.setattr(agent, "retrieve_knowledge", lambda text, **_: retrieved)
     llm.add(ScriptedLLM.text("Refunds take 5-7 business days [1]."))
 
     replies = chat_turn(conversation=conversation, text="how long do refunds take", user=customer.user)

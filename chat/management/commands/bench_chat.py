@@ -87,10 +87,10 @@ class Command(BaseCommand):
         retrieval_ms = [0.0]
         original_retrieve = agent.retrieve_knowledge
 
-        def timed_retrieve(text: str) -> agent.RetrievedContext:
+        def timed_retrieve(text: str, **kwargs: Any) -> agent.RetrievedContext:
             started = time.perf_counter()
             try:
-                return original_retrieve(text)
+                return original_retrieve(text, **kwargs)
             finally:
                 retrieval_ms[0] += (time.perf_counter() - started) * 1000
 
