@@ -1,6 +1,6 @@
 """`make loadtest`: a bounded headless Locust run against a production-like start on 127.0.0.1.
 
-    python -m bench.run_loadtest [--users 40] [--duration 60] [--port 8055]
+    python -m bench.run_loadtest [--users 60] [--duration 60] [--port 8055]
 
 What it does, in order
  1. Creates a fresh `loadtest` database on the embedded PostgreSQL (or uses
@@ -268,7 +268,7 @@ def verify_no_lost_messages(database_url: str, acknowledged: dict[str, int], sin
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="Bounded headless load test of the production-like stack.")
-    parser.add_argument("--users", type=int, default=int(os.environ.get("LOADTEST_USERS", "40")))
+    parser.add_argument("--users", type=int, default=int(os.environ.get("LOADTEST_USERS", "60")))
     parser.add_argument("--duration", type=int, default=int(os.environ.get("LOADTEST_DURATION", "60")), help="seconds")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LOADTEST_PORT", "8055")))
     parser.add_argument("--skip-setup", action="store_true", help="reuse the loadtest database and logins of the last run")
