@@ -13,13 +13,11 @@ the one place where back-in-stock alerts are triggered.
 from __future__ import annotations
 
 import json
-from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -93,9 +91,8 @@ def resend_return_instructions(modeladmin: admin.ModelAdmin, request: HttpReques
         if order.status not in open_requests:
             messages.error(request, f"{order.order_id} is {order.status!r}: there are return instructions only for a requested return or exchange.")
             continue
-        # The email function re-reads the order, so it is sent only once the request's writes
-        # (the log entry) have committed, like every other mail of the store.
-        transaction.on_commit(partial(send_return_instructions, order.order_id))
+        # Queued on the email queue once the request's writes (the log entry) have committed.
+        send_return_instructions(order.order_id)
         modeladmin.log_change(request, order, "Resent the return instructions email.")
         messages.success(request, f"{order.order_id}: return instructions sent again to {order.customer.email}.")
 

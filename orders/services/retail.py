@@ -202,8 +202,9 @@ def order_exchange_items(*, order_id: str, item_ids: Sequence[str], new_item_ids
 def _send_instructions_on_commit(order_id: str) -> None:
     from orders.emails import send_return_instructions
 
-    # After commit: the mail must never announce a request that was rolled back.
-    transaction.on_commit(lambda: send_return_instructions(order_id))
+    # Queued when the transaction commits (send_return_instructions does that): the mail must
+    # never announce a request that was rolled back.
+    send_return_instructions(order_id)
 
 
 @transaction.atomic
