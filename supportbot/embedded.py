@@ -14,6 +14,7 @@ with a system PostgreSQL or Redis on the usual ports.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -88,6 +89,8 @@ def _tune_postgres(socket_dir: Path, *, bin_path: Path, system_user: str | None)
     from psycopg import sql
 
     wanted = os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "512MB").strip() or "512MB"
+    if not re.fullmatch(r"[1-9][0-9]*(kB|MB|GB)", wanted):
+        raise RuntimeError(f"EMBEDDED_PG_SHARED_BUFFERS={wanted!r} is invalid; expected a size such as 256MB or 1GB.")
     with psycopg.connect(host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
         current = str((conn.execute("SHOW shared_buffers").fetchone() or [""])[0])
         if current.lower() == wanted.lower():
@@ -98,7 +101,13 @@ def _tune_postgres(socket_dir: Path, *, bin_path: Path, system_user: str | None)
     if system_user:
         command = ["su", "-s", "/bin/sh", system_user, "-c", " ".join(command)]
     # The restarted postmaster keeps the pipes it inherits open; give it none.
-    subprocess.run(command, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    restarted = subprocess.run(command, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=120)
+    if restarted.returncode != 0:
+        raise RuntimeError(
+            f"the embedded PostgreSQL did not restart with shared_buffers={wanted} (see {pgdata / 'restart.log'}). "
+            f"Lower it in {pgdata / 'postgresql.auto.conf'} and with EMBEDDED_PG_SHARED_BUFFERS (e.g. 128MB), then start again."
+        )
 
 
 def _ensure_database(socket_dir: Path) -> None:
