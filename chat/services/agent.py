@@ -30,8 +30,9 @@ A brain is `Callable[[BrainRequest], BrainReply]`. `select_brain()` picks one:
 A brain receives (BrainRequest): the conversation, the customer's text (unredacted; the LLM
 brain redacts what it sends when LLM_REDACT_PII is on), the ToolContext to run tools as the
 customer, the retrieved knowledge (hits with citations, a confidence flag and the query
-embedding to reuse), the recent history, the customer profile, the message's sentiment and
-an optional `on_token` callback for streaming its final answer.
+embedding to reuse), the stored message, the recent history and the customer profile (both
+loaded on first use), the message's sentiment and an optional `on_token` callback for
+streaming its final answer.
 
 It returns (BrainReply): the answer text; the citations it used; every tool call it made
 (ToolCallRecord, from `chat.services.toolcalls.tool_call_run` — the only way a brain runs a
@@ -51,12 +52,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from chat.models import Conversation, Message, PendingAction
@@ -66,6 +68,7 @@ from chat.services import escalation
 from chat.services.toolcalls import ToolCallRecord
 from chat.services.tools import ToolContext
 from supportbot.errors import InvalidInput, NotFound
+from supportbot.sql import assign_ids, insert_values
 from tickets.handoff import handoff_route_customer_message
 
 if TYPE_CHECKING:
@@ -123,9 +126,14 @@ class BrainRequest:
     text: str
     context: ToolContext
     retrieved: RetrievedContext
-    history: list[Message]  # oldest first, ending with the customer's new message
+    message: Message  # the customer's message, stored
     sentiment: Sentiment
     on_token: Callable[[str], None] | None = None
+
+    @cached_property
+    def history(self) -> list[Message]:
+        """Recent messages, oldest first, ending with `message`. Loaded on first use (the LLM's context)."""
+        return _history(conversation=self.conversation, upto=self.message)
 
     @cached_property
     def profile(self) -> CustomerProfile:
@@ -279,7 +287,7 @@ def chat_turn(
         text=text,
         context=context,
         retrieved=retrieved,
-        history=_history(conversation=conversation, upto=user_message),
+        message=user_message,
         sentiment=sentiment,
         on_token=on_token,
     )
@@ -306,40 +314,61 @@ def _emit_text(on_token: Callable[[str], None] | None, text: str) -> None:
         on_token(text)
 
 
-# Also expires the conversation's proposals past their time (actions_expire_stale, folded into
-# the same statement): a "yes" must never confirm an action that has expired.
+# One statement (one round trip, atomic on its own): expires the conversation's proposals past
+# their time (actions_expire_stale, folded in: a "yes" must never confirm an expired action),
+# updates the conversation's sentiment streak and stores the customer's message.
 _STORE_TURN_SQL = """
 WITH expired AS (
     UPDATE chat_pendingaction SET status = %(expired)s, decided_at = %(now)s
     WHERE conversation_id = %(id)s AND status = %(proposed)s AND expires_at <= %(now)s
     RETURNING id
-)
-UPDATE chat_conversation
-SET very_negative_streak = CASE WHEN %(very_negative)s THEN very_negative_streak + 1 ELSE 0 END,
-    sentiment_label = %(label)s, sentiment_score = %(score)s, last_activity_at = %(now)s
-WHERE id = %(id)s
-RETURNING very_negative_streak, status, (SELECT count(*) FROM expired)
+),
+conversation AS (
+    UPDATE chat_conversation
+    SET very_negative_streak = CASE WHEN %(very_negative)s THEN very_negative_streak + 1 ELSE 0 END,
+        sentiment_label = %(label)s, sentiment_score = %(score)s, last_activity_at = %(now)s
+    WHERE id = %(id)s
+    RETURNING id, very_negative_streak, status
+),
+message AS ({insert_message})
+SELECT c.very_negative_streak, c.status, (SELECT count(*) FROM expired), (SELECT id FROM message)
+FROM conversation c
 """
 
 
-@transaction.atomic
+def _statement_savepoint() -> AbstractContextManager[Any]:
+    """A savepoint around one statement that may fail, only inside a caller's transaction.
+
+    In autocommit mode the statement is its own transaction; inside an atomic block a failed
+    statement would otherwise leave the caller's transaction unusable.
+    """
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
+
+
 def _store_customer_message(*, conversation: Conversation, text: str, sentiment: Sentiment) -> Message:
     now = timezone.now()
-    # One UPDATE takes the row lock and counts the streak from the stored value, so concurrent
+    message = Message(conversation=conversation, role=Message.Role.USER, text=text, sentiment_score=sentiment.score, created_at=now)
+    insert = insert_values([message], prefix="m", expressions={"conversation_id": "(SELECT id FROM conversation)"})
+    # The UPDATE takes the row lock and counts the streak from the stored value, so concurrent
     # turns on one conversation are ordered and each message is counted exactly once.
-    with connection.cursor() as cursor:
-        cursor.execute(_STORE_TURN_SQL, {"very_negative": sentiment.very_negative, "label": sentiment.label,
-                                         "score": sentiment.score, "now": now, "id": conversation.pk,
-                                         "expired": PendingAction.Status.EXPIRED, "proposed": PendingAction.Status.PROPOSED})
-        row = cursor.fetchone()
+    try:
+        with _statement_savepoint(), connection.cursor() as cursor:
+            cursor.execute(
+                _STORE_TURN_SQL.format(insert_message=insert.sql()),
+                {"very_negative": sentiment.very_negative, "label": sentiment.label, "score": sentiment.score, "now": now,
+                 "id": conversation.pk, "expired": PendingAction.Status.EXPIRED, "proposed": PendingAction.Status.PROPOSED,
+                 **insert.params},
+            )
+            row = cursor.fetchone()
+    except IntegrityError:
+        row = None  # the conversation is gone: no row updated, so the message's conversation_id is NULL
     if row is None:
         raise NotFound("That conversation was not found.")
-    conversation.very_negative_streak, conversation.status, _expired = row
+    conversation.very_negative_streak, conversation.status, _expired, message_id = row
     conversation.sentiment_label, conversation.sentiment_score = sentiment.label, sentiment.score
     conversation.last_activity_at = now
-    return Message.objects.create(
-        conversation=conversation, role=Message.Role.USER, text=text, sentiment_score=sentiment.score, created_at=now
-    )
+    assign_ids([message], [message_id])
+    return message
 
 
 def _answer_without_brain(
@@ -413,14 +442,36 @@ def customer_profile(*, customer: Customer) -> CustomerProfile:
 
 
 def _history(*, conversation: Conversation, upto: Message) -> list[Message]:
+    # Only what a context is built from (chat.services.llm_brain._history_messages).
     recent = list(
-        Message.objects.filter(conversation=conversation, pk__lte=upto.pk).order_by("-created_at", "-id")[:HISTORY_MESSAGES]
+        Message.objects.filter(conversation=conversation, pk__lte=upto.pk)
+        .only("conversation_id", "role", "text", "tool_calls", "tool_result", "created_at")
+        .order_by("-created_at", "-id")[:HISTORY_MESSAGES]
     )
     recent.reverse()
     return recent
 
 
-@transaction.atomic
+# One statement for the whole reply (see supportbot.sql): the messages, the audit rows, the
+# link from proposed actions to the answer that shows them, and the conversation's new state.
+_PERSIST_REPLY_SQL = """
+WITH conversation AS (
+    UPDATE chat_conversation
+    SET last_activity_at = %(now)s, sentiment_label = %(label)s, sentiment_score = %(score)s,
+        intent = CASE WHEN %(intent)s = '' THEN intent ELSE %(intent)s END
+    WHERE id = %(id)s
+    RETURNING id
+),
+message AS ({insert_messages}),
+{insert_logs}
+linked AS (
+    UPDATE chat_pendingaction SET message_id = (SELECT max(id) FROM message)
+    WHERE id = ANY(%(proposed)s) AND message_id IS NULL
+)
+SELECT array_agg(id ORDER BY id) FROM message
+"""
+
+
 def _persist_reply(*, conversation: Conversation, reply: BrainReply, sentiment: Sentiment, latency_ms: float) -> list[Message]:
     now = timezone.now()
     rows: list[Message] = []
@@ -441,26 +492,26 @@ def _persist_reply(*, conversation: Conversation, reply: BrainReply, sentiment: 
         created_at=now,
     )
     rows.append(answer)
-    Message.objects.bulk_create(rows)
-    from chat.models import ToolCallLog
-
-    if reply.tool_calls:
-        ToolCallLog.objects.bulk_create([record.audit_row(conversation=conversation) for record in reply.tool_calls])
-    proposed = [action.pk for action in reply.proposed_actions]
-    if proposed:
-        PendingAction.objects.filter(pk__in=proposed, message__isnull=True).update(message=answer)
+    messages = insert_values(rows, prefix="m", expressions={"conversation_id": "(SELECT id FROM conversation)"})
+    logs = insert_values([record.audit_row(conversation=conversation) for record in reply.tool_calls], prefix="l") if reply.tool_calls else None
     final_sentiment = reply.sentiment or sentiment
-    updates: dict[str, Any] = {
-        "last_activity_at": now,
-        "sentiment_label": final_sentiment.label,
-        "sentiment_score": final_sentiment.score,
-    }
-    if reply.intent:
-        updates["intent"] = reply.intent[:60]
-    Conversation.objects.filter(pk=conversation.pk).update(**updates)
-    messages = [answer]
-    if reply.escalate and conversation.status != Conversation.Status.ESCALATED:
-        messages += escalation.conversation_escalate(
-            conversation=conversation, reason=reply.escalation_reason or "The assistant handed the conversation over."
-        ).messages
-    return messages
+    sql = _PERSIST_REPLY_SQL.format(insert_messages=messages.sql(), insert_logs=f"logs AS ({logs.sql()})," if logs else "")
+    params = {**messages.params, **(logs.params if logs else {}), "proposed": [action.pk for action in reply.proposed_actions],
+              "now": now, "label": final_sentiment.label, "score": final_sentiment.score, "intent": reply.intent[:60],
+              "id": conversation.pk}
+    escalate = reply.escalate and conversation.status != Conversation.Status.ESCALATED
+    with transaction.atomic() if escalate else _statement_savepoint():
+        try:
+            with _statement_savepoint(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                (ids,) = cursor.fetchone()
+        except IntegrityError:
+            # Deleted while the brain worked (no conversation row: NULL conversation_id).
+            raise NotFound("That conversation was not found.") from None
+        assign_ids(rows, ids)
+        stored = [answer]
+        if escalate:
+            stored += escalation.conversation_escalate(
+                conversation=conversation, reason=reply.escalation_reason or "The assistant handed the conversation over."
+            ).messages
+    return stored

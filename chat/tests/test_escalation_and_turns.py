@@ -112,6 +112,33 @@ def test_input_checks(conversation, customer):
         chat_turn(conversation=conversation, text="hi", user=make_customer().user)
 
 
+def test_a_conversation_deleted_mid_turn_is_not_found_and_nothing_is_half_written(conversation, customer):
+    from chat.models import Message
+
+    stale = Conversation.objects.get(pk=conversation.pk)
+    Conversation.objects.filter(pk=conversation.pk).delete()
+    with pytest.raises(NotFound):
+        chat_turn(conversation=stale, text="where is my order?", user=customer.user)
+    assert not Message.objects.filter(conversation_id=stale.pk).exists()
+    # The caller's transaction (here the test's) is still usable afterwards.
+    assert Conversation.objects.filter(customer=customer).count() == 0
+
+
+def test_a_conversation_deleted_while_the_brain_works_is_not_found_without_orphan_rows(conversation, customer, monkeypatch):
+    import chat.services.agent as agent
+    from chat.models import Message, ToolCallLog
+
+    def deleting(request: BrainRequest) -> BrainReply:
+        Conversation.objects.filter(pk=request.conversation.pk).delete()
+        return BrainReply(text="An answer nobody will read.")
+
+    monkeypatch.setattr(agent, "select_brain", lambda: deleting)
+    with pytest.raises(NotFound):
+        chat_turn(conversation=conversation, text="hello", user=customer.user)
+    assert not Message.objects.filter(conversation_id=conversation.pk).exists()
+    assert not ToolCallLog.objects.filter(conversation_id=conversation.pk).exists()
+
+
 def test_an_action_expires_after_the_configured_time(llm, conversation, customer, probe_executions):
     llm.add(ScriptedLLM.calls(("probe_write", {"note": "late"})), ScriptedLLM.text("Confirm?"))
     chat_turn(conversation=conversation, text="write late", user=customer.user)
