@@ -162,7 +162,7 @@ def _knowledge_block(retrieved: RetrievedContext) -> str:
         citation = citation_of(hit, ref)
         where = " › ".join(str(citation[key]) for key in ("title", "heading") if citation.get(key))
         url = f" ({citation['url']})" if citation.get("url") else ""
-        parts.append(f"[{ref}] {where}{url}\n{_hit_text(hit)}")
+        parts.append(_outbound(f"[{ref}] {where}{url}\n{_hit_text(hit)}"))
     return "\n\n".join(parts)
 
 
@@ -222,14 +222,15 @@ def _tokens(message: dict[str, Any]) -> int:
 def build_messages(request: BrainRequest) -> list[dict[str, Any]]:
     """System prompt, profile, knowledge and as much recent history as the token budget allows."""
     profile = request.profile
+    # Redacted piece by piece: the passages recur from turn to turn, and redaction remembers
+    # texts it has seen (chat.services.redaction), where the whole prompt is new every turn.
     system = "\n\n".join(
         [
-            SYSTEM_PROMPT.format(name=profile.name or "the customer", handle=profile.handle),
-            _profile_block(request),
+            _outbound(SYSTEM_PROMPT.format(name=profile.name or "the customer", handle=profile.handle)),
+            _outbound(_profile_block(request)),
             _knowledge_block(request.retrieved),
         ]
     )
-    system = _outbound(system)
     history = _history_messages(request.history)
     budget = settings.LLM_CONTEXT_TOKENS - len(system) // CHARS_PER_TOKEN
     kept: list[dict[str, Any]] = []

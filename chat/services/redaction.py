@@ -9,6 +9,7 @@ everything sent to an LLM provider. Store identifiers must survive: order ids ("
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 # 13–19 digits, optionally grouped by spaces or dashes; confirmed by the Luhn checksum so
@@ -53,9 +54,23 @@ def redact_text(text: str) -> str:
     """`text` with card numbers, email addresses and phone numbers masked."""
     if not text:
         return text
+    return _redact_remembered(text) if len(text) <= REMEMBER_UP_TO else _redact_text(text)
+
+
+# Each LLM request re-sends the conversation and the retrieved passages, so the same texts are
+# redacted turn after turn: remembered, they cost a dictionary lookup instead of three regex
+# passes (~3 ms of a turn with a 40-message history in bench_chat). Bounded: at most 4096
+# texts of at most REMEMBER_UP_TO characters (~8 MB).
+REMEMBER_UP_TO = 2000
+
+
+def _redact_text(text: str) -> str:
     text = _EMAIL.sub(EMAIL_MASK, text)
     text = _CARD.sub(_card, text)
     return _PHONE.sub(_phone, text)
+
+
+_redact_remembered = lru_cache(maxsize=4096)(_redact_text)
 
 
 def redact(value: Any) -> Any:
