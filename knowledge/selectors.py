@@ -9,7 +9,8 @@ Full text uses OR semantics: a long question written in a customer's own words r
 of its words in one passage, and requiring them all (AND) would match nothing. Passages are
 ranked by the IDF-weighted share of query words they contain, so rare words ("warranty",
 "W5527310") outweigh common ones ("order"). The IDF comes from PostgreSQL's own statistics
-on the tsvector column (pg_stats.most_common_elems), refreshed by ANALYZE after ingestion.
+on the tsvector column (pg_stats.most_common_elems), refreshed by ANALYZE after ingestion and
+copied to the LexemeFrequency table, which is cheaper to read than the pg_stats view.
 """
 
 from __future__ import annotations
@@ -53,14 +54,7 @@ MAX_QUERY_CHARS = 2000
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 SEARCH_SQL = """
-WITH stats AS (
-    -- Document frequency of the most common lexemes, kept by ANALYZE: the IDF source.
-    SELECT x.lexeme, x.freq
-    FROM pg_stats s
-    CROSS JOIN LATERAL unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS x(lexeme, freq)
-    WHERE s.schemaname = current_schema() AND s.tablename = 'knowledge_chunk' AND s.attname = 'search_vector'
-),
-size AS (
+WITH size AS (
     SELECT greatest(reltuples, 1) AS n FROM pg_class WHERE oid = 'knowledge_chunk'::regclass
 ),
 terms AS (
@@ -70,7 +64,8 @@ terms AS (
            (quote_literal(t.lexeme) || ':A')::tsquery AS in_heading
     FROM unnest(to_tsvector('english', %(text)s)) AS t
     CROSS JOIN size
-    LEFT JOIN stats st ON st.lexeme = t.lexeme
+    -- Document frequency of the most common lexemes, sampled by ANALYZE: the IDF source.
+    LEFT JOIN (SELECT lexeme, frequency AS freq FROM knowledge_lexemefrequency) st ON st.lexeme = t.lexeme
 ),
 ordered_terms AS (
     SELECT lexeme, freq,

@@ -24,7 +24,7 @@ from django.utils.text import slugify
 
 from knowledge import embeddings
 from knowledge.chunking import ChunkPlan, chunk_sections
-from knowledge.models import Chunk, Document
+from knowledge.models import Chunk, Document, LexemeFrequency
 from knowledge.parsing import ParsedDocument, parse_document, split_front_matter
 from supportbot.errors import InvalidInput, NotFound
 
@@ -386,13 +386,32 @@ def _ingest_files(
             pipeline.submit(batch)
 
 
-def chunk_statistics_refresh() -> None:
-    """Refresh the planner statistics that full-text ranking reads its term weights (IDF) from.
+# The most common lexemes of the chunks' search vectors and the share of chunks holding each,
+# as ANALYZE sampled them (pg_stats pads the frequencies with three summary numbers, which
+# unnest pairs with NULL lexemes).
+_LEXEME_FREQUENCY_SQL = """
+INSERT INTO {table} (lexeme, frequency)
+SELECT x.lexeme, x.freq
+FROM pg_stats s
+CROSS JOIN LATERAL unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS x(lexeme, freq)
+WHERE s.schemaname = current_schema() AND s.tablename = %s AND s.attname = 'search_vector' AND x.lexeme IS NOT NULL
+ON CONFLICT (lexeme) DO NOTHING
+"""
 
-    Autovacuum would get there eventually; after a bulk ingest we want the weights now.
+
+def chunk_statistics_refresh() -> None:
+    """Refresh the statistics full-text ranking reads its term weights (IDF) from.
+
+    ANALYZE samples the chunks (autovacuum would get there eventually; after an ingest we want
+    the weights now), then the sampled lexeme frequencies are copied to LexemeFrequency in one
+    transaction, so a concurrent search sees either the old weights or the new ones.
     """
+    table = connection.ops.quote_name(LexemeFrequency._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Chunk._meta.db_table}")
+        with transaction.atomic():
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - the model's own table name
+            cursor.execute(_LEXEME_FREQUENCY_SQL.format(table=table), [Chunk._meta.db_table])
 
 
 def _body_without_front_matter(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.models import Document
+from knowledge.models import Document, LexemeFrequency
 from knowledge.selectors import chunk_search, embed_query, truncate_query
 from knowledge.services import document_ingest_path
 from knowledge.tests.conftest import SHIPPING, TICKET, WARRANTY
@@ -124,3 +124,16 @@ def test_a_product_page_counts_less_than_an_article_but_still_wins_when_named(wr
     assert named.hits[0].document_slug == "jacket" and named.hits[0].kind == "product"
     assert named.hits[0].score == 1.0  # clearly the closest: not down-weighted
     assert [hit.score for hit in policy.hits if hit.kind == "product"] == [round(policy.hits[1].score, 4)] and policy.hits[1].score < 0.7
+
+
+def test_full_text_weighs_a_rare_word_above_a_common_one(write_article):
+    for number in range(12):
+        write_article(f"note-{number}.md", f"---\ntitle: Note {number}\nkind: policy\n---\n\n## Receipts\n\n"
+                                           f"Receipt {number}: every order shows its order number on the receipt.\n")
+    path = write_article("cover.md", "---\ntitle: Cover\nkind: policy\n---\n\n## Repairs\n\nThe warranty covers repairs for two years.\n")
+    document_ingest_path(path=path.parent)
+    # chunk_statistics_refresh (run by the ingest) copied ANALYZE's lexeme frequencies.
+    frequencies = dict(LexemeFrequency.objects.values_list("lexeme", "frequency"))
+    assert frequencies["order"] > 0.8 and frequencies["order"] > frequencies.get("warranti", 0.0)
+    result = chunk_search(query="order warranty", k=3, mode="text")
+    assert result.hits[0].document_slug == "cover"

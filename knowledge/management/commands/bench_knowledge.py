@@ -35,7 +35,7 @@ from knowledge import selectors
 from knowledge.embeddings import DIMENSIONS, embed_texts
 from knowledge.models import Chunk, Document
 from knowledge.parsing import split_front_matter
-from knowledge.services import CONTENT_DIR, document_ingest_path
+from knowledge.services import CONTENT_DIR, chunk_statistics_refresh, document_ingest_path
 
 SCHEMA = "knowledge_bench"
 INGEST_SCHEMA = "knowledge_bench_ingest"
@@ -91,7 +91,7 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
             cursor.execute(f"CREATE SCHEMA {SCHEMA}")
-            for table in ("knowledge_document", "knowledge_chunk"):
+            for table in ("knowledge_document", "knowledge_chunk", "knowledge_lexemefrequency"):
                 cursor.execute(
                     f"CREATE TABLE {SCHEMA}.{table} (LIKE {self.home}.{table} "
                     "INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING CONSTRAINTS)"
@@ -115,9 +115,14 @@ class Command(BaseCommand):
                 "WITH (m = 16, ef_construction = 64)"
             )
             hnsw_seconds = time.perf_counter() - started
-            cursor.execute(f"ANALYZE {SCHEMA}.knowledge_chunk")
             cursor.execute(f"ANALYZE {SCHEMA}.knowledge_document")
             cursor.execute("RESET maintenance_work_mem")
+            # ANALYZE of the chunks and the copy of their lexeme frequencies, as after an ingest.
+            cursor.execute(f"SET search_path TO {SCHEMA}, {self.home}")
+            try:
+                chunk_statistics_refresh()
+            finally:
+                cursor.execute("RESET search_path")
         self.stdout.write(
             f"Corpus: {total:,} chunks loaded in {load_seconds:.1f}s; GIN index {gin_seconds:.1f}s, "
             f"HNSW index (m=16, ef_construction=64) {hnsw_seconds:.1f}s"
@@ -254,7 +259,7 @@ class Command(BaseCommand):
             with connection.cursor() as cursor:
                 cursor.execute(f"DROP SCHEMA IF EXISTS {INGEST_SCHEMA} CASCADE")
                 cursor.execute(f"CREATE SCHEMA {INGEST_SCHEMA}")
-                for table in ("knowledge_document", "knowledge_chunk"):
+                for table in ("knowledge_document", "knowledge_chunk", "knowledge_lexemefrequency"):
                     cursor.execute(f"CREATE TABLE {INGEST_SCHEMA}.{table} (LIKE {self.home}.{table} INCLUDING ALL)")
                 cursor.execute(f"SET search_path TO {INGEST_SCHEMA}, {self.home}")
             embed_texts(["warm up the model"])
