@@ -358,11 +358,6 @@ def products_for_catalog() -> QuerySet[Product]:
     return Product.objects.prefetch_related("variants").order_by("product_type", "name")
 
 
-def product_names() -> list[tuple[str, str]]:
-    """(product_id, name) of every product: the light list fuzzy name matching runs over."""
-    return list(Product.objects.order_by("id").values_list("product_id", "name"))
-
-
 def product_with_variants(product_id: str) -> Product | None:
     return Product.objects.prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("id"))).filter(
         product_id=product_id

@@ -77,7 +77,8 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # EMBEDDING_CACHE_DIR: where the exported ONNX model is kept (default var/models).
 # NLU_MODEL_DIR: where `train_nlu` caches the offline assistant's intent model (default var/nlu).
 # NLU_CATALOG_CHECK_SECONDS: how often a process checks whether the catalog changed, for entity
-#   extraction's product index (default 2; the test settings use 0).
+#   extraction's product index and the catalog tools' product texts (default 2; the test settings
+#   use 0).
 # NLU_CONFIDENCE_THRESHOLD: intent confidence under which the offline assistant treats a message as
 #   unclear and answers from the help center or asks (default 0.45).
 # WHATSAPP_VERIFY_TOKEN: the token Meta echoes in the webhook verification handshake (GET); default

@@ -14,6 +14,7 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from rapidfuzz import fuzz, process, utils
 
 from chat.services.tools.registry import ToolContext, tool
@@ -32,23 +33,31 @@ RESULTS = 5
 LOW_STOCK = 3
 
 
-# What search_products matches against, per process: (product_id, name, type, options and the
-# start of the description). Building it reads the whole catalog, so it is kept until the catalog
-# changes shape (one cheap query per search) or for SEARCH_TEXTS_TTL seconds (renames, edits).
-# Prices and stock are never cached: the matched products are read fresh.
+# What the catalog tools match against, per process: each product's id, name and search text
+# (name, type, options and the start of the description). Building it reads the whole catalog,
+# so it is kept until the catalog changes shape or for SEARCH_TEXTS_TTL seconds (renames, edits).
+# The shape (one cheap query) is checked at most every NLU_CATALOG_CHECK_SECONDS, as for the
+# offline assistant's product index: a new product is found within seconds, and a turn that
+# both searches and checks stock usually asks nothing. Prices and stock are never cached: the
+# matched products are read fresh.
 SEARCH_TEXTS_TTL = 60.0
 _search_texts_lock = threading.Lock()
 _search_texts_state: dict[str, Any] = {}
 
 
-def _search_texts() -> list[tuple[str, str]]:
-    shape = selectors.catalog_shape()
+def _search_texts() -> list[tuple[str, str, str]]:
+    """(product_id, name, search text) of every product."""
     now = time.monotonic()
+    state = _search_texts_state
+    fresh = now - state.get("built", 0.0) <= SEARCH_TEXTS_TTL
+    if fresh and now - state.get("checked", 0.0) < settings.NLU_CATALOG_CHECK_SECONDS:
+        return list(state["texts"])
+    shape = selectors.catalog_shape()
     with _search_texts_lock:
-        state = _search_texts_state
         if state.get("shape") != shape or now - state.get("built", 0.0) > SEARCH_TEXTS_TTL:
-            texts = [(product.product_id, _haystack(product)) for product in selectors.products_for_catalog()]
+            texts = [(product.product_id, product.name, _haystack(product)) for product in selectors.products_for_catalog()]
             state.update(shape=shape, built=now, texts=texts)
+        state["checked"] = now
         return list(state["texts"])
 
 
@@ -107,7 +116,7 @@ def search_products(context: ToolContext, query: str, max_price: float | None = 
     if max_price is not None and max_price <= 0:
         raise InvalidInput("The maximum price must be more than zero.")
     texts = _search_texts()
-    haystacks = {index: text for index, (_product_id, text) in enumerate(texts)}
+    haystacks = {index: text for index, (_product_id, _name, text) in enumerate(texts)}
     matches = process.extract(query, haystacks, scorer=fuzz.WRatio, limit=RESULTS * 3, score_cutoff=MATCH_AT_LEAST,
                               processor=utils.default_process)
     ranked = [(texts[index][0], float(score)) for _text, score, index in matches]
@@ -151,9 +160,9 @@ def _with_meaning(query: str, lexical: list[tuple[str, float]]) -> list[tuple[st
 
 
 def _find_product(product: str) -> Product:
-    """By product id, else the closest product name (fuzzy; typos are fine). Three queries."""
+    """By product id, else the closest product name (fuzzy; typos are fine). Two or three queries."""
     wanted = product.strip()
-    names = selectors.product_names()
+    names = [(product_id, name) for product_id, name, _text in _search_texts()]
     product_id = next((pid for pid, _name in names if pid == wanted), None)
     if product_id is None:
         best = process.extractOne(wanted, {index: name for index, (_pid, name) in enumerate(names)}, scorer=fuzz.WRatio, score_cutoff=75,
