@@ -103,9 +103,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from chat.nlu.classifier import get_intent_model
         from knowledge import embeddings
+        from supportbot.runtime import process_ready
 
-        embeddings.warm_up()
         get_intent_model()
+        process_ready()  # warms the embedding model and freezes start-up objects, as a web worker does
         self.stdout.write(f"Embedding backend: {embeddings.backend()}, {embeddings.threads()} thread(s) (EMBEDDING_THREADS)")
         timings: dict[str, list[float]] = defaultdict(list)
         queries: list[int] = []
