@@ -9,6 +9,7 @@ which order numbers or accounts exist. `customer=None` means an operator acting 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -358,10 +359,9 @@ def products_for_catalog() -> QuerySet[Product]:
     return Product.objects.prefetch_related("variants").order_by("product_type", "name")
 
 
-def product_with_variants(product_id: str) -> Product | None:
-    return Product.objects.prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("id"))).filter(
-        product_id=product_id
-    ).first()
+def product_with_variants(product_id: str) -> ProductVariants | None:
+    """One product with its variants (one query), or None."""
+    return products_with_variants([product_id]).get(product_id)
 
 
 def variant_with_product(item_id: str) -> Variant | None:
@@ -379,9 +379,29 @@ def catalog_shape() -> tuple[object, ...]:
         return tuple(cursor.fetchone() or ())
 
 
-def products_with_variants(product_ids: list[str]) -> dict[str, Product]:
-    """The products asked for, each with its variants (two queries), by product_id."""
-    products = Product.objects.prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("id"))).filter(
-        product_id__in=product_ids
-    )
-    return {product.product_id: product for product in products}
+@dataclass(frozen=True)
+class ProductVariants:
+    product: Product
+    variants: list[Variant]  # by id
+
+
+def products_with_variants(product_ids: list[str]) -> dict[str, ProductVariants]:
+    """The products asked for with their variants, by product_id; ids not in the catalog are left out.
+
+    One query (the variants with their product), where a prefetch takes two: the catalog tools
+    call this on every search. A product without any variant costs a second query.
+    """
+    found: dict[str, ProductVariants] = {}
+    variants = Variant.objects.select_related("product").filter(product__product_id__in=product_ids).order_by("product_id", "id")
+    for variant in variants:
+        entry = found.get(variant.product.product_id)
+        if entry is None:
+            entry = found[variant.product.product_id] = ProductVariants(variant.product, [])
+        else:
+            variant.product = entry.product  # one Product object per product
+        entry.variants.append(variant)
+    missing = set(product_ids) - set(found)
+    if missing:
+        for product in Product.objects.filter(product_id__in=missing):
+            found[product.product_id] = ProductVariants(product, [])
+    return found

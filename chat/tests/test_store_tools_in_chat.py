@@ -140,7 +140,7 @@ def test_search_products_sees_new_products_and_current_stock_and_prices(customer
     boots_10 = shop["boots_10"]
     boots_10.stock_quantity, boots_10.price = 4, Decimal("99.00")
     boots_10.save()
-    with django_assert_max_num_queries(3):  # shape check + the matched products and their variants
+    with django_assert_max_num_queries(2):  # shape check (every call in tests) + the matched variants with their products
         found = call_tool("search_products", {"query": "hiking boots"}, context=context)
     boots = found.result["products"][0]
     assert boots["name"] == "Hiking Boots" and boots["available_variants"] == 2 and boots["price_from"] == 99.0
@@ -163,6 +163,18 @@ def test_search_products_finds_by_meaning_when_no_product_is_named(customer, sho
 
     assert found.ok and found.result["products"], found.result
     assert found.result["products"][0]["name"] == "Alpine Fleece"
+
+
+def test_check_stock_of_a_product_without_variants_names_it_with_none(customer, shop, django_assert_max_num_queries):
+    context = ToolContext(customer=customer)
+    ProductFactory(name="Gift Card Sleeve", product_type="Accessories", description="Sold out for good")
+    assert call_tool("check_stock", {"product": "Gift Card Sleeve"}, context=context).ok  # product texts now rebuilt
+    with django_assert_max_num_queries(3):  # shape check, the variants with their product, the product alone
+        stock = call_tool("check_stock", {"product": "gift card sleeve"}, context=context)
+    assert stock.ok and stock.result["name"] == "Gift Card Sleeve" and stock.result["variants"] == []
+    with django_assert_max_num_queries(2):
+        boots = call_tool("check_stock", {"product": "Hiking Boots"}, context=context)
+    assert boots.ok and [variant["options"]["size"] for variant in boots.result["variants"]] == ["9", "10"]
 
 
 def test_check_stock_and_restock_alert(customer, shop):

@@ -80,8 +80,7 @@ def _variant(variant: Variant) -> dict[str, Any]:
     return {"item_id": variant.item_id, "options": variant.options, "price": _price(variant.price), "available": variant.available, "stock": stock}
 
 
-def _summary(product: Product, *, max_price: float | None = None) -> dict[str, Any]:
-    variants = list(product.variants.all())
+def _summary(product: Product, variants: list[Variant], *, max_price: float | None = None) -> dict[str, Any]:
     available = [variant for variant in variants if variant.available]
     within = [variant for variant in available if max_price is None or variant.price <= Decimal(str(max_price))]
     prices = [variant.price for variant in available] or [variant.price for variant in variants]
@@ -125,10 +124,10 @@ def search_products(context: ToolContext, query: str, max_price: float | None = 
     products = selectors.products_with_variants([product_id for product_id, _score in ranked])
     results = []
     for product_id, score in ranked:
-        product = products.get(product_id)
-        if product is None:  # deleted since the texts were built
+        found = products.get(product_id)
+        if found is None:  # deleted since the texts were built
             continue
-        summary = _summary(product, max_price=max_price)
+        summary = _summary(found.product, found.variants, max_price=max_price)
         if max_price is not None and not summary["matching_variants"]:
             continue
         results.append({**summary, "match": round(score)})
@@ -159,8 +158,8 @@ def _with_meaning(query: str, lexical: list[tuple[str, float]]) -> list[tuple[st
     return [(product_id, shown[product_id]) for product_id in sorted(fused, key=lambda pid: -fused[pid])]
 
 
-def _find_product(product: str) -> Product:
-    """By product id, else the closest product name (fuzzy; typos are fine). Two or three queries."""
+def _find_product(product: str) -> selectors.ProductVariants:
+    """By product id, else the closest product name (fuzzy; typos are fine). One or two queries."""
     wanted = product.strip()
     names = [(product_id, name) for product_id, name, _text in _search_texts()]
     product_id = next((pid for pid, _name in names if pid == wanted), None)
@@ -195,9 +194,9 @@ def check_stock(context: ToolContext, product: str | None = None, item_id: str |
         return {"product_id": variant.product.product_id, "name": variant.product.name, "variant": _variant(variant)}
     found = _find_product(product or "")
     return {
-        "product_id": found.product_id,
-        "name": found.name,
-        "variants": [_variant(variant) for variant in found.variants.all()],
+        "product_id": found.product.product_id,
+        "name": found.product.name,
+        "variants": [_variant(variant) for variant in found.variants],
     }
 
 
