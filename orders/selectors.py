@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from orders.models import (
     Customer,
@@ -315,15 +316,33 @@ def orders_for_customer(customer: Customer) -> QuerySet[Order]:
     )
 
 
+# The customer's latest orders as JSON text, newest first: a scalar subquery, so another read
+# can embed it (the chat turn reads its context in one round trip; chat.selectors.turn_context).
+# Parameters: %(customer_id)s, %(orders_limit)s.
+RECENT_ORDERS_JSON_SQL = """(
+    SELECT coalesce(json_agg(json_build_object(
+               'order_id', o.order_id, 'status', o.status, 'created_at', o.created_at,
+               'item_count', (SELECT count(*) FROM orders_orderitem i WHERE i.order_id = o.id))
+           ORDER BY o.created_at DESC, o.id DESC), '[]')::text
+    FROM (SELECT id, order_id, status, created_at FROM orders_order WHERE customer_id = %(customer_id)s
+          ORDER BY created_at DESC, id DESC LIMIT %(orders_limit)s) o
+)"""
+
+
 def recent_orders_summary(*, customer: Customer, limit: int) -> list[dict[str, Any]]:
     """The customer's latest orders, newest first: order_id, status, created_at and item count (one query)."""
-    rows = (
-        Order.objects.filter(customer=customer)
-        .annotate(item_count=Count("items"))
-        .order_by("-created_at", "-id")
-        .values("order_id", "status", "created_at", "item_count")[:limit]
-    )
-    return [dict(row) for row in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {RECENT_ORDERS_JSON_SQL}", {"customer_id": customer.pk, "orders_limit": limit})  # noqa: S608 - constant SQL
+        (text,) = cursor.fetchone()
+    return recent_orders_from_json(text)
+
+
+def recent_orders_from_json(text: str) -> list[dict[str, Any]]:
+    """RECENT_ORDERS_JSON_SQL's result as dicts, created_at a datetime."""
+    rows: list[dict[str, Any]] = json.loads(text)
+    for row in rows:
+        row["created_at"] = datetime.fromisoformat(row["created_at"])
+    return rows
 
 
 def order_for_page(*, customer: Customer | None, order_id: str) -> Order:

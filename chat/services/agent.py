@@ -132,16 +132,25 @@ class BrainRequest:
 
     @cached_property
     def history(self) -> list[Message]:
-        """Recent messages, oldest first, ending with `message`. Loaded on first use (the LLM's context)."""
-        return _history(conversation=self.conversation, upto=self.message)
+        """Recent messages, oldest first, ending with `message` (only what a context is built from)."""
+        return self._context[0]
 
     @cached_property
     def profile(self) -> CustomerProfile:
-        """Loaded on first use: many offline turns (policy, small talk) never need the orders."""
         customer = self.context.customer
         if customer is None:
             return CustomerProfile(name="", handle="")
-        return customer_profile(customer=customer)
+        return customer_profile(customer=customer, recent_orders=self._context[1])
+
+    @cached_property
+    def _context(self) -> tuple[list[Message], list[dict[str, Any]]]:
+        # History and profile are read together, once, on first use: the LLM's context needs
+        # both (one round trip instead of two), and many offline turns (policy, small talk)
+        # need neither.
+        from chat.selectors import turn_context
+
+        return turn_context(conversation=self.conversation, upto=self.message, history_limit=HISTORY_MESSAGES,
+                            orders_limit=PROFILE_ORDERS)
 
 
 @dataclass
@@ -429,27 +438,21 @@ def retrieve_knowledge(text: str, *, embedding: np.ndarray | None = None) -> Ret
     return RetrievedContext(hits=list(result.hits), confident=bool(result.confident), query_embedding=embedding)
 
 
-def customer_profile(*, customer: Customer) -> CustomerProfile:
-    """Name, handle and the five latest orders with status, for the LLM's context."""
+def customer_profile(*, customer: Customer, recent_orders: list[dict[str, Any]] | None = None) -> CustomerProfile:
+    """Name, handle and the five latest orders with status, for the LLM's context.
+
+    `recent_orders` is orders.selectors.recent_orders_summary's answer when the caller has it.
+    """
     from orders.selectors import recent_orders_summary
 
+    if recent_orders is None:
+        recent_orders = recent_orders_summary(customer=customer, limit=PROFILE_ORDERS)
     recent = [
         {"order_id": order["order_id"], "status": order["status"], "placed": order["created_at"].date().isoformat(),
          "items": order["item_count"]}
-        for order in recent_orders_summary(customer=customer, limit=PROFILE_ORDERS)
+        for order in recent_orders
     ]
     return CustomerProfile(name=customer.full_name, handle=customer.handle, recent_orders=recent)
-
-
-def _history(*, conversation: Conversation, upto: Message) -> list[Message]:
-    # Only what a context is built from (chat.services.llm_brain._history_messages).
-    recent = list(
-        Message.objects.filter(conversation=conversation, pk__lte=upto.pk)
-        .only("conversation_id", "role", "text", "tool_calls", "tool_result", "created_at")
-        .order_by("-created_at", "-id")[:HISTORY_MESSAGES]
-    )
-    recent.reverse()
-    return recent
 
 
 # One statement for the whole reply (see supportbot.sql): the messages, the audit rows, the
