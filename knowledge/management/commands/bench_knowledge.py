@@ -106,6 +106,7 @@ class Command(BaseCommand):
             cursor.execute("SET maintenance_work_mem = '1GB'")
             cursor.execute(f"ALTER TABLE {SCHEMA}.knowledge_document ADD PRIMARY KEY (id)")
             cursor.execute(f"ALTER TABLE {SCHEMA}.knowledge_chunk ADD PRIMARY KEY (id)")
+            cursor.execute(f"ALTER TABLE {SCHEMA}.knowledge_lexemefrequency ADD PRIMARY KEY (lexeme)")
             cursor.execute(f"CREATE INDEX ON {SCHEMA}.knowledge_chunk (document_id)")
             cursor.execute(f"CREATE INDEX ON {SCHEMA}.knowledge_chunk USING gin (search_vector)")
             gin_seconds = time.perf_counter() - started
