@@ -39,6 +39,10 @@ CSRF_TRUSTED_ORIGINS = config.read_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # DATABASE_URL: PostgreSQL with pgvector. Unset: an embedded PostgreSQL 18 + pgvector under var/.
 # EMBEDDED_PG_SHARED_BUFFERS: shared_buffers of that embedded PostgreSQL (default 512MB; applied once with a restart).
+# DATABASE_PREPARED_STATEMENTS: bind query parameters on the server and prepare statements a
+#   connection runs repeatedly (default on: a chat turn's statements skip parsing and planning,
+#   ~3 ms per turn in bench_chat). Turn off behind a pooler that cannot keep prepared statements
+#   (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
 # TEST_DATABASE_NAME: name of the throwaway test database (default test_<name>).
 # REDIS_URL: Celery broker, results and Django cache. Unset: an embedded Redis under var/redis/.
 # EMAIL_URL: smtp://user:password@host:port (or smtp+tls://). Unset: messages written to var/mail/.
@@ -108,6 +112,11 @@ else:
 _database.setdefault("OPTIONS", {})
 _database["CONN_MAX_AGE"] = config.read_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 _database["CONN_HEALTH_CHECKS"] = True
+if config.read_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # psycopg prepares a statement the fifth time a connection runs it (its default threshold);
+    # Django leaves both off unless asked, for the sake of transaction-mode poolers.
+    _database["OPTIONS"].setdefault("server_side_binding", True)
+    _database["OPTIONS"].setdefault("prepare_threshold", 5)
 _database["ENGINE"] = "django.db.backends.postgresql"
 _test_name = config.read_str("TEST_DATABASE_NAME", "")
 if _test_name:
