@@ -18,3 +18,9 @@ def sync_product_document(product_id: str) -> int | None:
     """Rebuild a product's catalog document from orders.Product/Variant. Safe to run twice."""
     document = services.product_document_sync(product_id=product_id)
     return document.pk if document else None
+
+
+@shared_task(name="knowledge.tasks.refresh_chunk_statistics")
+def refresh_chunk_statistics() -> bool:
+    """Periodic: the full-text term weights follow chunk changes no ingest refreshed (catalog syncs)."""
+    return services.chunk_statistics_refresh_if_stale()

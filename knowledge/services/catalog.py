@@ -34,18 +34,22 @@ def _product_markdown(product: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def product_document_sync(*, product_id: str) -> Document | None:
+def product_document_sync(*, product_id: str, report: IngestReport | None = None) -> Document | None:
     """Create or update the kind="product" document for a catalog product.
 
     Returns None (and deletes the document) when the product no longer exists. Unchanged
-    products are a no-op; changed ones re-embed only the sections whose text changed.
+    products are a no-op; changed ones re-embed only the sections whose text changed. What
+    happened is added to `report` when given. The full-text statistics are not refreshed here
+    (see chunk_statistics_refresh_if_stale).
     """
+    report = report if report is not None else IngestReport()
     from orders.models import Product  # the orders app owns the catalog; imported lazily
 
     slug = slugify(f"product-{product_id}")[:200]
     product = Product.objects.filter(product_id=product_id).prefetch_related("variants").first()
     if product is None:
-        Document.objects.filter(slug=slug, kind=Document.Kind.PRODUCT).delete()
+        _deleted, by_model = Document.objects.filter(slug=slug, kind=Document.Kind.PRODUCT).delete()
+        report.removed += by_model.get(Document._meta.label, 0)
         return None
     body = _product_markdown(product)
     parsed = parse_document(body, source_format=Document.Format.MARKDOWN, title=product.name)
@@ -60,10 +64,10 @@ def product_document_sync(*, product_id: str) -> Document | None:
     )
     existing = Document.objects.filter(slug=slug).first()
     if existing is not None and existing.checksum == fields["checksum"]:
+        report.unchanged += 1
         return existing
     plans = _plan_chunks(parsed)
     existing_id = existing.pk if existing else None
-    report = IngestReport()
     return _flush([_Pending(fields, plans, existing_id, _known_vectors(existing_id, plans))], report)[0]
 
 

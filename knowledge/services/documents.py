@@ -414,6 +414,34 @@ def chunk_statistics_refresh() -> None:
             cursor.execute(_LEXEME_FREQUENCY_SQL.format(table=table), [Chunk._meta.db_table])
 
 
+# Chunks changed since the last ANALYZE, or autovacuum analyzed after the last refresh (its
+# sample went to pg_stats only, not to LexemeFrequency), or the table was never analyzed here.
+_STATISTICS_STALE_SQL = """
+SELECT n_mod_since_analyze > 0 OR coalesce(last_autoanalyze > last_analyze, last_analyze IS NULL)
+FROM pg_stat_user_tables WHERE relid = %s::regclass
+"""
+
+
+def chunk_statistics_stale() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(_STATISTICS_STALE_SQL, [Chunk._meta.db_table])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def chunk_statistics_refresh_if_stale() -> bool:
+    """chunk_statistics_refresh when the chunks changed since it last ran; True when it ran.
+
+    For writers that do not refresh themselves (catalog documents follow every stock change,
+    one product at a time): the periodic job calls this, so an ANALYZE runs at most once per
+    period whatever the number of changes.
+    """
+    if not chunk_statistics_stale():
+        return False
+    chunk_statistics_refresh()
+    return True
+
+
 def _body_without_front_matter(text: str) -> str:
     return split_front_matter(text)[1].strip() + "\n"
 

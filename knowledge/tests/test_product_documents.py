@@ -84,3 +84,49 @@ def test_restocking_a_sold_out_option_refreshes_the_catalog_document_through_a_w
             break
         time.sleep(0.2)
     assert "Item 2698416822: capacity 2L, material steel. Price $149.45, in stock." in text
+
+
+def test_ingesting_the_catalog_refreshes_the_search_word_weights(kettle, tmp_path):
+    from django.core.management import call_command
+
+    from knowledge.models import LexemeFrequency
+
+    call_command("ingest_knowledge", str(tmp_path), catalog=True, verbosity=0)
+    # The kettle's page is the only chunk set: its words are in the sampled frequencies now,
+    # not after the next article ingest.
+    assert {"kettl", "shut"} <= set(LexemeFrequency.objects.values_list("lexeme", flat=True))
+
+
+def _flush_table_statistics():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")  # sent when this session next goes idle
+        cursor.execute("SELECT 1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_periodic_job_refreshes_the_word_weights_only_after_chunks_changed(kettle):
+    from knowledge.models import LexemeFrequency
+    from knowledge.tasks import refresh_chunk_statistics
+
+    product_document_sync(product_id="8310926033")
+    _flush_table_statistics()
+    assert refresh_chunk_statistics.run() is True
+    assert "kettl" in set(LexemeFrequency.objects.values_list("lexeme", flat=True))
+    _flush_table_statistics()
+    assert refresh_chunk_statistics.run() is False  # nothing changed since
+
+    ProductFactory(product_id="5550001111", name="Zephyr Scarf", product_type="Scarf", description="Soft merino wool.")
+    product_document_sync(product_id="5550001111")
+    _flush_table_statistics()
+    assert refresh_chunk_statistics.run() is True
+    assert {"kettl", "zephyr", "merino"} <= set(LexemeFrequency.objects.values_list("lexeme", flat=True))
+
+
+@pytest.mark.django_db
+def test_the_word_weights_job_is_scheduled():
+    from django_celery_beat.models import PeriodicTask
+
+    periodic = PeriodicTask.objects.get(task="knowledge.tasks.refresh_chunk_statistics")
+    assert periodic.enabled and periodic.interval.every == 10 and periodic.interval.period == "minutes"

@@ -12,6 +12,7 @@ from knowledge.models import Document
 from knowledge.services import (
     CONTENT_DIR,
     IngestReport,
+    chunk_statistics_refresh,
     document_ingest_path,
     knowledge_files,
     product_document_sync,
@@ -47,8 +48,11 @@ class Command(BaseCommand):
             from orders.models import Product
 
             product_ids = list(Product.objects.order_by("product_id").values_list("product_id", flat=True))
+            catalog = IngestReport()
             for product_id in tqdm(product_ids, unit="product", desc="Catalog", disable=options["verbosity"] < 1):
-                product_document_sync(product_id=product_id)
+                product_document_sync(product_id=product_id, report=catalog)
+            if catalog.added or catalog.updated or catalog.removed:
+                chunk_statistics_refresh()  # once for the whole catalog, so search weighs its words now
             self.stdout.write(f"Catalog: {len(product_ids)} product documents up to date.")
         for _file, message in total.skipped:
             self.stderr.write(self.style.WARNING(f"Skipped {message}"))
