@@ -130,3 +130,18 @@ def test_the_word_weights_job_is_scheduled():
 
     periodic = PeriodicTask.objects.get(task="knowledge.tasks.refresh_chunk_statistics")
     assert periodic.enabled and periodic.interval.every == 10 and periodic.interval.period == "minutes"
+
+
+def test_ingesting_the_catalog_removes_pages_of_products_deleted_without_the_hooks(kettle, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from orders.models import Product
+
+    product_document_sync(product_id="8310926033")
+    Product.objects.filter(pk=kettle.pk).delete()  # a raw delete: no catalog hook ran
+    out = StringIO()
+    call_command("ingest_knowledge", str(tmp_path), catalog=True, verbosity=0, stdout=out)
+    assert not Document.objects.filter(slug="product-8310926033").exists()
+    assert "1 of deleted products removed" in out.getvalue()

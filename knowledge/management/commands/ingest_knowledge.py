@@ -48,12 +48,16 @@ class Command(BaseCommand):
             from orders.models import Product
 
             product_ids = list(Product.objects.order_by("product_id").values_list("product_id", flat=True))
+            # Pages of products deleted behind the catalog hooks' back go too (the sync deletes them).
+            gone = Document.objects.filter(kind=Document.Kind.PRODUCT).exclude(product_id__in=product_ids)
+            stale = sorted(set(gone.values_list("product_id", flat=True)))
             catalog = IngestReport()
-            for product_id in tqdm(product_ids, unit="product", desc="Catalog", disable=options["verbosity"] < 1):
+            for product_id in tqdm(product_ids + stale, unit="product", desc="Catalog", disable=options["verbosity"] < 1):
                 product_document_sync(product_id=product_id, report=catalog)
             if catalog.added or catalog.updated or catalog.removed:
                 chunk_statistics_refresh()  # once for the whole catalog, so search weighs its words now
-            self.stdout.write(f"Catalog: {len(product_ids)} product documents up to date.")
+            removed = f"; {catalog.removed} of deleted products removed" if catalog.removed else ""
+            self.stdout.write(f"Catalog: {len(product_ids)} product documents up to date{removed}.")
         for _file, message in total.skipped:
             self.stderr.write(self.style.WARNING(f"Skipped {message}"))
         self.stdout.write(f"Knowledge base: {total.summary()}.")
