@@ -42,9 +42,9 @@ def product_document_sync(*, product_id: str, report: IngestReport | None = None
     happened is added to `report` when given. The full-text statistics are not refreshed here
     (see chunk_statistics_refresh_if_stale).
     """
-    report = report if report is not None else IngestReport()
     from orders.models import Product  # the orders app owns the catalog; imported lazily
 
+    report = report if report is not None else IngestReport()
     slug = slugify(f"product-{product_id}")[:200]
     product = Product.objects.filter(product_id=product_id).prefetch_related("variants").first()
     if product is None:
