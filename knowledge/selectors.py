@@ -186,7 +186,7 @@ def truncate_query(text: str) -> str:
 
 def embed_query(text: str) -> np.ndarray:
     """The query's embedding; compute once per chat turn and pass it to chunk_search."""
-    return embeddings.embed_text(truncate_query(text))
+    return embeddings.embed_text(truncate_query(text), query=True)
 
 
 def has_content_words(text: str) -> bool:

@@ -83,7 +83,7 @@ class IntentModel:
         if embeddings is None:
             from knowledge.embeddings import embed_texts
 
-            embeddings = embed_texts(texts)
+            embeddings = embed_texts(texts, query=True)
         semantic = self.embedding_model.predict_proba(np.asarray(embeddings).reshape(len(texts), -1))
         lexical = self.char_model.predict_proba(self.vectorizer.transform([normalize_for_chars(t) for t in texts]))
         return np.asarray(self.embedding_weight * semantic + (1 - self.embedding_weight) * lexical)

@@ -68,7 +68,7 @@ class Command(BaseCommand):
         for batch in batches(iter(sys.stdin), max(1, options["batch_size"])):
             filled = [(i, text) for i, text in enumerate(batch) if text.strip()]
             texts = [text.strip() for _, text in filled]
-            results = {i: r for (i, _), r in zip(filled, understand_many(texts, embeddings=embed_texts(texts), catalog=catalog), strict=True)}
+            results = {i: r for (i, _), r in zip(filled, understand_many(texts, embeddings=embed_texts(texts, query=True), catalog=catalog), strict=True)}
             for i, text in enumerate(batch):
                 result = results.get(i)
                 if result is not None:

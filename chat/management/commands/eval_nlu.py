@@ -45,7 +45,7 @@ class Command(BaseCommand):
         truth = [label for _, label in data.eval]
         from knowledge.embeddings import embed_texts
 
-        embeddings = embed_texts(texts)
+        embeddings = embed_texts(texts, query=True)
         predictions = model.predict(texts, embeddings)
         predicted = [p.intent for p in predictions]
         accuracy, macro_f1 = scores(truth, predicted)

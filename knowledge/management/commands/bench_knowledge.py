@@ -129,7 +129,7 @@ class Command(BaseCommand):
             f"HNSW index (m=16, ef_construction=64) {hnsw_seconds:.1f}s"
         )
 
-        query_vectors = embed_texts([selectors.truncate_query(q) for q in questions])
+        query_vectors = embed_texts([selectors.truncate_query(q) for q in questions], query=True)
         self._recall(vectors, query_vectors, options["ef_search"])
         self._latency(questions, query_vectors)
 

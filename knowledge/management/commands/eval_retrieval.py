@@ -50,7 +50,7 @@ class Command(BaseCommand):
         unknown = sorted({a for q in questions for a in q["articles"]} - slugs)
         if unknown:
             raise CommandError(f"Questions name articles that are not indexed: {', '.join(unknown)} (run ingest_knowledge).")
-        vectors = embed_texts([selectors.truncate_query(q["question"]) for q in questions])
+        vectors = embed_texts([selectors.truncate_query(q["question"]) for q in questions], query=True)
         totals = {mode: {"r1": 0.0, "r5": 0.0, "mrr": 0.0} for mode in MODES}
         misses = []
         for item, vector in tqdm(list(zip(questions, vectors, strict=True)), desc="Evaluating", unit="question"):
