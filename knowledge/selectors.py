@@ -201,7 +201,9 @@ def citation_url(*, slug: str, kind: str, anchor: str) -> str:
 
 
 def _vector_literal(vector: np.ndarray) -> str:
-    return "[" + ",".join(f"{value:.7g}" for value in np.asarray(vector, dtype=np.float32).ravel()) + "]"
+    values = np.asarray(vector, dtype=np.float32).ravel().tolist()
+    # One %-format over the whole row: the same text as formatting value by value, ~2x faster.
+    return "[" + ",".join(["%.7g"] * len(values)) % tuple(values) + "]"
 
 
 def chunk_search(

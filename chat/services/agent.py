@@ -292,17 +292,25 @@ def chat_turn(
         return early
 
     context = ToolContext(customer=customer, conversation_id=conversation.pk, channel=conversation.channel, verified=verified)
-    retrieved = retrieve_knowledge(text, embedding=embedding_job.result() if embedding_job is not None else None)
     request = BrainRequest(
         conversation=conversation,
         text=text,
         context=context,
-        retrieved=retrieved,
+        retrieved=RetrievedContext(),  # filled in below, once the query embedding is ready
         message=user_message,
         sentiment=sentiment,
         on_token=on_token,
     )
     brain = select_brain()
+    if embedding_job is not None and llm_configured():
+        # The LLM's context always includes the history and the customer's profile: read them
+        # while the helper thread finishes the query embedding instead of after it. A failure
+        # here is left to the brain, which reads them again inside the guard below.
+        try:
+            _ = request.history
+        except Exception:  # noqa: BLE001 - never a 500 for the customer
+            logger.warning("reading the turn's context ahead failed", exc_info=True)
+    request.retrieved = retrieve_knowledge(text, embedding=embedding_job.result() if embedding_job is not None else None)
     try:
         reply = brain(request)
     except Exception:  # noqa: BLE001 - whatever breaks inside a brain, the customer gets an answer
