@@ -25,7 +25,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 from tqdm import tqdm
 
-from chat.models import Conversation
+from chat.models import Conversation, ToolCallLog
 from chat.services import agent
 from chat.services import llm as llm_module
 from chat.services.agent import chat_turn
@@ -83,6 +83,9 @@ class Command(BaseCommand):
     def _cleanup(self, created: dict[str, Any]) -> None:
         if not created:
             return
+        # The audit log outlives deleted conversations and customers (SET NULL), so the bench's
+        # own rows go explicitly: left behind, ~1,000 per run, they slow every later run's writes.
+        ToolCallLog.objects.filter(customer=created["customer"]).delete()
         Conversation.objects.filter(customer=created["customer"]).delete()
         Order.objects.filter(customer=created["customer"]).delete()
         created["customer"].delete()
