@@ -9,12 +9,14 @@ which order numbers or accounts exist. `customer=None` means an operator acting 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypeVar, cast
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Prefetch, QuerySet
 
 from orders.models import (
@@ -29,6 +31,8 @@ from orders.models import (
     Variant,
 )
 from supportbot.errors import NotFound
+
+ModelT = TypeVar("ModelT", bound=models.Model)
 
 
 def _amount(value: Any) -> float:
@@ -398,26 +402,62 @@ def catalog_shape() -> tuple[object, ...]:
         return tuple(cursor.fetchone() or ())
 
 
+_PRODUCT_ID_INDEX = [field.attname for field in Product._meta.concrete_fields].index("product_id")
+
+
 @dataclass(frozen=True)
 class ProductVariants:
     product: Product
     variants: list[Variant]  # by id
 
 
+def _columns(model: type[models.Model], alias: str) -> list[str]:
+    return [f"{alias}.{connection.ops.quote_name(cast(str, field.column))}" for field in model._meta.concrete_fields]
+
+
+@lru_cache(maxsize=1)
+def _products_with_variants_sql() -> str:
+    variants, products = Variant._meta.db_table, Product._meta.db_table
+    return (
+        f"SELECT {', '.join(_columns(Variant, 'v') + _columns(Product, 'p'))} FROM {variants} v"  # noqa: S608 - model tables and columns
+        f" JOIN {products} p ON p.id = v.product_id WHERE p.product_id = ANY(%s) ORDER BY v.product_id, v.id"
+    )
+
+
+def _from_row(model: type[ModelT], values: Sequence[Any]) -> ModelT:
+    """A model instance from a row of all its concrete columns, as the ORM would build it."""
+    fields = model._meta.concrete_fields
+    converted = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value  # type: ignore[attr-defined]
+        for field, value in zip(fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+
+
 def products_with_variants(product_ids: list[str]) -> dict[str, ProductVariants]:
     """The products asked for with their variants, by product_id; ids not in the catalog are left out.
 
     One query (the variants with their product), where a prefetch takes two: the catalog tools
-    call this on every search. A product without any variant costs a second query.
+    call this on every search, so its SQL is written once (a prepared statement after a few
+    calls) and the rows become model instances directly, without the ORM compiling the query
+    each time (bench_chat: ~1.6 -> ~0.6 ms per call). A product without any variant costs a
+    second query.
     """
     found: dict[str, ProductVariants] = {}
-    variants = Variant.objects.select_related("product").filter(product__product_id__in=product_ids).order_by("product_id", "id")
-    for variant in variants:
-        entry = found.get(variant.product.product_id)
+    if not product_ids:
+        return found
+    split = len(Variant._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(_products_with_variants_sql(), [list(product_ids)])
+        rows = cursor.fetchall()
+    product_cache = Variant._meta.get_field("product")
+    for row in rows:
+        variant = _from_row(Variant, row[:split])
+        entry = found.get(row[split + _PRODUCT_ID_INDEX])
         if entry is None:
-            entry = found[variant.product.product_id] = ProductVariants(variant.product, [])
-        else:
-            variant.product = entry.product  # one Product object per product
+            product = _from_row(Product, row[split:])
+            entry = found[product.product_id] = ProductVariants(product, [])
+        product_cache.set_cached_value(variant, entry.product)  # type: ignore[union-attr]  # one Product object per product
         entry.variants.append(variant)
     missing = set(product_ids) - set(found)
     if missing:

@@ -143,3 +143,37 @@ def test_order_details_refuses_another_customers_order_like_a_missing_one(order)
         selectors.order_details("#W9999999", customer=stranger)
     assert refused.value.message.replace("#W1000001", "#X") == missing.value.message.replace("#W9999999", "#X")
     assert selectors.order_details("#W1000001", customer=order.customer)["order_id"] == "#W1000001"
+
+
+def test_products_with_variants_reads_them_in_one_query_as_the_orm_would(django_assert_num_queries):
+    boots = ProductFactory(name="Trail Boots", description="Waterproof")
+    second = VariantFactory(product=boots, options={"size": "10", "colour": "brown"}, price=Decimal("129.50"), stock_quantity=0)
+    first = VariantFactory(product=boots, options={"size": "9"}, price=Decimal("99.00"))
+    other = VariantFactory(options={"size": "M"})
+    VariantFactory()  # not asked for
+
+    with django_assert_num_queries(1):
+        found = selectors.products_with_variants([boots.product_id, other.product.product_id])
+        # Everything a catalog tool reads is loaded: no lazy query for the product or a field.
+        [(variant.product.name, variant.options, variant.available) for entry in found.values() for variant in entry.variants]
+
+    assert set(found) == {boots.product_id, other.product.product_id}
+    entry = found[boots.product_id]
+    assert entry.product.pk == boots.pk and entry.product.description == "Waterproof" and not entry.product._state.adding
+    assert [variant.pk for variant in entry.variants] == sorted([first.pk, second.pk])  # by id
+    loaded = {variant.pk: variant for variant in entry.variants}
+    assert loaded[second.pk].options == {"size": "10", "colour": "brown"} and loaded[second.pk].price == Decimal("129.50")
+    assert isinstance(loaded[second.pk].price, Decimal) and loaded[second.pk].stock_quantity == 0 and not loaded[second.pk].available
+    assert all(variant.product is entry.product for variant in entry.variants)  # one Product object per product
+    # Loaded instances save like any other.
+    loaded[first.pk].stock_quantity = 3
+    loaded[first.pk].save(update_fields=["stock_quantity"])
+    first.refresh_from_db()
+    assert first.stock_quantity == 3
+
+
+def test_products_with_variants_keeps_a_product_without_variants_and_leaves_out_unknown_ids():
+    bare = ProductFactory()
+    assert set(selectors.products_with_variants([bare.product_id, "no-such-product"])) == {bare.product_id}
+    assert selectors.products_with_variants([bare.product_id])[bare.product_id].variants == []
+    assert selectors.products_with_variants([]) == {}
