@@ -17,10 +17,12 @@ The export mirrors sentence-transformers' pipeline for this model (mean pooling 
 attention mask, then L2 normalisation); a test checks both backends agree (cosine > 0.9999).
 
 Queries (a customer's message, embedded while they wait) run on a second ONNX file by default:
-the same export with its weight matrices stored as 8-bit integers in blocks of 128 (ORT's
-MatMulNBits; activations stay float). Embedding one short message is bound by reading the
-~40 MB of float weights; the 8-bit copy reads a quarter of that and computes with VNNI
-instructions where the CPU has them. Measured on the 2-core machine, a 22-word-piece message:
+the same export with its weight matrices stored as 8-bit integers in blocks of 128 values, each
+block with its own scale (ORT's MatMulNBits). At accuracy level 4 ORT also turns the activations
+into 8-bit blocks on the fly and multiplies in integers (VNNI where the CPU has it). Embedding one
+short message is bound by reading the ~40 MB of float weights; the 8-bit copy reads a quarter of
+that. Per-block scales are what keep it accurate: a per-tensor dynamic quantization, tried
+earlier, cost retrieval recall. Measured on the 2-core machine, a 22-word-piece message:
 5.5 ms instead of 9.1 ms; vectors within cosine 0.998 of the float model's. Documents, intent
 examples and everything stored keep the float model, so nothing is re-embedded; retrieval
 and intent accuracy with 8-bit queries are in the README (eval_retrieval, eval_nlu).
