@@ -232,11 +232,14 @@ def _session() -> Any:
 
 @lru_cache(maxsize=1)
 def _query_session() -> Any:
-    path = export_query_onnx()
-    if path is None:
-        return _session()
-    with _lock:
-        return _new_session(path)
+    try:
+        path = export_query_onnx()
+        if path is not None:
+            with _lock:
+                return _new_session(path)
+    except Exception:  # a broken 8-bit copy must not stop customers' messages from being understood
+        logger.exception("the 8-bit query model could not be made or loaded; queries use the float model")
+    return _session()
 
 
 def warm_up() -> None:

@@ -417,10 +417,15 @@ def _columns(model: type[models.Model], alias: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _products_with_variants_sql() -> str:
+    quote = connection.ops.quote_name
     variants, products = Variant._meta.db_table, Product._meta.db_table
+    variant_pk, product_pk = quote(cast(str, Variant._meta.pk.column)), quote(cast(str, Product._meta.pk.column))
+    product_fk = quote(cast(str, Variant._meta.get_field("product").column))
+    product_id = quote(cast(str, Product._meta.get_field("product_id").column))
     return (
         f"SELECT {', '.join(_columns(Variant, 'v') + _columns(Product, 'p'))} FROM {variants} v"  # noqa: S608 - model tables and columns
-        f" JOIN {products} p ON p.id = v.product_id WHERE p.product_id = ANY(%s) ORDER BY v.product_id, v.id"
+        f" JOIN {products} p ON p.{product_pk} = v.{product_fk} WHERE p.{product_id} = ANY(%s)"
+        f" ORDER BY v.{product_fk}, v.{variant_pk}"
     )
 
 

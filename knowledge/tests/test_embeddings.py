@@ -103,3 +103,17 @@ def test_without_the_quantizer_queries_fall_back_to_the_float_model(tmp_path, mo
         assert embeddings._query_session() is embeddings._session()
     finally:
         embeddings._query_session.cache_clear()  # the next caller loads the 8-bit copy again
+
+
+def test_a_broken_8bit_copy_falls_back_to_the_float_model(tmp_path, monkeypatch, caplog):
+    pytest.importorskip("onnxruntime")
+    broken = tmp_path / "broken-int8w.onnx"
+    broken.write_bytes(b"not an onnx model")
+    monkeypatch.setattr(embeddings, "export_query_onnx", lambda: broken)
+    embeddings._query_session.cache_clear()
+    try:
+        with caplog.at_level("ERROR", logger="knowledge.embeddings"):
+            assert embeddings._query_session() is embeddings._session()
+        assert "queries use the float model" in caplog.text
+    finally:
+        embeddings._query_session.cache_clear()
