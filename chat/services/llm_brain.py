@@ -160,7 +160,8 @@ def _knowledge_block(retrieved: RetrievedContext) -> str:
         parts.append("(Retrieval is not confident these answer the question; do not guess.)")
     for ref, hit in enumerate(retrieved.hits, start=1):
         citation = citation_of(hit, ref)
-        where = " › ".join(str(citation[key]) for key in ("title", "heading") if citation.get(key))
+        # An article's introduction has the article's title as its heading: named once.
+        where = " › ".join(dict.fromkeys(str(citation[key]) for key in ("title", "heading") if citation.get(key)))
         url = f" ({citation['url']})" if citation.get("url") else ""
         parts.append(_outbound(f"[{ref}] {where}{url}\n{_hit_text(hit)}"))
     return "\n\n".join(parts)

@@ -48,7 +48,8 @@ class Command(BaseCommand):
             for reply in replies:
                 self.stdout.write(f"assistant> {reply.text}")
                 for citation in reply.citations:
-                    self.stdout.write(f"    [{citation.get('ref')}] {citation.get('title')} › {citation.get('heading')} {citation.get('url', '')}")
+                    where = " › ".join(dict.fromkeys(str(citation[key]) for key in ("title", "heading") if citation.get(key)))
+                    self.stdout.write(f"    [{citation.get('ref')}] {where} {citation.get('url', '')}")
             waiting = PendingAction.objects.filter(conversation=conversation, status=PendingAction.Status.PROPOSED)
             for action in waiting:
                 self.stdout.write(self.style.WARNING(f"  awaiting your confirmation (#{action.pk}): {action.description}"))
