@@ -153,6 +153,11 @@ class BrainRequest:
                             orders_limit=PROFILE_ORDERS)
 
 
+def citation_label(citation: dict[str, Any]) -> str:
+    """"Title › Heading" of a citation; an article's introduction (heading = title) is named once."""
+    return " › ".join(dict.fromkeys(str(citation[key]) for key in ("title", "heading") if citation.get(key)))
+
+
 @dataclass
 class TokenUsage:
     prompt_tokens: int = 0

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from chat.models import Message
-from chat.services.agent import OFFER_HUMAN, BrainReply, BrainRequest, TokenUsage
+from chat.services.agent import OFFER_HUMAN, BrainReply, BrainRequest, TokenUsage, citation_label
 from chat.services.llm import LLMUnavailable, chat_completion
 from chat.services.redaction import redact_text
 from chat.services.toolcalls import tool_call_run
@@ -160,8 +160,7 @@ def _knowledge_block(retrieved: RetrievedContext) -> str:
         parts.append("(Retrieval is not confident these answer the question; do not guess.)")
     for ref, hit in enumerate(retrieved.hits, start=1):
         citation = citation_of(hit, ref)
-        # An article's introduction has the article's title as its heading: named once.
-        where = " › ".join(dict.fromkeys(str(citation[key]) for key in ("title", "heading") if citation.get(key)))
+        where = citation_label(citation)
         url = f" ({citation['url']})" if citation.get("url") else ""
         parts.append(_outbound(f"[{ref}] {where}{url}\n{_hit_text(hit)}"))
     return "\n\n".join(parts)

@@ -84,7 +84,7 @@ class Command(BaseCommand):
         if not created:
             return
         # The audit log outlives deleted conversations and customers (SET NULL), so the bench's
-        # own rows go explicitly: left behind, ~1,000 per run, they slow every later run's writes.
+        # own rows go explicitly: left behind, ~1,000 per run pile up in the database.
         ToolCallLog.objects.filter(customer=created["customer"]).delete()
         Conversation.objects.filter(customer=created["customer"]).delete()
         Order.objects.filter(customer=created["customer"]).delete()

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat.models import Conversation, PendingAction
-from chat.services.agent import chat_turn, conversation_start
+from chat.services.agent import chat_turn, citation_label, conversation_start
 from orders.models import Customer
 from supportbot.errors import ApplicationError
 
@@ -48,8 +48,7 @@ class Command(BaseCommand):
             for reply in replies:
                 self.stdout.write(f"assistant> {reply.text}")
                 for citation in reply.citations:
-                    where = " › ".join(dict.fromkeys(str(citation[key]) for key in ("title", "heading") if citation.get(key)))
-                    self.stdout.write(f"    [{citation.get('ref')}] {where} {citation.get('url', '')}")
+                    self.stdout.write(f"    [{citation.get('ref')}] {citation_label(citation)} {citation.get('url', '')}")
             waiting = PendingAction.objects.filter(conversation=conversation, status=PendingAction.Status.PROPOSED)
             for action in waiting:
                 self.stdout.write(self.style.WARNING(f"  awaiting your confirmation (#{action.pk}): {action.description}"))

@@ -12,6 +12,7 @@ from typing import Any
 
 from chat.nlu.catalog import normalize
 from chat.nlu.entities import SIZE_WORDS
+from chat.services.agent import citation_label
 from chat.services.offline.turn import Turn, method_words
 
 SNIPPET_CHARS = 480
@@ -51,9 +52,7 @@ def knowledge_answer(turn: Turn, *, lead: str = "") -> str | None:
     best = hits[0]
     citation = {"ref": 1, **best.citation}
     turn.citations.append(citation)
-    source = citation.get("title", "our help center")
-    if citation.get("heading") and citation["heading"] != source:
-        source += f" › {citation['heading']}"
+    source = citation_label(citation) or "our help center"
     text = f"{lead}{_snippet(best.text)} [1]\n\n(From “{source}”.)"
     if len(hits) > 1 and hits[1].citation.get("id") != best.citation.get("id") and hits[1].citation.get("title") != best.citation.get("title"):
         turn.citations.append({"ref": 2, **hits[1].citation})
