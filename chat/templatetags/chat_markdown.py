@@ -27,7 +27,9 @@ ALLOWED_TAGS = {
     "p", "br", "strong", "em", "b", "i", "code", "pre", "blockquote",
     "ul", "ol", "li", "a", "h3", "h4", "h5", "h6", "sup", "hr", "table", "thead", "tbody", "tr", "th", "td",
 }  # fmt: skip
-ALLOWED_ATTRIBUTES = {"a": {"href", "title", "id", "class"}, "sup": {"class"}, "td": {"align"}, "th": {"align"}}
+# No `class` or `id`: with them a message could borrow the page's own styles (a fake Confirm
+# button, a card) or clobber element ids the page's links and scripts look up.
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "td": {"align"}, "th": {"align"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 
 # "[1]" not followed by "(" or "[" — those are Markdown links/references, not citations.
@@ -64,7 +66,7 @@ def markdown_to_safe_html(text: str, *, citations: Iterable[Any] | None = None, 
         ref = int(match.group(1))
         if ref not in refs or not anchor:
             return match.group(0)
-        return f'<sup class="cite"><a href="#{anchor}-src-{ref}" aria-label="Source {ref}">[{ref}]</a></sup>'
+        return f'<sup><a href="#{anchor}-src-{ref}">[{ref}]</a></sup>'
 
     # Footnotes are inserted before sanitizing so the allow-list vets them like everything else.
     source = _CITATION_MARK.sub(footnote, text or "")
