@@ -15,7 +15,9 @@ def test_raw_html_loses_its_class_and_id_attributes():
 
 
 def test_markdown_attribute_syntax_does_not_become_attributes():
-    html = markdown_to_safe_html("# Title {: .btn #confirm }\n\n[Confirm](https://example.com){: .btn-primary #x }\n\ntext\n{: #p .q }")
+    html = markdown_to_safe_html(
+        "# Title {: .btn #confirm }\n\n[Confirm](https://example.com){: .btn-primary #x }\n\ntext\n{: #p .q }"
+    )
     assert "class=" not in html and "id=" not in html
 
 
