@@ -20,7 +20,7 @@ VISIBLE_ROLES = (Message.Role.USER, Message.Role.ASSISTANT)
 _TURN_CONTEXT_SQL = """
 SELECT (
     SELECT coalesce(json_agg(m ORDER BY m.created_at, m.id), '[]')::text
-    FROM (SELECT id, role, text, tool_calls, tool_result, created_at FROM chat_message
+    FROM (SELECT id, role, model, text, tool_calls, tool_result, created_at FROM chat_message
           WHERE conversation_id = %(conversation_id)s AND id <= %(upto)s
           ORDER BY created_at DESC, id DESC LIMIT %(history_limit)s) m
 ), {recent_orders}
@@ -33,7 +33,7 @@ def turn_context(
     """What a chat turn's context is built from, in one query.
 
     Returns the conversation's last `history_limit` messages up to `upto`, oldest first (with
-    only role, text, tool_calls, tool_result and created_at loaded), and the customer's latest
+    only role, model, text, tool_calls, tool_result and created_at loaded), and the customer's latest
     `orders_limit` orders as orders.selectors.recent_orders_summary gives them.
     """
     from orders.selectors import RECENT_ORDERS_JSON_SQL, recent_orders_from_json
@@ -47,7 +47,7 @@ def turn_context(
         history_json, orders_json = cursor.fetchone()
     history = []
     for row in json.loads(history_json):
-        message = Message(id=row["id"], conversation=conversation, role=row["role"], text=row["text"],
+        message = Message(id=row["id"], conversation=conversation, role=row["role"], model=row["model"], text=row["text"],
                           tool_calls=row["tool_calls"], tool_result=row["tool_result"],
                           created_at=datetime.fromisoformat(row["created_at"]))
         message._state.adding = False

@@ -97,7 +97,13 @@ def test_a_consequential_call_becomes_a_pending_action_confirmed_exactly_once(ll
     # The result joins the conversation, so the model sees it on the next turn.
     llm.add(ScriptedLLM.text("Anything else?"))
     chat_turn(conversation=conversation, text="thanks", user=customer.user)
-    assert any("confirmed" in message["content"] and "written" in message["content"] for message in llm.requests[-1]["messages"] if message["role"] == "system")
+    # As data (a fenced user message), not as a system instruction.
+    assert any(
+        "<action_result>" in message["content"] and "written" in message["content"]
+        for message in llm.requests[-1]["messages"]
+        if message["role"] == "user"
+    )
+    assert not any("hello" in message["content"] for message in llm.requests[-1]["messages"] if message["role"] == "system")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -73,8 +73,8 @@ def test_citations_are_listed_under_the_answer(llm, customer, monkeypatch):
     answer = next(index for index, line in enumerate(lines) if "assistant> Refunds take" in line)
     assert lines[answer + 1] == "    [1] Returns › Refund timing /help/returns/#refund-timing"
     assert lines[answer + 2] == "    [2] Returns /help/returns/"  # an introduction: the title once
-    system = llm.requests[0]["messages"][0]["content"]
-    assert "[1] Returns › Refund timing (/help/returns/#refund-timing)" in system and "[2] Returns (/help/returns/)" in system
+    knowledge = llm.requests[0]["messages"][-2]["content"]
+    assert "[1] Returns › Refund timing (/help/returns/#refund-timing)" in knowledge and "[2] Returns (/help/returns/)" in knowledge
 
 
 def test_an_unknown_handle_or_someone_elses_conversation_is_refused(customer):
