@@ -13,6 +13,7 @@ one again. A second copy of return instructions or of a reset link misleads no o
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -81,6 +82,12 @@ class QueuedPasswordResetForm(PasswordResetForm):
     into the broker and, if sending failed for good, into the FailedTask admin, where any staff
     member could use it to take over the account.
     """
+
+    def save(self, **kwargs: Any) -> None:  # type: ignore[override]
+        """Send links to SITE_URL: the request's Host header is the client's to choose, and a
+        forged one would mail the customer a genuine token on a link to someone else's site."""
+        site = urlsplit(settings.SITE_URL)
+        super().save(**{**kwargs, "domain_override": site.netloc + site.path, "use_https": site.scheme == "https"})
 
     def send_mail(
         self, subject_template_name: str, email_template_name: str, context: dict[str, Any], from_email: str | None,
