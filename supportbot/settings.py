@@ -59,7 +59,14 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # METRICS_TOKEN: bearer token that may read /metrics besides staff sessions (default empty: staff only).
 # ORDERS_SELF_SERVICE_REFUND_LIMIT: refunds (cancellations + returns) a customer may start through
 #   self-service (assistant, own account) in 30 days; beyond it a human agent handles them. Default 2.
-# CHAT_RATE_LIMIT: messages a customer may send in the web chat per period, e.g. 20/m, 300/h (default 20/m).
+# CHAT_RATE_LIMIT: messages a customer may send to the assistant per period, e.g. 20/m, 300/h, one budget
+#   shared by the web chat, the JSON API and WhatsApp (an unlinked WhatsApp number has its own) (default 20/m).
+# SIGNUP_RATE_LIMIT: sign-up attempts per client IP, e.g. 5/h (default 10/h).
+# PASSWORD_RESET_RATE_LIMIT: password-reset requests per client IP, and per email address (default 5/h).
+# HELP_SEARCH_RATE_LIMIT: help-center searches per client IP without a login (default 30/m).
+# HELP_SEARCH_USER_RATE_LIMIT: help-center searches per logged-in user (default 120/m).
+# TICKETS_MAX_OPEN_PER_CUSTOMER: open tickets (new, open, waiting) a customer may have; asking for a
+#   person beyond it points them to their open tickets instead of opening another (default 5).
 # LLM_BASE_URL / LLM_MODEL: any OpenAI-compatible Chat Completions endpoint and model name.
 #   Both unset (default): the built-in offline assistant answers instead.
 # LLM_API_KEY: API key for that endpoint (default empty; local servers usually need none).
@@ -96,10 +103,21 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # WHATSAPP_ACCESS_TOKEN: bearer token for the Graph API (default empty).
 # WHATSAPP_SESSION_WINDOW_HOURS: hours after a customer's last WhatsApp message during which staff
 #   replies go out on WhatsApp (Meta's customer-service window); later they are emailed (default 24).
+# WHATSAPP_LINK_CODE_MINUTES: how long the one-time code emailed to link a WhatsApp number to an
+#   account stays valid (default 10).
+# WHATSAPP_LINK_CODE_MAX_ATTEMPTS: wrong codes a number may type before its code is void (default 5).
+# WHATSAPP_LINK_CODES_PER_NUMBER_PER_HOUR: link codes one WhatsApp number may ask for in an hour (default 3).
+# WHATSAPP_LINK_CODES_PER_EMAIL_PER_HOUR: link-code emails one account may receive in an hour, whichever
+#   numbers ask; past it the request gets the usual reply and no mail (default 3).
 # API_RATE_LIMIT: JSON API requests a logged-in user may make per period, e.g. 60/m (default 120/m).
 # API_ANON_RATE_LIMIT: JSON API requests per client IP without a login (default 60/m).
 # LOGIN_FAILURE_LIMIT: failed logins for one username from one IP before further tries are refused (default 5).
-# LOGIN_COOLOFF_MINUTES: how long such a lockout lasts (default 15).
+# LOGIN_COOLOFF_MINUTES: how long such a lockout lasts, counted from the failure that caused it;
+#   tries during the lockout do not extend it (default 15).
+# TRUSTED_PROXY_COUNT: reverse proxies in front of the site that append to X-Forwarded-For and set
+#   X-Forwarded-Proto (default 0: the socket address is the client's, both headers are ignored).
+#   Login throttling and rate limits take the client address from the last entry those proxies
+#   wrote; SECURE_PROXY_SSL_HEADER is set only when it is 1 or more.
 # CSP_REPORT_URI: where browsers report Content-Security-Policy violations (default empty: no reports).
 # =========================================================================================
 
@@ -257,12 +275,26 @@ RESTOCK_BATCH_SIZE = config.read_int("RESTOCK_BATCH_SIZE", 100, minimum=1)
 EMAIL_MAX_RETRIES = config.read_int("EMAIL_MAX_RETRIES", 5, minimum=0)
 METRICS_TOKEN = config.read_str("METRICS_TOKEN", "")
 
-# --- Web chat (documented in the block at the top) ---------------------------------------
+# --- Rate limits of customer actions (documented in the block at the top) ----------------
+# Counted with django-ratelimit in the cache; chat turns also in the database (chat.services.ratelimit).
 CHAT_RATE_LIMIT = config.read_str("CHAT_RATE_LIMIT", "20/m").strip()
-if not re.fullmatch(r"[1-9]\d*/\d*[smhd]", CHAT_RATE_LIMIT):
-    config.fail(f"CHAT_RATE_LIMIT is {CHAT_RATE_LIMIT!r}; expected a count per period such as 20/m, 300/h or 5/10s.")
+SIGNUP_RATE_LIMIT = config.read_str("SIGNUP_RATE_LIMIT", "10/h").strip()
+PASSWORD_RESET_RATE_LIMIT = config.read_str("PASSWORD_RESET_RATE_LIMIT", "5/h").strip()
+HELP_SEARCH_RATE_LIMIT = config.read_str("HELP_SEARCH_RATE_LIMIT", "30/m").strip()
+HELP_SEARCH_USER_RATE_LIMIT = config.read_str("HELP_SEARCH_USER_RATE_LIMIT", "120/m").strip()
+for _name, _rate in (
+    ("CHAT_RATE_LIMIT", CHAT_RATE_LIMIT),
+    ("SIGNUP_RATE_LIMIT", SIGNUP_RATE_LIMIT),
+    ("PASSWORD_RESET_RATE_LIMIT", PASSWORD_RESET_RATE_LIMIT),
+    ("HELP_SEARCH_RATE_LIMIT", HELP_SEARCH_RATE_LIMIT),
+    ("HELP_SEARCH_USER_RATE_LIMIT", HELP_SEARCH_USER_RATE_LIMIT),
+):
+    if not re.fullmatch(r"[1-9]\d*/\d*[smhd]", _rate):
+        config.fail(f"{_name} is {_rate!r}; expected a count per period such as 20/m, 300/h or 5/10s.")
+TICKETS_MAX_OPEN_PER_CUSTOMER = config.read_int("TICKETS_MAX_OPEN_PER_CUSTOMER", 5, minimum=1)
 
 # --- Security (production when DEBUG is off) ---------------------------------------------
+TRUSTED_PROXY_COUNT = config.read_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 SESSION_COOKIE_HTTPONLY = True
 # Sessions live in the database and are read through the cache: one query fewer on every page,
 # and with Redis away (a miss, see supportbot/cache.py) they are simply read from the database.
@@ -278,7 +310,9 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = config.read_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUSTED_PROXY_COUNT:
+        # Without a proxy of ours in front, a client could send this header itself.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # /healthz is probed over plain HTTP from inside the cluster / compose network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
@@ -310,6 +344,12 @@ AXES_FAILURE_LIMIT = config.read_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=config.read_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# A lockout ends COOLOFF after the failure that caused it: if each refused try restarted it,
+# anyone could keep any account (staff included) locked by sending a wrong password now and then.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Behind TRUSTED_PROXY_COUNT proxies the client is in X-Forwarded-For (supportbot/client_address.py).
+AXES_CLIENT_IP_CALLABLE = "supportbot.client_address.client_ip"
+RATELIMIT_IP_META_KEY = "supportbot.client_address.client_ip"
 AXES_LOCKOUT_CALLABLE = "supportbot.auth_backends.login_throttled"
 AXES_VERBOSE = False
 # Rate limits keep counting in Redis; while Redis is unreachable they let requests through
@@ -392,8 +432,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "chat.api.exception_handler",
     # Per user (logged in) and per client IP (anonymous); rates from API_RATE_LIMIT / API_ANON_RATE_LIMIT.
     "DEFAULT_THROTTLE_CLASSES": ["supportbot.throttling.ApiUserThrottle", "supportbot.throttling.ApiAnonThrottle"],
-    # Clients are told apart by the socket address: an X-Forwarded-For header is not trusted.
-    "NUM_PROXIES": 0,
+    # Clients are told apart as in supportbot/client_address.py: X-Forwarded-For only from our proxies.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 API_RATE_LIMIT = config.read_str("API_RATE_LIMIT", "120/m").strip()
 API_ANON_RATE_LIMIT = config.read_str("API_ANON_RATE_LIMIT", "60/m").strip()
@@ -439,3 +479,7 @@ WHATSAPP_API_BASE_URL = config.read_str("WHATSAPP_API_BASE_URL", "https://graph.
 WHATSAPP_PHONE_NUMBER_ID = config.read_str("WHATSAPP_PHONE_NUMBER_ID", "").strip()
 WHATSAPP_ACCESS_TOKEN = config.read_str("WHATSAPP_ACCESS_TOKEN", "")
 WHATSAPP_SESSION_WINDOW_HOURS = config.read_float("WHATSAPP_SESSION_WINDOW_HOURS", 24.0, minimum=0.0)
+WHATSAPP_LINK_CODE_MINUTES = config.read_int("WHATSAPP_LINK_CODE_MINUTES", 10, minimum=1)
+WHATSAPP_LINK_CODE_MAX_ATTEMPTS = config.read_int("WHATSAPP_LINK_CODE_MAX_ATTEMPTS", 5, minimum=1)
+WHATSAPP_LINK_CODES_PER_NUMBER_PER_HOUR = config.read_int("WHATSAPP_LINK_CODES_PER_NUMBER_PER_HOUR", 3, minimum=1)
+WHATSAPP_LINK_CODES_PER_EMAIL_PER_HOUR = config.read_int("WHATSAPP_LINK_CODES_PER_EMAIL_PER_HOUR", 3, minimum=1)

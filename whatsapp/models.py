@@ -3,7 +3,8 @@
   WhatsAppContact  one WhatsApp number; linked to a Customer only after verification
                    (`verified_at`). Until then it chats as its own guest customer, whose
                    ToolContext is unverified, so order and account tools refuse.
-  LinkCode         a one-time code emailed to an account, proving the number's owner holds it.
+  LinkCode         a one-time code emailed to an account, proving the number's owner holds it;
+                   the only way a number is linked (see whatsapp.services.linking).
   InboundEvent     the webhook ledger: one row per message id (per message id and status for
                    status callbacks). The unique key makes a redelivered event a no-op.
   OutboundMessage  a message posted to the Graph API, with its delivery status and attempts.
@@ -62,8 +63,15 @@ class WhatsAppContact(models.Model):
 
 
 class LinkCode(models.Model):
+    # The number that asked: only a code typed from this number counts.
     contact = models.ForeignKey(WhatsAppContact, on_delete=models.CASCADE, related_name="link_codes")
-    customer = models.ForeignKey("orders.Customer", on_delete=models.CASCADE, related_name="+")
+    # The account the code was emailed to, and the only one it can link. Empty for a request
+    # no code was mailed for (no such account, or its hourly limit reached): such a row still
+    # counts against the number's limit and answers a typed code as a wrong one, so the chat
+    # behaves the same whether or not an account has the email.
+    customer = models.ForeignKey(
+        "orders.Customer", on_delete=models.CASCADE, null=True, blank=True, related_name="whatsapp_link_codes"
+    )
     # A keyed hash (salted_hmac): the code itself is only ever in the email.
     code_hash = models.CharField(max_length=128)
     attempts = models.PositiveSmallIntegerField(default=0)

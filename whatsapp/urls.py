@@ -6,5 +6,4 @@ app_name = "whatsapp"
 
 urlpatterns = [
     path("webhook", views.webhook, name="webhook"),
-    path("link/<str:token>", views.link, name="link"),
 ]

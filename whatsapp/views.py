@@ -1,24 +1,16 @@
-"""The WhatsApp webhook (Meta's handshake and event deliveries) and the signed link page."""
+"""The WhatsApp webhook (Meta's handshake and event deliveries)."""
 
 from __future__ import annotations
 
 import json
 import logging
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
-from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from supportbot.errors import ApplicationError, InvalidInput
-from whatsapp.services import (
-    link_signed_confirm,
-    link_token_contact,
-    verification_challenge,
-    webhook_events_store,
-    webhook_signature_valid,
-)
+from supportbot.errors import InvalidInput
+from whatsapp.services import verification_challenge, webhook_events_store, webhook_signature_valid
 
 logger = logging.getLogger(__name__)
 
@@ -48,16 +40,3 @@ def webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(f"Not a WhatsApp notification: {exc}", content_type="text/plain")
     return HttpResponse(f"stored {len(events)}", content_type="text/plain")
 
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def link(request: HttpRequest, token: str) -> HttpResponse:
-    """Confirm, signed in, that a WhatsApp number is yours; POST links it to your account."""
-    try:
-        contact = link_token_contact(token)
-        if request.method == "POST":
-            contact = link_signed_confirm(token=token, user=request.user)
-            return render(request, "whatsapp/link.html", {"contact": contact, "linked": True})
-    except ApplicationError as exc:
-        return render(request, "whatsapp/link.html", {"error": exc.message}, status=404 if exc.code == "not_found" else 400)
-    return render(request, "whatsapp/link.html", {"contact": contact, "linked": False})

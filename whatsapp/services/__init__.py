@@ -3,7 +3,7 @@
   inbound   the webhook (signature, handshake, storing events) and processing an event
   outbound  queueing replies, delivering them to the Graph API, status callbacks
   contacts  numbers, their guest or linked customer, the current conversation
-  linking   emailed one-time codes and signed portal links
+  linking   one-time codes emailed to the account and typed back in WhatsApp
   staff     staff replies on WhatsApp inside the customer-service window, else email
   dispatch  after-commit hand-off to Celery (inline for the terminal simulator)
 """
@@ -27,9 +27,6 @@ from whatsapp.services.linking import (
     link_code_email_send,
     link_code_request,
     link_instructions,
-    link_signed_confirm,
-    link_token_contact,
-    link_url,
 )
 from whatsapp.services.outbound import (
     action_button_id,
@@ -54,9 +51,6 @@ __all__ = [
     "link_code_email_send",
     "link_code_request",
     "link_instructions",
-    "link_signed_confirm",
-    "link_token_contact",
-    "link_url",
     "outbound_deliver_pending",
     "outbound_queue_answer",
     "outbound_queue_text",

@@ -88,7 +88,7 @@ def contact_conversation(*, contact: WhatsAppContact, now: datetime | None = Non
 
 @transaction.atomic
 def contact_link(*, contact_id: int, customer: Customer) -> WhatsAppContact:
-    """Link the number to `customer`, verified now. Only after a proof (code or signed link)."""
+    """Link the number to `customer`, verified now. Only after the emailed code was typed back."""
     contact = WhatsAppContact.objects.select_for_update().get(pk=contact_id)
     contact.customer = customer
     contact.verified_at = timezone.now()

@@ -1,15 +1,21 @@
-"""Proving a WhatsApp number belongs to an account: an emailed one-time code or a signed link.
+"""Proving a WhatsApp number belongs to an account: a one-time code emailed to the account.
 
-Code: the customer writes "link you@example.com". If a portal account has that email, a
-6-digit code is emailed to it (the reply is the same either way, so the chat can't be used
-to learn who has an account). Replying with the code links the number. Codes expire after
-LINK_CODE_MINUTES, allow MAX_CODE_ATTEMPTS wrong guesses, and a number may request
-MAX_CODES_PER_HOUR, so neither guessing nor mailing someone repeatedly is possible.
+The customer writes "link my account" (we ask for the account's email) or the email itself.
+A 6-digit code is emailed to the account with that email, and the reply names the address
+masked ("j***@example.com") whether or not an account has it, so the chat can't be used to
+learn who has an account. Typing the code back from the same number links it.
 
-Signed link: a URL carrying the contact id and number, signed with SECRET_KEY, valid for
-LINK_URL_MINUTES. Opened while logged in to the portal, it asks to confirm and then links the
-number to that account. The page shows the full number: someone tricked into opening another
-person's link sees whose number they would be letting into their orders.
+This is the only way a number is bound to an account. A link or button on the web that binds
+"the number that asked" to "whoever is signed in and clicks" would let an attacker send a
+signed-in customer a link and then act as them from the attacker's phone.
+
+Every request is recorded as a LinkCode row, even for an email no account has (a decoy: no
+customer, no mail, a code nobody knows), so the per-number limit, a later code reply and the
+wording all behave the same either way. Codes are stored as keyed hashes, expire after
+WHATSAPP_LINK_CODE_MINUTES, allow WHATSAPP_LINK_CODE_MAX_ATTEMPTS wrong tries, are single
+use and one per number (a new request voids the previous code). A number may ask for
+WHATSAPP_LINK_CODES_PER_NUMBER_PER_HOUR codes, and an account receives at most
+WHATSAPP_LINK_CODES_PER_EMAIL_PER_HOUR code emails, so the mail can't be used to spam it.
 """
 
 from __future__ import annotations
@@ -17,78 +23,113 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from orders.models import Customer
-from supportbot.errors import InvalidInput, NotFound, RuleViolation
+from supportbot.errors import InvalidInput, RuleViolation
 from whatsapp.models import LinkCode, WhatsAppContact
 from whatsapp.services.contacts import contact_link
 from whatsapp.services.dispatch import dispatch_link_code_email
 
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-
-LINK_CODE_MINUTES = 15
-MAX_CODE_ATTEMPTS = 5
-MAX_CODES_PER_HOUR = 3
-LINK_URL_MINUTES = 30
-_SIGNING_SALT = "whatsapp.link"
 _HMAC_SALT = "whatsapp.link-code"
 
-LINK_COMMAND = re.compile(r"^\s*link\s+(?P<email>\S+@\S+\.\S+?)\s*[.!]?\s*$", re.IGNORECASE)
+# "link", "link my account", "please connect this number to my account", "how do I link my whatsapp?"
+_LINK_PHRASE = (
+    r"(?:(?:please|can\s+you|can\s+i|i\s+want\s+to|i'?d\s+like\s+to|how\s+(?:do|can)\s+i)\s+)?"
+    r"(?:link|connect|verify)"
+    r"(?:\s+(?:my|this|the|your|a))?"
+    r"(?:\s+(?:cobalt\s+market\s+|store\s+)?(?:account|number|phone(?:\s+number)?|whatsapp))?"
+    r"(?:\s+(?:to|with)(?:\s+(?:my|the|your))?(?:\s+(?:cobalt\s+market\s+|store\s+)?account)?)?"
+)
+_EMAIL = r"<?(?P<email>[^\s@<>]+@[^\s@<>]+\.[^\s@<>.]+)>?"
+LINK_ASK = re.compile(rf"^\s*(?:please\s+)?{_LINK_PHRASE}(?:\s+please)?\s*[.!?]*\s*$", re.IGNORECASE)
+# "link you@example.com", "link my account: you@example.com", or the bare address.
+LINK_EMAIL = re.compile(rf"^\s*(?P<phrase>{_LINK_PHRASE}\s*[:,]?\s+)?{_EMAIL}\s*[.!]?\s*$", re.IGNORECASE)
 CODE_REPLY = re.compile(r"^\s*(?P<code>\d{3}\s?\d{3})\s*$")
+
+EMAIL_QUESTION = (
+    "Sure. What's the email address of your Cobalt Market account? Send it here and we'll email "
+    "you a 6-digit code to link this number."
+)
 
 
 def _hash(code: str) -> str:
     return salted_hmac(_HMAC_SALT, code, algorithm="sha256").hexdigest()
 
 
-def link_instructions(contact: WhatsAppContact) -> str:
+def _code_minutes() -> int:
+    return int(settings.WHATSAPP_LINK_CODE_MINUTES)
+
+
+def email_masked(email: str) -> str:
+    """ "jane@example.com" → "j***@example.com": enough to spot a typo, not to learn an address."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def link_instructions() -> str:
     return (
-        "To link this number to your Cobalt Market account, send “link” followed by your account email "
-        "(for example “link you@example.com”) and reply with the 6-digit code we email you. "
-        f"Or, signed in to the portal, open this link: {link_url(contact)}"
+        "To link this number to your Cobalt Market account, send the email address of your account "
+        "(for example “link you@example.com”) and reply here with the 6-digit code we email you."
     )
 
 
 @transaction.atomic
 def link_code_request(*, contact: WhatsAppContact, email: str) -> str:
-    """Email a code to the account with `email`, if there is one; returns the reply to send."""
+    """Email a code to the account with `email`, if there is one; returns the reply to send.
+
+    Precondition: the caller holds the contact's row lock (inbound processing does), so one
+    number's requests are counted one at a time. Raises RuleViolation when this number has
+    asked for too many codes in the last hour; that says nothing about the email.
+    """
     email = email.strip().strip("<>").lower()
-    since = timezone.now() - timedelta(hours=1)
-    if LinkCode.objects.filter(contact=contact, created_at__gte=since).count() >= MAX_CODES_PER_HOUR:
-        raise RuleViolation("You've asked for several codes in the last hour. Please use the latest one, or try again later.")
-    same_reply = (
-        f"If {email} belongs to a Cobalt Market account, we've emailed it a 6-digit code. "
-        f"Reply here with the code to link this number (it expires in {LINK_CODE_MINUTES} minutes)."
-    )
-    customer = Customer.objects.filter(email__iexact=email, user__isnull=False, user__is_active=True).order_by("id").first()
-    if customer is None:
-        return same_reply
-    # A new code replaces any earlier one: only the latest email's code works.
-    LinkCode.objects.filter(contact=contact, used_at__isnull=True).update(expires_at=timezone.now())
-    code = f"{secrets.randbelow(1_000_000):06d}"
     now = timezone.now()
+    since = now - timedelta(hours=1)
+    if (
+        LinkCode.objects.filter(contact=contact, created_at__gte=since).count()
+        >= settings.WHATSAPP_LINK_CODES_PER_NUMBER_PER_HOUR
+    ):
+        raise RuleViolation(
+            "You've asked for several codes in the last hour. Please use the latest one, or try again later."
+        )
+    minutes = _code_minutes()
+    reply = (
+        f"We've emailed a code to {email_masked(email)}; reply with it here to link this number "
+        f"(it expires in {minutes} minutes). No email? Check that this is your Cobalt Market "
+        "account's address and send it again."
+    )
+    # Locked so that requests from several numbers for one account are counted one at a time.
+    customer = (
+        Customer.objects.select_for_update()
+        .filter(email__iexact=email, user__isnull=False, user__is_active=True)
+        .order_by("id")
+        .first()
+    )
+    if customer is not None:
+        mailed = LinkCode.objects.filter(customer=customer, created_at__gte=since).count()
+        if mailed >= settings.WHATSAPP_LINK_CODES_PER_EMAIL_PER_HOUR:
+            customer = None  # the same reply and a decoy code: the limit must not reveal the account
+    # One live code per number: a new request voids the earlier ones.
+    LinkCode.objects.filter(contact=contact, used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
+    code = f"{secrets.randbelow(1_000_000):06d}"
     link_code = LinkCode.objects.create(
         contact=contact,
         customer=customer,
         code_hash=_hash(code),
         created_at=now,
-        expires_at=now + timedelta(minutes=LINK_CODE_MINUTES),
+        expires_at=now + timedelta(minutes=minutes),
     )
-    # Only the hash is stored; the code travels to the email task in its arguments (seconds
-    # in the broker) and from there only to the account's inbox.
-    dispatch_link_code_email(link_code.pk, code)
-    return same_reply
+    if customer is not None:
+        # Only the hash is stored; the code travels to the email task in its arguments (seconds
+        # in the broker) and from there only to the account's inbox.
+        dispatch_link_code_email(link_code.pk, code)
+    return reply
 
 
 @transaction.atomic
@@ -97,8 +138,18 @@ def link_code_email_send(*, link_code_id: int, code: str) -> bool:
 
     Raises the mail server's error (smtplib.SMTPException / OSError) so the task retries.
     """
-    link_code = LinkCode.objects.select_for_update().select_related("customer", "contact").filter(pk=link_code_id).first()
-    if link_code is None or link_code.emailed_at is not None or link_code.used_at is not None:
+    link_code = (
+        LinkCode.objects.select_for_update(of=("self",))
+        .select_related("customer", "contact")
+        .filter(pk=link_code_id)
+        .first()
+    )
+    if (
+        link_code is None
+        or link_code.customer is None
+        or link_code.emailed_at is not None
+        or link_code.used_at is not None
+    ):
         return False
     if link_code.expires_at <= timezone.now() or not constant_time_compare(_hash(code), link_code.code_hash):
         return False
@@ -106,7 +157,7 @@ def link_code_email_send(*, link_code_id: int, code: str) -> bool:
         "customer": link_code.customer,
         "code": code,
         "phone": f"+{link_code.contact.phone}",
-        "minutes": LINK_CODE_MINUTES,
+        "minutes": _code_minutes(),
         "site_url": settings.SITE_URL,
     }
     send_mail(
@@ -120,37 +171,50 @@ def link_code_email_send(*, link_code_id: int, code: str) -> bool:
     return True
 
 
+def link_code_pending(contact: WhatsAppContact) -> bool:
+    """Whether the number has a live code, so a 6-digit message is read as that code."""
+    return contact.link_codes.filter(used_at__isnull=True, expires_at__gt=timezone.now()).exists()
+
+
 def link_code_confirm(*, contact: WhatsAppContact, code: str) -> Customer:
     """Link the number if `code` is its latest live code; returns the linked customer.
 
-    Raises RuleViolation (no live code, too many attempts) or InvalidInput (wrong code). A
-    wrong guess is counted even though the error is raised: the count is saved in its own
-    block and the error raised after it, so it is not rolled back with the refusal.
+    Only a code requested by this number counts, and it links only the account it was
+    emailed to. Raises RuleViolation (no live code, too many attempts) or InvalidInput
+    (wrong code). A wrong guess is counted even though the error is raised: the count is
+    saved in its own block and the error raised after it, so it is not rolled back with
+    the refusal.
     """
     code = re.sub(r"\s", "", code)
+    max_attempts = int(settings.WHATSAPP_LINK_CODE_MAX_ATTEMPTS)
+    new_code = "Send your account's email address to get a new one."
     refusal: InvalidInput | None = None
     with transaction.atomic():
         link_code = (
-            LinkCode.objects.select_for_update()
+            LinkCode.objects.select_for_update(of=("self",))
             .select_related("customer")
             .filter(contact=contact, used_at__isnull=True, expires_at__gt=timezone.now())
-            .order_by("-created_at")
+            .order_by("-created_at", "-id")
             .first()
         )
         if link_code is None:
             raise RuleViolation(
-                "There's no code waiting for this number (codes expire after "
-                f"{LINK_CODE_MINUTES} minutes). Send “link you@example.com” to get a new one."
+                f"There's no code waiting for this number (codes expire after {_code_minutes()} minutes). {new_code}"
             )
-        if link_code.attempts >= MAX_CODE_ATTEMPTS:
-            raise RuleViolation("That code was entered wrongly too many times. Send “link you@example.com” to get a new one.")
-        if not constant_time_compare(_hash(code), link_code.code_hash):
+        if link_code.attempts >= max_attempts:
+            raise RuleViolation(f"That code was entered wrongly too many times, so it no longer works. {new_code}")
+        matches = constant_time_compare(_hash(code), link_code.code_hash)
+        if not matches or link_code.customer is None:
             link_code.attempts += 1
             link_code.save(update_fields=["attempts"])
-            left = MAX_CODE_ATTEMPTS - link_code.attempts
+            left = max_attempts - link_code.attempts
             refusal = InvalidInput(
                 "That code doesn't match the one we emailed. "
-                + (f"You can try {left} more time{'s' if left != 1 else ''}." if left else "Send “link you@example.com” for a new one.")
+                + (
+                    f"You can try {left} more time{'s' if left != 1 else ''}."
+                    if left
+                    else f"That code no longer works. {new_code}"
+                )
             )
         else:
             link_code.used_at = timezone.now()
@@ -158,42 +222,9 @@ def link_code_confirm(*, contact: WhatsAppContact, code: str) -> Customer:
             contact_link(contact_id=contact.pk, customer=link_code.customer)
     if refusal is not None:
         raise refusal
+    assert link_code.customer is not None  # a decoy code never reaches this point
     contact.refresh_from_db()
     return link_code.customer
-
-
-def link_url(contact: WhatsAppContact) -> str:
-    """A signed portal URL that links this number to whoever opens it signed in."""
-    token = signing.dumps({"contact": contact.pk, "phone": contact.phone}, salt=_SIGNING_SALT, compress=True)
-    return settings.SITE_URL + reverse("whatsapp:link", kwargs={"token": token})
-
-
-def link_token_contact(token: str) -> WhatsAppContact:
-    """The contact a signed link names; NotFound when it is tampered with or expired."""
-    try:
-        data = signing.loads(token, salt=_SIGNING_SALT, max_age=timedelta(minutes=LINK_URL_MINUTES))
-    except signing.SignatureExpired as exc:
-        raise NotFound(f"This link has expired (links work for {LINK_URL_MINUTES} minutes). Ask for a new one on WhatsApp.") from exc
-    except signing.BadSignature as exc:
-        raise NotFound("This link isn't valid. Ask for a new one on WhatsApp.") from exc
-    contact = WhatsAppContact.objects.filter(pk=data.get("contact"), phone=data.get("phone")).first()
-    if contact is None:
-        raise NotFound("This link isn't valid. Ask for a new one on WhatsApp.")
-    return contact
-
-
-@transaction.atomic
-def link_signed_confirm(*, token: str, user: AbstractBaseUser | AnonymousUser) -> WhatsAppContact:
-    """Link the number a signed link names to the signed-in user's customer account."""
-    from chat.services.agent import customer_for_user
-    from whatsapp.services.outbound import outbound_queue_text
-
-    contact = link_token_contact(token)
-    customer = customer_for_user(user)
-    contact = contact_link(contact_id=contact.pk, customer=customer)
-    if contact.in_session_window():
-        outbound_queue_text(contact=contact, text=linked_reply(customer))
-    return contact
 
 
 def linked_reply(customer: Customer) -> str:

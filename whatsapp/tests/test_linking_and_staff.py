@@ -1,4 +1,4 @@
-"""Linking a number (emailed code, signed link), status callbacks, retries, the 24-hour window."""
+"""Linking a number (a code emailed to the account), status callbacks, retries, the 24-hour window."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core import signing
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from chat.models import Conversation
 from tickets.models import TicketEvent
 from tickets.staff_services import ticket_reply
 from whatsapp.models import LinkCode, OutboundMessage, WhatsAppContact
-from whatsapp.services import dispatch, link_url, outbound_deliver_pending, outbound_queue_text
+from whatsapp.services import contact_for_phone, contact_unlink, dispatch, outbound_deliver_pending, outbound_queue_text
+from whatsapp.services.linking import EMAIL_QUESTION, LINK_ASK, LINK_EMAIL
 from whatsapp.tests.conftest import (
     linked_contact,
     make_account,
@@ -25,107 +28,240 @@ from whatsapp.tests.conftest import (
 pytestmark = pytest.mark.django_db
 
 
-def send_link_request(client, phone: str, email: str, django_capture_on_commit_callbacks) -> None:
-    # The code reaches the mail only through the email task's arguments; run that hand-off
-    # here (inline) so the in-process test sees the mail. test_worker.py does it with a worker.
-    with dispatch.inline(), django_capture_on_commit_callbacks(execute=True):
-        run_webhook(client, notification(messages=[text_message(phone, f"link {email}")]))
+@pytest.fixture
+def say(client, graph, django_capture_on_commit_callbacks):
+    """Write `text` from `phone` on WhatsApp; returns the reply the number got.
+
+    The code reaches the mail only through the email task's arguments; that hand-off runs
+    here (inline) so the in-process test sees the mail. test_worker.py does it with a worker.
+    """
+
+    def send(phone: str, text: str) -> str:
+        before = len(graph.delivered())
+        with dispatch.inline(), django_capture_on_commit_callbacks(execute=True):
+            run_webhook(client, notification(messages=[text_message(phone, text)]))
+        replies = graph.delivered()[before:]
+        assert replies, f"no reply to {text!r}"
+        return replies[-1].text
+
+    return send
 
 
-def test_the_code_flow_links_the_number(client, graph, new_phone, mailoutbox, django_capture_on_commit_callbacks):
-    customer = make_account()
+def mail_body(mail) -> str:
+    return mail.get_payload(decode=True).decode()
+
+
+def emailed_code(mail) -> str:
+    return re.search(r"^\s+(\d{6})\s*$", mail_body(mail), re.MULTILINE).group(1)
+
+
+def wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+def test_the_old_signed_link_is_gone_and_binds_nothing(client, graph, new_phone):
+    victim = make_account()
+    contact = contact_for_phone(phone=new_phone())  # the attacker's number
+    # A link in the format the removed page accepted, signed with this site's key.
+    token = signing.dumps({"contact": contact.pk, "phone": contact.phone}, salt="whatsapp.link", compress=True)
+    client.force_login(victim.user)
+
+    assert client.get(f"/whatsapp/link/{token}").status_code == 404
+    assert client.post(f"/whatsapp/link/{token}").status_code == 404
+
+    contact.refresh_from_db()
+    assert not contact.is_verified and contact.customer is None
+    with pytest.raises(NoReverseMatch):
+        reverse("whatsapp:link", kwargs={"token": token})
+
+
+def test_link_my_account_asks_for_the_email_and_the_emailed_code_links_the_number(say, new_phone, smtp_outbox):
+    customer = make_account(email="jane.doe@example.com", first_name="Jane")
     phone = new_phone()
 
-    send_link_request(client, phone, customer.email.upper(), django_capture_on_commit_callbacks)
+    assert say(phone, "link my account") == EMAIL_QUESTION
+    reply = say(phone, "Jane.Doe@example.com")
 
-    (mail,) = mailoutbox
-    assert mail.to == [customer.email]
-    code = re.search(r"^\s+(\d{6})$", mail.body, re.MULTILINE).group(1)
-    assert f"+{phone}" in mail.body
-    assert "we've emailed it a 6-digit code" in graph.delivered()[-1].text
-    assert code not in str(LinkCode.objects.values_list("code_hash", flat=True))
+    assert reply.startswith("We've emailed a code to j***@example.com; reply with it here to link this number")
+    assert "10 minutes" in reply
+    (mail,) = smtp_outbox.wait_for(1)
+    assert mail["To"] == customer.email and mail.get_all("Cc") is None and mail.get_all("Bcc") is None
+    code = emailed_code(mail)
+    assert f"+{phone}" in mail_body(mail)
+    assert code not in reply
+    assert code not in str(list(LinkCode.objects.values_list("code_hash", flat=True)))
+    assert not WhatsAppContact.objects.get(phone=phone).is_verified  # asking links nothing
 
-    run_webhook(client, notification(messages=[text_message(phone, code)]))
+    assert "now linked" in say(phone, code)
 
     contact = WhatsAppContact.objects.get(phone=phone)
     assert contact.is_verified and contact.customer == customer
-    assert "now linked" in graph.delivered()[-1].text
+    assert LinkCode.objects.get().used_at is not None
+    assert say(phone, "link my account") == "This number is already linked to Jane’s Cobalt Market account."
 
 
-def test_an_unknown_email_gets_the_same_answer_and_no_mail(client, graph, new_phone, mailoutbox, django_capture_on_commit_callbacks):
-    customer = make_account()
-    known_phone, unknown_phone = new_phone(), new_phone()
-    send_link_request(client, known_phone, customer.email, django_capture_on_commit_callbacks)
-    send_link_request(client, unknown_phone, "nobody@example.com", django_capture_on_commit_callbacks)
-
-    assert len(mailoutbox) == 1
-    known, unknown = graph.delivered()
-    assert known.text.replace(customer.email, "EMAIL") == unknown.text.replace("nobody@example.com", "EMAIL")
-
-
-def test_wrong_codes_are_counted_and_lock_out(client, graph, new_phone, mailoutbox, django_capture_on_commit_callbacks):
-    customer = make_account()
-    phone = new_phone()
-    send_link_request(client, phone, customer.email, django_capture_on_commit_callbacks)
-    code = re.search(r"^\s+(\d{6})$", mailoutbox[0].body, re.MULTILINE).group(1)
-    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-
-    for _ in range(5):
-        run_webhook(client, notification(messages=[text_message(phone, wrong)]))
-    run_webhook(client, notification(messages=[text_message(phone, code)]))  # right, but too late
-
-    assert LinkCode.objects.get().attempts == 5
-    assert not WhatsAppContact.objects.get(phone=phone).is_verified
-    assert "too many times" in graph.delivered()[-1].text
-    assert "1 more time" in graph.delivered()[-3].text
-
-
-def test_an_expired_code_does_not_link(client, graph, new_phone, mailoutbox, django_capture_on_commit_callbacks, llm):
+def test_a_code_is_single_use(say, new_phone, smtp_outbox, llm):
     from chat.tests.llm_server import ScriptedLLM
 
     customer = make_account()
     phone = new_phone()
-    send_link_request(client, phone, customer.email, django_capture_on_commit_callbacks)
-    code = re.search(r"^\s+(\d{6})$", mailoutbox[0].body, re.MULTILINE).group(1)
+    say(phone, f"link {customer.email}")
+    code = emailed_code(smtp_outbox.wait_for(1)[0])
+    assert "now linked" in say(phone, code)
+    contact_unlink(contact_id=WhatsAppContact.objects.get(phone=phone).pk)
+    llm.add(ScriptedLLM.text("I'm not sure what that number is."))
+
+    assert say(phone, code) == "I'm not sure what that number is."
+    assert not WhatsAppContact.objects.get(phone=phone).is_verified
+
+
+def test_an_unknown_email_gets_the_same_reply_no_mail_and_the_same_refusal(say, new_phone, smtp_outbox):
+    customer = make_account(email="sam@example.com")
+    known_phone, unknown_phone = new_phone(), new_phone()
+
+    known = say(known_phone, "link sam@example.com")
+    unknown = say(unknown_phone, "link sally-nobody@example.com")
+
+    assert known == unknown  # both "s***@example.com"
+    assert len(smtp_outbox.wait_for(2, timeout=1)) == 1
+    # Typing a guess afterwards is answered alike too.
+    code = emailed_code(smtp_outbox.messages[0])
+    assert say(known_phone, wrong(code)) == say(unknown_phone, wrong(code))
+    assert not WhatsAppContact.objects.filter(customer=customer).exists()
+
+
+def test_five_wrong_codes_void_the_code(say, new_phone, smtp_outbox):
+    customer = make_account()
+    phone = new_phone()
+    say(phone, f"link {customer.email}")
+    code = emailed_code(smtp_outbox.wait_for(1)[0])
+
+    replies = [say(phone, wrong(code)) for _ in range(5)]
+    too_late = say(phone, code)  # right, but the code is void
+
+    assert "1 more time" in replies[3] and "no longer works" in replies[4]
+    assert "too many times" in too_late
+    assert LinkCode.objects.get().attempts == 5
+    assert not WhatsAppContact.objects.get(phone=phone).is_verified
+
+
+def test_the_number_of_wrong_tries_is_a_setting(say, new_phone, smtp_outbox, settings):
+    settings.WHATSAPP_LINK_CODE_MAX_ATTEMPTS = 2
+    customer = make_account()
+    phone = new_phone()
+    say(phone, f"link {customer.email}")
+    code = emailed_code(smtp_outbox.wait_for(1)[0])
+    say(phone, wrong(code))
+    say(phone, wrong(code))
+
+    assert "too many times" in say(phone, code)
+    assert not WhatsAppContact.objects.get(phone=phone).is_verified
+
+
+def test_an_expired_code_does_not_link(say, new_phone, smtp_outbox, llm):
+    from chat.tests.llm_server import ScriptedLLM
+
+    customer = make_account()
+    phone = new_phone()
+    say(phone, f"link {customer.email}")
+    code = emailed_code(smtp_outbox.wait_for(1)[0])
+    link_code = LinkCode.objects.get()
+    assert link_code.expires_at - link_code.created_at == timedelta(minutes=10)
     LinkCode.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     llm.add(ScriptedLLM.text("I'm not sure what that number is."))
 
-    run_webhook(client, notification(messages=[text_message(phone, code)]))
+    say(phone, code)
 
     assert not WhatsAppContact.objects.get(phone=phone).is_verified
 
 
-def test_the_signed_link_links_the_number_to_the_signed_in_account(client, graph, new_phone):
-    customer = make_account()
+def test_a_code_typed_on_another_number_links_nothing(say, new_phone, smtp_outbox):
+    account_a, account_b = make_account(), make_account()
+    phone_x, phone_y = new_phone(), new_phone()
+    say(phone_x, f"link {account_a.email}")
+    say(phone_y, f"link {account_b.email}")
+    mails = smtp_outbox.wait_for(2)
+    code_for_a = emailed_code(next(mail for mail in mails if mail["To"] == account_a.email))
+
+    assert "doesn't match" in say(phone_y, code_for_a)
+
+    y = WhatsAppContact.objects.get(phone=phone_y)
+    assert not y.is_verified and y.customer is None
+    # X's code still works on X, for A only.
+    assert "now linked" in say(phone_x, code_for_a)
+    assert WhatsAppContact.objects.get(phone=phone_x).customer == account_a
+    assert not WhatsAppContact.objects.filter(customer=account_b).exists()
+
+
+def test_a_new_request_voids_the_earlier_code_so_a_code_for_a_links_no_one_else(say, new_phone, smtp_outbox):
+    account_a, account_b = make_account(), make_account()
     phone = new_phone()
-    run_webhook(client, notification(messages=[text_message(phone, "link")]), deliver=False)  # creates the contact
-    contact = WhatsAppContact.objects.get(phone=phone)
-    path = link_url(contact).removeprefix("https://support.cobalt.example")
+    say(phone, f"link {account_a.email}")
+    say(phone, f"link {account_b.email}")
+    mails = smtp_outbox.wait_for(2)
+    code_for_a = emailed_code(next(mail for mail in mails if mail["To"] == account_a.email))
+    code_for_b = emailed_code(next(mail for mail in mails if mail["To"] == account_b.email))
 
-    assert client.get(path).status_code == 302  # login first
-    client.force_login(customer.user)
-    page = client.get(path)
-    assert page.status_code == 200 and f"+{phone}" in page.content.decode()
-    assert not WhatsAppContact.objects.get(phone=phone).is_verified  # GET changes nothing
+    assert "doesn't match" in say(phone, code_for_a)
+    assert not WhatsAppContact.objects.get(phone=phone).is_verified
 
-    response = client.post(path)
-
-    assert response.status_code == 200
-    contact.refresh_from_db()
-    assert contact.is_verified and contact.customer == customer
+    assert "now linked" in say(phone, code_for_b)
+    assert WhatsAppContact.objects.get(phone=phone).customer == account_b
 
 
-def test_a_tampered_signed_link_is_refused(client, graph, new_phone):
+def test_a_number_may_ask_for_three_codes_an_hour_whatever_the_email(say, new_phone, smtp_outbox):
+    phone = new_phone()
+    replies = [say(phone, f"link nobody{n}@example.com") for n in range(4)]
+
+    assert all(reply.startswith("We've emailed a code to n***@example.com") for reply in replies[:3])
+    assert "several codes in the last hour" in replies[3]
+    assert LinkCode.objects.filter(contact__phone=phone).count() == 3
+
+
+def test_an_account_gets_at_most_three_code_emails_an_hour_with_the_same_reply(say, new_phone, smtp_outbox):
     customer = make_account()
-    run_webhook(client, notification(messages=[text_message(new_phone(), "link")]), deliver=False)
-    contact = WhatsAppContact.objects.get()
-    path = link_url(contact).removeprefix("https://support.cobalt.example")
-    client.force_login(customer.user)
+    phones = [new_phone() for _ in range(4)]
 
-    response = client.post(path[:-3] + "abc")
+    replies = [say(phone, customer.email) for phone in phones]
 
-    assert response.status_code == 404
-    assert not WhatsAppContact.objects.get().is_verified
+    assert len(set(replies)) == 1  # the fourth number is told exactly what the others were
+    assert len(smtp_outbox.wait_for(4, timeout=1)) == 3
+    assert all(mail["To"] == customer.email for mail in smtp_outbox.messages)
+    assert LinkCode.objects.filter(customer=customer).count() == 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "link",
+        "link my account",
+        "Link my WhatsApp",
+        "please connect this number to my account",
+        "How do I link my account?",
+    ],
+)
+def test_ways_of_asking_to_link(text):
+    assert LINK_ASK.match(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "email"),
+    [
+        ("jane@example.com", "jane@example.com"),
+        ("link jane@example.com", "jane@example.com"),
+        ("link my account: <jane@mail.example.com>.", "jane@mail.example.com"),
+    ],
+)
+def test_ways_of_giving_the_email(text, email):
+    match = LINK_EMAIL.match(text)
+    assert match and match.group("email") == email
+
+
+@pytest.mark.parametrize(
+    "text", ["where is my order?", "verify my order #W123", "link jane at example dot com", "my email is"]
+)
+def test_other_messages_are_not_link_requests(text):
+    assert not LINK_ASK.match(text) and not LINK_EMAIL.match(text)
 
 
 def test_status_callbacks_move_the_message_forward_only(client, graph, new_phone):

@@ -153,7 +153,7 @@ def test_the_code_link_flow_through_the_worker_and_real_smtp(client, graph, wa_w
     mail = inbox.messages[0]
     assert mail["To"] == customer.email
     code = re.search(r"^\s+(\d{6})\s*$", mail.get_payload(decode=True).decode(), re.MULTILINE).group(1)
-    assert "6-digit code" in graph.wait_for(1, timeout=120)[0].text
+    assert "We've emailed a code to" in graph.wait_for(1, timeout=120)[0].text
 
     post_webhook(client, notification(messages=[text_message(phone, code)]))
 

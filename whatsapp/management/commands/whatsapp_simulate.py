@@ -10,7 +10,8 @@ After each reply, "delivered" and "read" status callbacks are posted back, as Me
 
 Processing and delivery run in this process (whatsapp.services.dispatch.inline) rather than
 on the broker, so no worker is needed and a running one never sends these replies to the
-real Graph API. Commands: /quit, /link (print a signed link for this number).
+real Graph API. Commands: /quit. To link the number, write your account's email and type
+the code from the email (sent by the configured mail; without EMAIL_URL, a file in var/mail).
 """
 
 from __future__ import annotations
@@ -74,13 +75,6 @@ class Command(BaseCommand):
                 continue
             if line == "/quit":
                 break
-            if line == "/link":
-                from whatsapp.models import WhatsAppContact
-                from whatsapp.services import link_url
-
-                contact = WhatsAppContact.objects.filter(phone=phone).first()
-                self.stdout.write(link_url(contact) if contact else "Write something first, so the number is known.")
-                continue
             if not sys.stdin.isatty():
                 self.stdout.write(f"you> {line}")
             if line.isdigit() and 1 <= int(line) <= len(buttons):
