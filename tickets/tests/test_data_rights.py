@@ -29,13 +29,19 @@ def history(escalated, customer, agent):
     audit row, an escalated conversation with a ticket, a staff reply and a note."""
     card = PaymentMethodFactory(customer=customer, last_four="1111")
     order = OrderFactory(customer=customer, order_id="#W4242424", status="delivered")
-    PaymentTransaction.objects.create(order=order, transaction_type="payment", amount=Decimal("50.00"), payment_method=card)
-    PaymentTransaction.objects.create(order=order, transaction_type="refund", amount=Decimal("20.00"), payment_method=card)
+    PaymentTransaction.objects.create(
+        order=order, transaction_type="payment", amount=Decimal("50.00"), payment_method=card
+    )
+    PaymentTransaction.objects.create(
+        order=order, transaction_type="refund", amount=Decimal("20.00"), payment_method=card
+    )
     Cart.objects.create(customer=customer)
     RestockSubscription.objects.create(customer=customer, variant=VariantFactory())
     answer = Message.objects.create(conversation=escalated.conversation, role="assistant", text="An answer")
     Feedback.objects.create(message=answer, user=customer.user, rating="up", comment="great help")
-    ToolCallLog.objects.create(customer=customer, conversation=escalated.conversation, tool="get_order_details", ok=True)
+    ToolCallLog.objects.create(
+        customer=customer, conversation=escalated.conversation, tool="get_order_details", ok=True
+    )
     staff_services.ticket_reply(ticket_id=escalated.pk, author=agent, text="We sent a replacement.")
     staff_services.ticket_note(ticket_id=escalated.pk, author=agent, text="Customer called twice.")
     return order
@@ -43,11 +49,13 @@ def history(escalated, customer, agent):
 
 def test_export_holds_everything_about_the_customer_only(history, customer, escalated):
     bystander = make_customer()
-    chat_turn(conversation=Conversation.objects.create(customer=bystander), text="talk to a person", user=bystander.user)
+    chat_turn(
+        conversation=Conversation.objects.create(customer=bystander), text="talk to a person", user=bystander.user
+    )
 
     data = json.loads(json.dumps(customer_data_export(customer_id=customer.pk), default=str))
 
-    assert data["customer"]["email"] == customer.email and data["account"]["username"] == customer.user.username
+    assert data["customer"]["email"] == customer.email and data["accounts"][0]["username"] == customer.user.username
     assert [row["order_id"] for row in data["orders"]] == ["#W4242424"]
     assert sorted(row["transaction_type"] for row in data["payments"]) == ["payment", "refund"]
     assert data["payment_methods"][0]["last_four"] == "1111"
@@ -74,21 +82,39 @@ def test_anonymize_erases_conversations_tickets_and_pii_but_keeps_orders(history
     report = customer_anonymize(customer_id=customer.pk, actor=lead)
 
     customer.refresh_from_db()
-    assert (customer.first_name, customer.last_name, customer.address1, customer.zip, customer.user_id) == ("Erased", "Customer", "", "", None)
+    assert (customer.first_name, customer.last_name, customer.address1, customer.zip, customer.user_id) == (
+        "Erased",
+        "Customer",
+        "",
+        "",
+        None,
+    )
     assert email != customer.email and customer.email.endswith("@invalid.example")
     assert not get_user_model().objects.filter(pk=user_id).exists()
     assert not Conversation.objects.filter(pk=conversation_id).exists()
     assert not Message.objects.filter(conversation_id=conversation_id).exists()
-    assert not Ticket.objects.filter(customer=customer).exists() and not TicketEvent.objects.filter(ticket_id=escalated.pk).exists()
-    assert not Feedback.objects.filter(user_id=user_id).exists() and not ToolCallLog.objects.filter(customer=customer).exists()
-    assert not Cart.objects.filter(customer=customer).exists() and not RestockSubscription.objects.filter(customer=customer).exists()
+    assert (
+        not Ticket.objects.filter(customer=customer).exists()
+        and not TicketEvent.objects.filter(ticket_id=escalated.pk).exists()
+    )
+    assert (
+        not Feedback.objects.filter(user_id=user_id).exists()
+        and not ToolCallLog.objects.filter(customer=customer).exists()
+    )
+    assert (
+        not Cart.objects.filter(customer=customer).exists()
+        and not RestockSubscription.objects.filter(customer=customer).exists()
+    )
     # Accounting records stay, without the street address.
     order = Order.objects.get(pk=history.pk)
     assert order.customer_id == customer.pk and order.address1 == "" and order.city == "Austin"
     assert PaymentTransaction.objects.filter(order=order).count() == 2 and report.kept_orders == 1
     assert report.deleted["tickets.Ticket"] == 1 and report.deleted["chat.Conversation"] == 1
     # Other customers are untouched.
-    assert Conversation.objects.filter(pk=other_conversation.pk).exists() and Customer.objects.get(pk=bystander.pk).email == bystander.email
+    assert (
+        Conversation.objects.filter(pk=other_conversation.pk).exists()
+        and Customer.objects.get(pk=bystander.pk).email == bystander.email
+    )
 
 
 def test_data_rights_admin_actions_are_for_leads(client, history, customer, agent, lead):
