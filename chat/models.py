@@ -155,6 +155,8 @@ class PendingAction(models.Model):
         CONFIRMED = "confirmed", "Confirmed"
         DECLINED = "declined", "Declined"
         EXPIRED = "expired", "Expired"
+        # A newer proposal for the same order (or account) replaced it before the customer decided.
+        SUPERSEDED = "superseded", "Replaced by a newer request"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="pending_actions")
     customer = models.ForeignKey("orders.Customer", on_delete=models.CASCADE, related_name="pending_actions")

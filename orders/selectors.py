@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
+from django.conf import settings
 from django.db import connection, models
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from orders.models import (
     Customer,
@@ -28,9 +30,10 @@ from orders.models import (
     Product,
     RestockNotification,
     RestockSubscription,
+    SelfServiceRefund,
     Variant,
 )
-from supportbot.errors import NotFound
+from supportbot.errors import NotFound, RuleViolation
 
 ModelT = TypeVar("ModelT", bound=models.Model)
 
@@ -153,6 +156,21 @@ def check_order_access(*, customer: Customer | None, order_id: str) -> None:
         orders = orders.filter(customer=customer)
     if not orders.exists():
         raise _order_not_found(order_id)
+
+
+def check_refund_limit_not_reached(*, customer: Customer) -> None:
+    """Raise RuleViolation if the customer has used up their self-service refunds (30 days).
+
+    Read without a lock: the services that refund lock the customer row and ask again.
+    """
+    limit = settings.ORDERS_SELF_SERVICE_REFUND_LIMIT
+    since = timezone.now() - timedelta(days=30)
+    if SelfServiceRefund.objects.filter(customer=customer, created_at__gte=since).count() >= limit:
+        raise RuleViolation(
+            f"You've already had {limit} refund(s) through self-service in the last 30 days, so a human agent "
+            "will handle this one. I can transfer you to an agent now.",
+            code="refund_limit",
+        )
 
 
 def payment_method_for(*, customer: Customer | None, payment_method_id: str) -> PaymentMethod | None:

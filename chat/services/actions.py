@@ -6,6 +6,15 @@ Shared by the LLM and the offline assistant. The life of an action:
     action_confirm  → runs the tool once, as the customer; status confirmed, result stored
     action_decline  → status declined, nothing runs
     (time passes)   → status expired; confirming then is refused
+    a newer proposal for the same order → status superseded; confirming then is refused
+
+Before anything is proposed, the action is run once inside a savepoint and rolled back
+(`_check_eligibility`): the rules that will judge the confirmation (status, the self-service
+refund limit, ownership, stock, gift-card balance) judge the proposal, so a customer is never
+shown a card that can only fail.
+
+A typed "yes"/"no" answers only the question in the assistant's latest message
+(`action_asked`); a card shown earlier is confirmed only by its own buttons.
 
 Confirmation is the only path to a consequential tool's function. Exactly-once: the row is
 locked (SELECT FOR UPDATE) and moved out of "proposed" in the same transaction that runs the
@@ -16,6 +25,7 @@ already confirmed and gets the stored result back instead of a second refund.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -25,16 +35,19 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from chat.models import Conversation, Message, PendingAction, ToolCallLog
 from chat.services.toolcalls import ToolCallRecord
 from chat.services.tools import ToolContext, call_tool, get_tool
-from chat.services.tools.registry import check_verified, validate_arguments
-from supportbot.errors import InvalidInput, NotFound, RuleViolation
+from chat.services.tools.registry import Tool, check_verified, validate_arguments
+from supportbot.errors import ApplicationError, InvalidInput, NotFound, RuleViolation
 
 if TYPE_CHECKING:
     from orders.models import Customer
+
+logger = logging.getLogger(__name__)
 
 # Whole-message replies that mean "yes, do it" / "no, don't" when exactly one action waits.
 _AFFIRM = re.compile(
@@ -80,7 +93,9 @@ def action_propose(
     Arguments are validated against the tool's schema and described in plain words by the
     tool's `describe(context, **arguments)`, which resolves ids as `context.customer` — so a
     call naming another customer's order fails here (NotFound), before anything is shown.
-    The same proposal twice (same tool and arguments, still waiting) returns the first one.
+    The same proposal twice in one turn (same tool and arguments, not yet shown) returns the
+    first one. A proposal shown earlier for the same order (or, for account changes, the same
+    tool) is superseded: its card says so, and only the newest can be confirmed.
     """
     tool = get_tool(tool_name)
     if tool is None or not tool.consequential:
@@ -90,13 +105,13 @@ def action_propose(
     check_verified(tool_name, context)
     parsed = validate_arguments(tool, arguments)
     _check_ownership(context=context, arguments=parsed)
-    description = tool.describe(context, **parsed) if tool.describe else _generic_description(tool_name, parsed)
     existing = (
         PendingAction.objects.filter(
             conversation=conversation,
             tool=tool_name,
             arguments=parsed,
             status=PendingAction.Status.PROPOSED,
+            message__isnull=True,
             expires_at__gt=timezone.now(),
         )
         .order_by("-created_at")
@@ -104,7 +119,10 @@ def action_propose(
     )
     if existing is not None:
         return existing
+    _check_eligibility(tool=tool, context=context, arguments=parsed)
+    description = tool.describe(context, **parsed) if tool.describe else _generic_description(tool_name, parsed)
     now = timezone.now()
+    _supersede_shown(customer_id=conversation.customer_id, tool_name=tool_name, arguments=parsed, now=now)
     return PendingAction.objects.create(
         conversation=conversation,
         customer_id=conversation.customer_id,
@@ -137,6 +155,79 @@ def _check_ownership(*, context: ToolContext, arguments: dict[str, Any]) -> None
         raise NotFound("We couldn't find that account.")
 
 
+class _DryRunDone(Exception):
+    """Raised inside the eligibility savepoint to roll the trial run back."""
+
+
+def _check_eligibility(*, tool: Tool, context: ToolContext, arguments: dict[str, Any]) -> None:
+    """Refuse now what the confirmation would refuse, by running the action and rolling it back.
+
+    The services check their rules under the same row locks they take for real, so this is
+    exactly the verdict a confirmation would get at this moment. Mail and tasks are queued
+    with on_commit and are discarded with the savepoint. The customer can still be refused
+    at confirmation time if something changes in between (the order ships meanwhile).
+    A tool with effects outside the database brings its own `check` instead.
+    """
+    if tool.check is not None:
+        tool.check(context, **arguments)
+        return
+    try:
+        with transaction.atomic():
+            tool.func(context, **arguments)
+            raise _DryRunDone
+    except _DryRunDone:
+        return
+    except ApplicationError:
+        raise
+    except Exception:  # noqa: BLE001 - a bug in a trial run must not hide the card; confirmation reports it
+        logger.exception("eligibility check of %s failed", tool.name)
+
+
+def _supersede_shown(*, customer_id: int, tool_name: str, arguments: dict[str, Any], now: Any) -> int:
+    """Mark the customer's earlier, already shown proposals for the same target as superseded."""
+    same_target = PendingAction.objects.filter(
+        customer_id=customer_id, status=PendingAction.Status.PROPOSED, message__isnull=False
+    )
+    if "order_id" in arguments:
+        same_target = same_target.filter(arguments__order_id=arguments["order_id"])
+    else:
+        same_target = same_target.filter(tool=tool_name)
+    return same_target.update(status=PendingAction.Status.SUPERSEDED, decided_at=now)
+
+
+def action_asked(*, conversation: Conversation, before_message_id: int) -> PendingAction | None:
+    """The one action the assistant's latest message (before `before_message_id`) asked to confirm.
+
+    None when that message showed no card, or more than one: a typed yes/no must never be
+    taken as consent to a card the customer is no longer looking at, nor to one of two.
+    """
+    latest = (
+        Message.objects.filter(conversation=conversation, role=Message.Role.ASSISTANT, pk__lt=before_message_id)
+        .order_by("-pk")
+        .values("pk")[:1]
+    )
+    asked = list(PendingAction.objects.filter(conversation=conversation, message_id=Subquery(latest))[:2])
+    return asked[0] if len(asked) == 1 else None
+
+
+def action_supersede(*, action_id: int, customer: Customer) -> None:
+    """Withdraw a waiting proposal that a newer one replaces (its card says so); nothing runs."""
+    PendingAction.objects.filter(pk=action_id, customer=customer, status=PendingAction.Status.PROPOSED).update(
+        status=PendingAction.Status.SUPERSEDED, decided_at=timezone.now()
+    )
+
+
+def action_lapsed_reply(*, action: PendingAction) -> Message:
+    """Store and return the answer to a "yes"/"no" typed for an expired or superseded action."""
+    return Message.objects.create(
+        conversation=action.conversation,
+        role=Message.Role.ASSISTANT,
+        text=_refusal_for(action).message,
+        model="actions",
+        created_at=timezone.now(),
+    )
+
+
 def _generic_description(tool_name: str, arguments: dict[str, Any]) -> str:
     details = ", ".join(f"{key}: {value}" for key, value in arguments.items())
     return f"{tool_name.replace('_', ' ').capitalize()} ({details})"
@@ -158,6 +249,10 @@ def _lock_for_customer(*, action_id: int, customer: Customer) -> PendingAction:
 def _refusal_for(action: PendingAction) -> RuleViolation:
     if action.status == PendingAction.Status.DECLINED:
         return RuleViolation("You declined this action, so it was not carried out. Ask again if you want it after all.")
+    if action.status == PendingAction.Status.SUPERSEDED:
+        return RuleViolation(
+            "A newer request for the same order replaced this one, so nothing was done here. Please use the newest request."
+        )
     return RuleViolation(
         f"This request expired after {settings.CHAT_ACTION_EXPIRY_MINUTES} minutes without a confirmation, "
         "so nothing was done. Ask again if you still want it."
@@ -245,6 +340,8 @@ def action_decline(*, action_id: int, customer: Customer) -> ActionDecision:
         return ActionDecision(action=action, replayed=True)
     if action.status == PendingAction.Status.CONFIRMED:
         raise RuleViolation("This action was already carried out, so it can't be declined now.")
+    if action.status in {PendingAction.Status.EXPIRED, PendingAction.Status.SUPERSEDED}:
+        return ActionDecision(action=action, replayed=True)
     now = timezone.now()
     action.status = PendingAction.Status.DECLINED
     action.decided_at = now
@@ -258,6 +355,15 @@ def action_decline(*, action_id: int, customer: Customer) -> ActionDecision:
     )
     Conversation.objects.filter(pk=action.conversation_id).update(last_activity_at=now)
     return ActionDecision(action=action, messages=[reply])
+
+
+def actions_waiting(*, conversation: Conversation) -> list[PendingAction]:
+    """The conversation's proposals shown to the customer and still waiting, oldest first."""
+    return list(
+        PendingAction.objects.filter(
+            conversation=conversation, status=PendingAction.Status.PROPOSED, message__isnull=False, expires_at__gt=timezone.now()
+        )
+    )
 
 
 def actions_expire_stale(*, conversation: Conversation) -> int:

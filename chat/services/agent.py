@@ -8,9 +8,10 @@ is the only way a customer message becomes an answer: the web chat, the JSON API
 What the turn does, in order
  1. Checks the conversation belongs to `user`'s customer (NotFound otherwise), stores the
     customer's message with its sentiment.
- 2. Handles what needs no brain: "yes"/"no" when exactly one action awaits confirmation
-    (`chat.services.actions`), an explicit request for a person, and a second very negative
-    message in a row (both escalate: `chat.services.escalation`).
+ 2. Handles what needs no brain: "yes"/"no" when the assistant's latest message asked to
+    confirm exactly one action (`chat.services.actions.action_asked`), an explicit request
+    for a person, and a second very negative message in a row (both escalate:
+    `chat.services.escalation`). A yes/no to anything else is the brain's to read.
  3. Retrieves knowledge once (the query embedding is computed once and shared) and builds a
     short customer profile.
  4. Asks the brain for a reply, then persists everything in one transaction: intermediate
@@ -291,7 +292,7 @@ def chat_turn(
         _emit(on_token, notices)
         return notices
 
-    early = _answer_without_brain(conversation=conversation, text=text, customer=customer, sentiment=sentiment)
+    early = _answer_without_brain(conversation=conversation, text=text, customer=customer, message=user_message)
     if early is not None:
         _emit(on_token, early)
         return early
@@ -395,25 +396,28 @@ def _store_customer_message(*, conversation: Conversation, text: str, sentiment:
     return message
 
 
-def _answer_without_brain(
-    *, conversation: Conversation, text: str, customer: Customer, sentiment: Sentiment
-) -> list[Message] | None:
-    """Confirmations, declines and escalations, which must not depend on a model's judgement."""
+def _answer_without_brain(*, conversation: Conversation, text: str, customer: Customer, message: Message) -> list[Message] | None:
+    """Confirmations, declines and escalations, which must not depend on a model's judgement.
+
+    A typed yes/no decides an action only when the assistant's latest message asked about
+    exactly that action. Otherwise it answers whatever that message asked (a person, a
+    restock alert), which is the brain's to read: an older card keeps its buttons, but
+    typing "yes" later is no consent to it.
+    """
     if conversation.status == Conversation.Status.ESCALATED:
         handoff = escalation.escalated_reply(conversation=conversation)
         if handoff is not None:
             return handoff
     # Stale proposals were expired when the message was stored (_STORE_TURN_SQL).
-    if actions_service.is_affirmation(text) or actions_service.is_denial(text):
-        waiting = list(
-            PendingAction.objects.filter(conversation=conversation, status=PendingAction.Status.PROPOSED).values_list(
-                "pk", flat=True
-            )[:2]
-        )
-        if len(waiting) == 1:
-            if actions_service.is_affirmation(text):
-                return actions_service.action_confirm(action_id=waiting[0], customer=customer).messages
-            return actions_service.action_decline(action_id=waiting[0], customer=customer).messages
+    affirmed = actions_service.is_affirmation(text)
+    if affirmed or actions_service.is_denial(text):
+        asked = actions_service.action_asked(conversation=conversation, before_message_id=message.pk)
+        if asked is not None and asked.status == PendingAction.Status.PROPOSED:
+            if affirmed:
+                return actions_service.action_confirm(action_id=asked.pk, customer=customer).messages
+            return actions_service.action_decline(action_id=asked.pk, customer=customer).messages
+        if asked is not None and asked.status in {PendingAction.Status.EXPIRED, PendingAction.Status.SUPERSEDED}:
+            return [actions_service.action_lapsed_reply(action=asked)]
     if is_human_request(text):
         return escalation.conversation_escalate(conversation=conversation, reason="The customer asked for a person.").messages
     if conversation.very_negative_streak >= 2:

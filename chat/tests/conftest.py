@@ -12,7 +12,7 @@ from chat.models import Conversation
 from chat.services.tools import REGISTRY, ToolContext, tool
 from orders.models import Customer
 from orders.tests.factories import CustomerFactory
-from supportbot.errors import NotFound
+from supportbot.errors import NotFound, RuleViolation
 
 # Probe tools exercise the agent loop independently of the store's tools: one read-only,
 # one consequential whose executions are counted (to prove "exactly once").
@@ -39,12 +39,18 @@ def _register_probes() -> None:
             raise NotFound("We couldn't find that in your account.")
         return f"Write the note “{note}” to your account"
 
+    def check(context: ToolContext, *, note: str) -> None:
+        if note.startswith("refused"):
+            raise RuleViolation("That note can't be written.")
+
+    # Its executions are counted outside the database, so it can't be rehearsed in a savepoint.
     @tool(
         name="probe_write",
         description="Test probe: a consequential write.",
         parameters={"type": "object", "properties": {"note": {"type": "string"}}, "required": ["note"]},
         consequential=True,
         describe=describe,
+        check=check,
     )
     def probe_write(context: ToolContext, *, note: str) -> dict[str, Any]:
         assert context.customer is not None

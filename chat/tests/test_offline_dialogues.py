@@ -154,7 +154,8 @@ def test_correction_after_the_proposal_replaces_it(store: Store) -> None:
     store.say("no wait, the other order")
     [second] = store.proposed()
     first.refresh_from_db()
-    assert first.status == PendingAction.Status.DECLINED
+    # Replaced, not declined: its card says a newer request took its place.
+    assert first.status == PendingAction.Status.SUPERSEDED
     assert second.arguments["order_id"] == store.pending_tablet.order_id
     store.say("yes")
     store.pending_tablet.refresh_from_db()

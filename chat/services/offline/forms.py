@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from chat.services.actions import action_supersede
 from chat.services.offline.resolve import (
     Resolved,
     resolve_items,
@@ -20,6 +21,8 @@ from chat.services.offline.resolve import (
     resolve_variant,
 )
 from chat.services.offline.turn import Turn, item_words, order_words
+from orders.selectors import check_refund_limit_not_reached
+from supportbot.errors import RuleViolation
 
 CONFIRM_HINT = "Reply “yes” to confirm, or “no” to leave everything as it is."
 
@@ -55,15 +58,11 @@ def _fill_order(turn: Turn, *, statuses: tuple[str, ...] | None, purpose: str) -
 
 def _propose(turn: Turn, tool: str, arguments: dict[str, Any], *, intro: str = "") -> str:
     """Turn the action into a PendingAction (replacing this form's earlier proposal)."""
-    from chat.models import PendingAction
-    from chat.services.actions import action_decline
-
     previous = turn.state.proposed_action_id
-    if previous:
-        still_waiting = PendingAction.objects.filter(pk=previous, status=PendingAction.Status.PROPOSED).exists()
-        if still_waiting and turn.request.context.customer is not None:
-            action_decline(action_id=previous, customer=turn.request.context.customer)
     record = turn.tool(tool, **arguments)
+    if previous and record.pending_action is not None and record.pending_action.pk != previous:
+        if turn.request.context.customer is not None:
+            action_supersede(action_id=previous, customer=turn.request.context.customer)
     if record.pending_action is None:
         turn.state.finish()
         message = (record.outcome.error or {}).get("message") or "The store refused that change."
@@ -79,10 +78,30 @@ def _propose(turn: Turn, tool: str, arguments: dict[str, Any], *, intro: str = "
 REASON_QUESTION = "Could you tell me why you'd like to cancel order {order_id} — is it no longer needed, or was it ordered by mistake?"
 
 
+def _refund_limit_refusal(turn: Turn) -> str:
+    """The refund-limit refusal, said before any question is asked ("" when refunds are open).
+
+    Its wording offers a person, so the offer is remembered for the customer's "yes".
+    """
+    customer = turn.request.context.customer
+    if customer is None:
+        return ""
+    try:
+        check_refund_limit_not_reached(customer=customer)
+    except RuleViolation as exc:
+        turn.state.finish()
+        turn.state.offer = {"kind": "human"}
+        return exc.message
+    return ""
+
+
 def advance_cancel(turn: Turn) -> str:
     order, say = _fill_order(turn, statuses=("pending",), purpose="cancelled")
     if order is None:
         return say
+    refusal = _refund_limit_refusal(turn)
+    if refusal:
+        return refusal
     slots = turn.state.slots
     if turn.entities.reasons:
         slots["reason"] = turn.entities.reasons[0]
@@ -99,6 +118,9 @@ def advance_return(turn: Turn) -> str:
     order, say = _fill_order(turn, statuses=("delivered",), purpose="returned")
     if order is None:
         return say
+    refusal = _refund_limit_refusal(turn)
+    if refusal:
+        return refusal
     slots = turn.state.slots
     names_items = bool(turn.entities.products or turn.entities.item_ids or re.search(r"\b(?:all|both|everything)\b", turn.text, re.I))
     if not slots.get("item_ids") or (names_items and turn.state.asking != "payment"):

@@ -18,6 +18,7 @@ from typing import Any
 
 from chat.nlu import understand
 from chat.nlu.catalog import get_catalog_index
+from chat.services.actions import actions_waiting
 from chat.services.agent import BrainReply, BrainRequest
 from chat.services.offline import answers
 from chat.services.offline.forms import FORMS
@@ -183,8 +184,20 @@ def _reply(turn: Turn) -> str:
     if intent == "out_of_scope":
         return answers.out_of_scope(turn)
     if intent in {"affirm", "deny"}:
-        return "Okay. What can I help you with? I can " + answers.CAPABILITIES + "."
+        return _unasked_yes_no(turn)
     return _unsure(turn)
+
+
+def _unasked_yes_no(turn: Turn) -> str:
+    """A yes/no that my last message did not ask for: never consent to an older card."""
+    waiting = actions_waiting(conversation=turn.request.conversation)
+    if waiting:
+        return (
+            "My last message didn't ask you to confirm anything, so I haven't changed anything. "
+            f"If you want me to go ahead with this — {waiting[-1].description.rstrip('.')} — use the Confirm button "
+            "on that request, or ask me for it again."
+        )
+    return "Okay. What can I help you with? I can " + answers.CAPABILITIES + "."
 
 
 def _clear_lead(ranking: list[tuple[str, float]], entities: Any) -> bool:

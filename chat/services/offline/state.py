@@ -29,7 +29,7 @@ class State:
     last_order_id: str = ""
     last_product_id: str = ""
     offer: dict[str, Any] = field(default_factory=dict)
-    # The PendingAction this form proposed, declined if the customer corrects the form.
+    # The PendingAction this form proposed, superseded if the customer corrects the form.
     proposed_action_id: int | None = None
     turns: int = 0
 

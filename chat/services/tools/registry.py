@@ -49,6 +49,11 @@ class Tool:
     consequential: bool = False
     # Describes a consequential call in plain words for the confirmation card.
     describe: Callable[..., str] | None = None
+    # Raises the refusal a consequential call would get, before it is proposed. None: the
+    # proposal rehearses `func` in a savepoint that is rolled back, which is exact for tools
+    # whose effects are all in the database (mail and tasks queued with on_commit); a tool
+    # with effects elsewhere must bring its own check.
+    check: Callable[..., None] | None = None
 
     def openai_schema(self) -> dict[str, Any]:
         return {
@@ -125,6 +130,7 @@ def tool(
     parameters: dict[str, Any] | None = None,
     consequential: bool = False,
     describe: Callable[..., str] | None = None,
+    check: Callable[..., None] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register `func(context, **arguments)` as a tool named `name`."""
     schema = parameters or {"type": "object", "properties": {}, "required": []}
@@ -135,7 +141,7 @@ def tool(
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         if name in REGISTRY:
             raise RuntimeError(f"tool {name!r} is registered twice")
-        REGISTRY[name] = Tool(name, description, schema, func, consequential, describe)
+        REGISTRY[name] = Tool(name, description, schema, func, consequential, describe, check)
         return func
 
     return register
