@@ -227,23 +227,26 @@ def _process_message(event: InboundEvent) -> None:
 
 
 def _linking(contact: WhatsAppContact, text: str, conversation: Conversation) -> bool:
-    """Handle "link <email>" and a code reply; True when the message was one of them."""
-    command = linking.LINK_COMMAND.match(text)
+    """Handle asking to link, an account email, and a code reply; True when the message was one."""
+    ask = linking.LINK_ASK.match(text)
+    email = linking.LINK_EMAIL.match(text)
     code = linking.CODE_REPLY.match(text)
-    if command is None and code is None:
+    if ask is None and email is None and code is None:
         return False
     if contact.is_verified:
-        if command is None:
-            return False  # six digits from a linked number are just a message
+        if ask is None and (email is None or not email.group("phrase")):
+            return False  # a bare address or six digits from a linked number are just a message
         name = contact.customer.first_name if contact.customer else ""
-        reply = f"This number is already linked to {name + '’s' if name else 'an'} Cobalt Market account."
-    elif command is not None:
+        reply = f"This number is already linked to {name + '’s' if name else 'a'} Cobalt Market account."
+    elif ask is not None:
+        reply = linking.EMAIL_QUESTION
+    elif email is not None:
         try:
-            reply = linking.link_code_request(contact=contact, email=command.group("email"))
+            reply = linking.link_code_request(contact=contact, email=email.group("email"))
         except ApplicationError as exc:
             reply = exc.message
     else:
-        if not contact.link_codes.filter(used_at__isnull=True, expires_at__gt=timezone.now()).exists():
+        if not linking.link_code_pending(contact):
             return False
         try:
             customer = linking.link_code_confirm(contact=contact, code=code.group("code") if code else "")
@@ -260,7 +263,7 @@ def _answer(contact: WhatsAppContact, conversation: Conversation, text: str) -> 
     # Linked accounts and guests both have a login (the guest's is inactive); an account
     # whose login was deleted since linking chats as no one.
     if customer.user is None:
-        outbound_queue_text(contact=contact, text=linking.link_instructions(contact), conversation=conversation)
+        outbound_queue_text(contact=contact, text=linking.link_instructions(), conversation=conversation)
         return
     turn_started = timezone.now()
     try:
@@ -275,7 +278,7 @@ def _answer(contact: WhatsAppContact, conversation: Conversation, text: str) -> 
         ).exists()
         told = any("link you@example.com" in reply.text for reply in replies)
         if refused and not told:
-            outbound_queue_text(contact=contact, text=linking.link_instructions(contact), conversation=conversation)
+            outbound_queue_text(contact=contact, text=linking.link_instructions(), conversation=conversation)
 
 
 def _queue_replies(contact: WhatsAppContact, replies: list[Message]) -> None:
