@@ -109,7 +109,12 @@ def match_items(order: Order, item_ids: Sequence[str]) -> list[OrderItem]:
 
 
 def replacement_variants(old_items: Sequence[OrderItem], new_item_ids: Sequence[str]) -> list[Variant]:
-    """Check each new id is another available variant of the same product as the old item."""
+    """Check each new id is an available variant of the same product as the old item.
+
+    A new id equal to the old one is accepted, as tau-bench's retail tools accept it: that item
+    stays as it is. Like tau-bench, it must still be available — a customer keeping a sold-out
+    item is told to leave it out of the change instead.
+    """
     if len(old_items) != len(new_item_ids):
         raise InvalidInput(
             f"Please give one new item for each item being replaced ({len(old_items)} old, {len(new_item_ids)} new)."
@@ -122,8 +127,12 @@ def replacement_variants(old_items: Sequence[OrderItem], new_item_ids: Sequence[
             raise NotFound(f"We couldn't find item {new_id} in the catalog.")
         if new.product_id != old.product_id:
             raise InvalidInput(f"Item {new_id} is a {new.product.name}, not a variant of the {old.name} it would replace.")
-        if new.item_id == old.variant.item_id:
-            raise InvalidInput(f"Item {new_id} is the same as the item it would replace; please pick a different option.")
+        if not new.available and new.pk == old.variant_id:
+            raise RuleViolation(
+                f"Item {new_id} ({new.product.name}, {new.options_label}) is sold out right now, so it can't be "
+                "part of the change even to stay as it is. Leave it out of the change and it stays in your order.",
+                code="unavailable",
+            )
         if not new.available:
             raise RuleViolation(f"Item {new_id} ({new.product.name}, {new.options_label}) is not available right now.", code="unavailable")
         replacements.append(new)
@@ -131,7 +140,15 @@ def replacement_variants(old_items: Sequence[OrderItem], new_item_ids: Sequence[
 
 
 def price_difference(old_items: Sequence[OrderItem], new_variants: Sequence[Variant]) -> Decimal:
-    return money(sum((new.price - old.price for old, new in zip(old_items, new_variants, strict=True)), Decimal("0")))
+    """What the new items cost more (positive) or less than the old ones.
+
+    An item that stays as it is adds nothing, even if its price changed since the purchase: the
+    customer keeps what they paid for at the price they paid. (tau-bench charges the gap between
+    the purchase price and today's; its data has no such gap, so the results agree on it.)
+    """
+    pairs = zip(old_items, new_variants, strict=True)
+    changes = (new.price - old.price for old, new in pairs if new.pk != old.variant_id)
+    return money(sum(changes, Decimal("0")))
 
 
 def check_refund_limit(customer: Customer) -> None:

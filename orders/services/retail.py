@@ -119,9 +119,10 @@ def order_modify_payment(*, order_id: str, payment_method_id: str) -> Order:
 def order_modify_items(*, order_id: str, item_ids: Sequence[str], new_item_ids: Sequence[str], payment_method_id: str) -> Order:
     """Swap items of a pending order for other available variants of the same products.
 
-    Repeated ids are counted (two identical shirts → name the id twice). The price difference
-    is charged (payment) or refunded (refund, 0.00 included) on `payment_method_id` in one
-    transaction. Afterwards the order is "pending (item modified)" and can't change again.
+    Repeated ids are counted (two identical shirts → name the id twice). A new id equal to its
+    old one leaves that item as it is. The price difference is charged (payment) or refunded
+    (refund, 0.00 included) on `payment_method_id` in one transaction. Afterwards the order is
+    "pending (item modified)" and can't change again, even if no item actually changed.
     """
     order = lock_order(order_id)
     require_status(order, Order.Status.PENDING, "change its items")
@@ -133,9 +134,18 @@ def order_modify_items(*, order_id: str, item_ids: Sequence[str], new_item_ids: 
     kind = PaymentTransaction.Type.PAYMENT if difference > 0 else PaymentTransaction.Type.REFUND
     record(order, kind, abs(difference), method)
     move_gift_card_balance(method, -difference)
-    for row, variant in zip(old_items, new_variants, strict=True):
-        row.variant, row.price, row.options = variant, variant.price, variant.options
-        row.save(update_fields=["variant", "price", "options"])
+    # Each pair changes the first row that holds the old item at that moment, as tau-bench does:
+    # with [A, A] → [A, B] the first A becomes B, so the item rows end in the benchmark's order.
+    rows = list(order.items.select_related("variant"))
+    changed: set[int] = set()
+    for old_id, variant in zip(item_ids, new_variants, strict=True):
+        row = next(row for row in rows if row.variant.item_id == old_id)
+        if row.variant_id != variant.pk:
+            row.variant, row.price, row.options = variant, variant.price, variant.options
+            changed.add(row.pk)
+    for row in rows:
+        if row.pk in changed:
+            row.save(update_fields=["variant", "price", "options"])
     order.status = Order.Status.PENDING_ITEM_MODIFIED
     order.save(update_fields=["status", "updated_at"])
     return order

@@ -268,7 +268,6 @@ def test_modify_items_rounds_the_sum_of_differences_to_cents(shop):
         ("other_product", InvalidInput, "not a variant of"),
         ("unavailable", RuleViolation, "not available"),
         ("unknown_new", NotFound, "couldn't find item"),
-        ("same_item", InvalidInput, "same as the item"),
         ("foreign_method", NotFound, "isn't one of your saved"),
         ("gift_card_short", RuleViolation, "doesn't cover"),
         ("empty", InvalidInput, "at least one item"),
@@ -285,7 +284,6 @@ def test_modify_and_exchange_item_refusals_write_nothing(shop, case, error, mess
         "other_product": ([small], [mug.item_id], shop.card),
         "unavailable": ([small], [shop.sold_out.item_id], shop.card),
         "unknown_new": ([small], ["0000000000"], shop.card),
-        "same_item": ([small], [small], shop.card),
         "foreign_method": ([small], [medium], PaymentMethodFactory()),
         "gift_card_short": ([small], [pricey.item_id], shop.gift),
         "empty": ([], [], shop.card),
@@ -299,6 +297,145 @@ def test_modify_and_exchange_item_refusals_write_nothing(shop, case, error, mess
         assert sorted(i.variant.item_id for i in order.items.all()) == sorted([small, shop.large.item_id])
     shop.gift.refresh_from_db()
     assert shop.gift.balance == Decimal("50.00")
+
+
+# --- a new item equal to the old one (tau-bench accepts it: that item stays) ---------------
+
+def items_in_order(order):
+    return [(i.variant.item_id, i.price) for i in order.items.select_related("variant")]
+
+
+def test_modify_items_keeps_an_item_whose_new_id_is_its_own_and_charges_only_the_real_changes(shop):
+    order = make_order(customer=shop.customer, variants=[shop.small, shop.large], payment_method=shop.card)
+    kept = order.items.get(variant=shop.small)
+    services.order_modify_items(
+        order_id=order.order_id,
+        item_ids=[shop.small.item_id, shop.large.item_id],
+        new_item_ids=[shop.small.item_id, shop.medium.item_id],
+        payment_method_id=shop.gift.payment_method_id,
+    )
+    order.refresh_from_db()
+    assert order.status == "pending (item modified)"
+    assert items_in_order(order) == [(shop.small.item_id, Decimal("20.00")), (shop.medium.item_id, Decimal("25.50"))]
+    assert order.items.get(variant=shop.small).pk == kept.pk
+    # 25.50 − 18.25 for the large shirt, nothing for the kept small one.
+    assert history(order)[-1] == ("payment", Decimal("7.25"), shop.gift.payment_method_id)
+    shop.gift.refresh_from_db()
+    assert shop.gift.balance == Decimal("42.75")
+
+
+def test_modify_items_with_only_unchanged_items_records_a_zero_refund_and_uses_up_the_one_change(shop):
+    # tau-bench records a refund of 0 and marks the order modified even when nothing changes.
+    order = make_order(customer=shop.customer, variants=[shop.small], payment_method=shop.card)
+    services.order_modify_items(
+        order_id=order.order_id,
+        item_ids=[shop.small.item_id],
+        new_item_ids=[shop.small.item_id],
+        payment_method_id=shop.card.payment_method_id,
+    )
+    order.refresh_from_db()
+    assert order.status == "pending (item modified)"
+    assert items_in_order(order) == [(shop.small.item_id, Decimal("20.00"))]
+    assert history(order) == [
+        ("payment", Decimal("20.00"), shop.card.payment_method_id),
+        ("refund", Decimal("0.00"), shop.card.payment_method_id),
+    ]
+
+
+def test_modify_items_changes_the_first_row_still_holding_the_item_as_tau_bench_does(shop):
+    # [S, S] → [S, M]: the first pair leaves the first S as it is, so the second pair changes that same
+    # first S (tau-bench looks the item up again each time); the second S row stays.
+    order = make_order(customer=shop.customer, variants=[shop.small, shop.small], payment_method=shop.card)
+    services.order_modify_items(
+        order_id=order.order_id,
+        item_ids=[shop.small.item_id] * 2,
+        new_item_ids=[shop.small.item_id, shop.medium.item_id],
+        payment_method_id=shop.card.payment_method_id,
+    )
+    assert items_in_order(order) == [(shop.medium.item_id, Decimal("25.50")), (shop.small.item_id, Decimal("20.00"))]
+    assert history(order)[-1] == ("payment", Decimal("5.50"), shop.card.payment_method_id)
+
+
+def test_an_unchanged_item_keeps_the_price_paid_even_if_the_catalog_price_moved(shop):
+    order = make_order(customer=shop.customer, variants=[shop.small, shop.large], payment_method=shop.card)
+    shop.small.price = Decimal("23.00")
+    shop.small.save(update_fields=["price"])
+    services.order_modify_items(
+        order_id=order.order_id,
+        item_ids=[shop.small.item_id, shop.large.item_id],
+        new_item_ids=[shop.small.item_id, shop.medium.item_id],
+        payment_method_id=shop.card.payment_method_id,
+    )
+    assert items_in_order(order) == [(shop.small.item_id, Decimal("20.00")), (shop.medium.item_id, Decimal("25.50"))]
+    assert history(order)[-1] == ("payment", Decimal("7.25"), shop.card.payment_method_id)
+
+
+def test_exchange_accepts_an_unchanged_item_with_no_difference_for_it_and_approval_keeps_its_row(
+    shop, django_user_model
+):
+    order = make_order(
+        customer=shop.customer, variants=[shop.small, shop.large], payment_method=shop.card, status="delivered"
+    )
+    kept = order.items.get(variant=shop.small)
+    services.order_exchange_items(
+        order_id=order.order_id,
+        item_ids=[shop.small.item_id, shop.large.item_id],
+        new_item_ids=[shop.small.item_id, shop.medium.item_id],
+        payment_method_id=shop.card.payment_method_id,
+    )
+    order.refresh_from_db()
+    assert order.status == "exchange requested"
+    assert order.exchange_items == sorted([shop.small.item_id, shop.large.item_id])
+    assert order.exchange_new_items == sorted([shop.small.item_id, shop.medium.item_id])
+    assert order.exchange_price_difference == Decimal("7.25")
+    assert order.payments.count() == 1  # nothing charged until staff approve
+
+    staff = django_user_model.objects.create_user(username="approver", password="pw-approve-42", is_staff=True)
+    services.order_exchange_approve(order_id=order.order_id, staff_user=staff)
+    assert items_in_order(order) == [(shop.small.item_id, Decimal("20.00")), (shop.medium.item_id, Decimal("25.50"))]
+    assert order.items.get(variant=shop.small).pk == kept.pk
+    assert history(order)[-1] == ("payment", Decimal("7.25"), shop.card.payment_method_id)
+
+
+def test_exchange_of_only_unchanged_items_records_a_zero_difference(shop):
+    order = make_order(customer=shop.customer, variants=[shop.small], payment_method=shop.card, status="delivered")
+    services.order_exchange_items(
+        order_id=order.order_id,
+        item_ids=[shop.small.item_id],
+        new_item_ids=[shop.small.item_id],
+        payment_method_id=shop.card.payment_method_id,
+    )
+    order.refresh_from_db()
+    assert (order.status, order.exchange_price_difference) == ("exchange requested", Decimal("0.00"))
+
+
+def test_an_unchanged_item_that_is_sold_out_is_refused_as_tau_bench_does_and_nothing_is_written(shop):
+    order_rows = [shop.small, shop.large]
+    orders = [
+        (
+            services.order_modify_items,
+            make_order(customer=shop.customer, variants=order_rows, payment_method=shop.card),
+        ),
+        (
+            services.order_exchange_items,
+            make_order(customer=shop.customer, variants=order_rows, payment_method=shop.card, status="delivered"),
+        ),
+    ]
+    shop.small.stock_quantity = 0
+    shop.small.save(update_fields=["stock_quantity"])
+    for service, order in orders:
+        status = order.status
+        with pytest.raises(RuleViolation, match="sold out right now.*Leave it out of the change") as error:
+            service(
+                order_id=order.order_id,
+                item_ids=[shop.small.item_id, shop.large.item_id],
+                new_item_ids=[shop.small.item_id, shop.medium.item_id],
+                payment_method_id=shop.card.payment_method_id,
+            )
+        assert error.value.code == "unavailable"
+        order.refresh_from_db()
+        assert order.status == status and order.payments.count() == 1
+        assert items_in_order(order) == [(shop.small.item_id, Decimal("20.00")), (shop.large.item_id, Decimal("18.25"))]
 
 
 # --- returns and exchanges ----------------------------------------------------------------

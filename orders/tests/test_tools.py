@@ -149,6 +149,38 @@ def test_other_confirmation_texts(two_customers):
         assert get_tool(name).describe(as_alice, order_id="#nope", user_id="nobody")
 
 
+def test_a_swap_card_says_which_item_stays_as_it_is_and_prices_only_the_real_changes(two_customers):
+    t = two_customers
+
+    def lamp(variant):
+        return f"Desk Lamp ({variant.options_label})"
+
+    change = get_tool("modify_pending_order_items").describe(
+        ToolContext(customer=t.alice),
+        order_id=t.alice_order.order_id,
+        item_ids=[t.warm.item_id, t.warm.item_id],
+        new_item_ids=[t.warm.item_id, t.cold.item_id],
+        payment_method_id=t.alice_gift.payment_method_id,
+    )
+    assert change == (
+        f"Change in order {t.alice_order.order_id}: {lamp(t.warm)} — stays as it is; "
+        f"{lamp(t.warm)} → {t.cold.options_label} (item {t.cold.item_id}); "
+        f"the price difference of $4.02 is charged to your gift card {t.alice_gift.payment_method_id} "
+        "— the order can't be changed again afterwards"
+    )
+    exchange = get_tool("exchange_delivered_order_items").describe(
+        ToolContext(customer=t.bob),
+        order_id=t.bob_order.order_id,
+        item_ids=[t.warm.item_id],
+        new_item_ids=[t.warm.item_id],
+        payment_method_id=t.bob_card.payment_method_id,
+    )
+    assert exchange == (
+        f"Exchange in order {t.bob_order.order_id}: {lamp(t.warm)} — stays as it is; "
+        "no price difference; we'll email return instructions"
+    )
+
+
 def test_self_service_refund_limit_through_the_tools(two_customers, settings):
     settings.ORDERS_SELF_SERVICE_REFUND_LIMIT = 0
     t = two_customers

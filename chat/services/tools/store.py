@@ -213,12 +213,28 @@ def modify_pending_order_payment(context: ToolContext, order_id: str, payment_me
     return selectors.order_details(order_id)
 
 
+def _pair_words(record: dict[str, Any], item_ids: list[str], new_item_ids: list[str]) -> tuple[str, Decimal]:
+    """Each old item and what it becomes ("stays as it is" when the new id is the old one), and the price difference."""
+    held = {item["item_id"]: item for item in record["items"]}
+    words, difference = [], Decimal("0")
+    for old_id, new_id in zip(item_ids, new_item_ids, strict=True):
+        old = held[old_id]
+        name = f"{old['name']} ({', '.join(f'{key}: {value}' for key, value in old['options'].items())})"
+        if new_id == old_id:
+            words.append(f"{name} — stays as it is")
+            continue
+        new = selectors.variant_with_product(new_id)
+        if new is None:
+            raise NotFound(f"We couldn't find item {new_id} in the catalog.")
+        difference += new.price - Decimal(str(old["price"]))
+        words.append(f"{name} → {new.options_label} (item {new_id})")
+    return "; ".join(words), difference
+
+
 def _describe_swap(verb: str) -> Callable[..., str]:
     def build(context: ToolContext, *, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str) -> str:
         record, _ = _order_summary(context, order_id)
-        old_prices = {item["item_id"]: Decimal(str(item["price"])) for item in record["items"]}
-        new_prices = {item_id: selectors.variant_price(item_id) for item_id in new_item_ids}
-        difference = sum((new_prices[n] - old_prices[o] for o, n in zip(item_ids, new_item_ids, strict=True)), Decimal("0"))
+        pairs, difference = _pair_words(record, item_ids, new_item_ids)
         method = _method_words(context, payment_method_id)
         if difference > 0:
             money = f"the price difference of ${difference:.2f} is charged to your {method}"
@@ -227,7 +243,7 @@ def _describe_swap(verb: str) -> Callable[..., str]:
         else:
             money = "no price difference"
         tail = " — the order can't be changed again afterwards" if verb == "Change" else "; we'll email return instructions"
-        return f"{verb} in order {order_id}: {_items_words(record, item_ids)} → items {', '.join(new_item_ids)}; {money}{tail}"
+        return f"{verb} in order {order_id}: {pairs}; {money}{tail}"
 
     return build
 
