@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
 from knowledge import selectors, services
-from knowledge.models import Chunk, Document
+from knowledge.models import Audience, Chunk, Document
 
 
 class ChunkInline(admin.TabularInline):
@@ -69,7 +69,9 @@ class DocumentAdmin(admin.ModelAdmin):
     def search_view(self, request: HttpRequest) -> HttpResponse:
         query = " ".join(request.GET.get("q", "").split())[:1000]
         kinds = [kind for kind in request.GET.getlist("kind") if kind in Document.Kind.values]
-        result = selectors.chunk_search(query=query, k=10, kinds=kinds or None) if query else None
+        result = (
+            selectors.chunk_search(query=query, k=10, kinds=kinds or None, audience=Audience.STAFF) if query else None
+        )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

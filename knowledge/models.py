@@ -8,6 +8,8 @@ the hybrid search in selectors.py reads.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
@@ -15,6 +17,13 @@ from django.urls import reverse
 from pgvector.django import HnswIndex, VectorField
 
 from knowledge.embeddings import DIMENSIONS
+
+
+class Audience(StrEnum):
+    """Who a search or an article page serves, which decides the document kinds it may read."""
+
+    CUSTOMER = "customer"  # customers, guests and anonymous visitors: Document.PUBLIC_KINDS only
+    STAFF = "staff"  # support staff's own tools (Suggest reply, the admin search): every kind
 
 
 class Document(models.Model):
@@ -30,7 +39,9 @@ class Document(models.Model):
         HTML = "html", "HTML"
         TEXT = "text", "Plain text"
 
-    # Resolved tickets help the assistant but quote customers, so they never get a public page.
+    # The allow-list of what customers may read, in search results, the assistant's context and
+    # article pages. Resolved tickets quote other customers, so they help staff only. A kind
+    # added to Kind above stays staff-only until it is listed here.
     PUBLIC_KINDS = (Kind.POLICY, Kind.FAQ, Kind.MANUAL, Kind.PRODUCT)
 
     title = models.CharField(max_length=200)
@@ -60,6 +71,12 @@ class Document(models.Model):
     @property
     def is_public(self) -> bool:
         return self.kind in self.PUBLIC_KINDS
+
+    @classmethod
+    def kinds_visible_to(cls, audience: Audience) -> tuple[str, ...]:
+        if audience == Audience.STAFF:
+            return tuple(cls.Kind.values)
+        return tuple(str(kind) for kind in cls.PUBLIC_KINDS)
 
 
 class Chunk(models.Model):

@@ -11,6 +11,11 @@ ranked by the IDF-weighted share of query words they contain, so rare words ("wa
 "W5527310") outweigh common ones ("order"). The IDF comes from PostgreSQL's own statistics
 on the tsvector column (pg_stats.most_common_elems), refreshed by ANALYZE after ingestion and
 copied to the LexemeFrequency table, which is cheaper to read than the pg_stats view.
+
+Visibility is deny-by-default: a search serves customers (Audience.CUSTOMER, only
+Document.PUBLIC_KINDS) unless the caller is a staff tool and says Audience.STAFF. Both rankings
+filter on it before fusion, so a staff-only passage can neither be returned nor push a public
+one down.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from django.urls import reverse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from knowledge import embeddings
-from knowledge.models import Document
+from knowledge.models import Audience, Document
 from supportbot.errors import InvalidInput
 
 # RRF's damping constant: 60 is the value from the original paper and works across corpora.
@@ -157,7 +162,6 @@ class SearchHit:
     citation: dict[str, Any]
     product_id: str = ""  # set on a product page's chunks
 
-
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -213,10 +217,13 @@ def chunk_search(
     k: int = 5,
     kinds: list[str] | None = None,
     product_id: str | None = None,
+    audience: Audience = Audience.CUSTOMER,
     mode: Literal["hybrid", "vector", "text"] = "hybrid",
 ) -> SearchResult:
     """Hybrid search over chunks, best first, optionally limited to document kinds or a product.
 
+    Only kinds visible to `audience` are searched: customers (the default) get public kinds
+    whatever `kinds` asks for; pass Audience.STAFF only from a staff-only tool.
     `query_embedding` is embed_query(query) when the caller already has it. A query with no
     content words (only stop-words or symbols) returns no hits with confident=False, without
     touching the database. `mode` keeps one retriever only (for evaluation). Two queries: one to set HNSW options, one to search.
@@ -228,6 +235,10 @@ def chunk_search(
         unknown = sorted(set(kinds) - set(Document.Kind.values))
         if unknown:
             raise InvalidInput(f"Unknown document kind(s): {', '.join(unknown)}.")
+    visible = Document.kinds_visible_to(audience)
+    searched = [kind for kind in visible if kind in kinds] if kinds else list(visible)
+    if not searched:
+        return SearchResult(query=query)
     vector = embed_query(text) if query_embedding is None else query_embedding
     filters: list[str] = []
     params: dict[str, Any] = {
@@ -242,9 +253,9 @@ def chunk_search(
         # Extra rows so that down-weighted kinds can be overtaken (see KIND_WEIGHTS).
         "k": k * 2,
     }
-    if kinds:
+    if set(searched) != set(Document.Kind.values):  # no filter (and no join) when every kind is searched
         filters.append("d.kind = ANY(%(kinds)s)")
-        params["kinds"] = list(kinds)
+        params["kinds"] = searched
     if product_id:
         filters.append("d.product_id = %(product_id)s")
         params["product_id"] = product_id
@@ -264,8 +275,21 @@ def chunk_search(
         rows = cursor.fetchall()
     best_possible = (params["vector_weight"] + params["text_weight"]) / (RRF_K + 1)
     hits = []
-    for (chunk_id, vector_rank, text_rank, fused, similarity, document_id, heading_path, anchor, chunk_text, title, slug, kind,
-         product_id) in rows:
+    for (
+        chunk_id,
+        vector_rank,
+        text_rank,
+        fused,
+        similarity,
+        document_id,
+        heading_path,
+        anchor,
+        chunk_text,
+        title,
+        slug,
+        kind,
+        product_id,
+    ) in rows:
         heading = heading_path.rsplit(" › ", 1)[-1]
         hits.append(
             SearchHit(

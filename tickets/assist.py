@@ -72,10 +72,13 @@ def _customer_question(ticket: Ticket, messages: list[Any]) -> str:
 
 def _knowledge(query: str) -> list[Any]:
     try:
+        from knowledge.models import Audience
         from knowledge.selectors import chunk_search
     except ImportError:
         return []
-    return list(chunk_search(query=query, k=KNOWLEDGE_HITS).hits)
+    # Staff only: resolved tickets (which quote other customers) are fair material for a draft
+    # the agent reviews before sending.
+    return list(chunk_search(query=query, k=KNOWLEDGE_HITS, audience=Audience.STAFF).hits)
 
 
 def _transcript_text(messages: list[Any]) -> str:

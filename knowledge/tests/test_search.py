@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.models import Document, LexemeFrequency
+from knowledge.models import Audience, Document, LexemeFrequency
 from knowledge.selectors import chunk_search, embed_query, truncate_query
 from knowledge.services import document_ingest_path
 from knowledge.tests.conftest import SHIPPING, TICKET, WARRANTY
@@ -25,16 +25,26 @@ kind: product
 
 @pytest.fixture
 def corpus(write_article):
-    for name, text in (("shipping.md", SHIPPING), ("warranty.md", WARRANTY), ("ticket-4411.md", TICKET), ("espresso.md", CATALOG)):
+    for name, text in (
+        ("shipping.md", SHIPPING),
+        ("warranty.md", WARRANTY),
+        ("ticket-4411.md", TICKET),
+        ("espresso.md", CATALOG),
+    ):
         write_article(name, text)
-    document_ingest_path(path=write_article("account.md", "---\ntitle: Account help\nkind: manual\n---\n\n## Resetting your password\n\nUse the Forgot password link on the login page; the reset email arrives within minutes.\n").parent)
+    document_ingest_path(
+        path=write_article(
+            "account.md",
+            "---\ntitle: Account help\nkind: manual\n---\n\n## Resetting your password\n\nUse the Forgot password link on the login page; the reset email arrives within minutes.\n",
+        ).parent
+    )
     Document.objects.filter(slug="espresso").update(product_id="4354588079")
 
 
 def test_exact_order_number_is_found_by_full_text(corpus):
-    result = chunk_search(query="what happened with my order W5527310?", k=3)
-    # Only the ticket contains the number: full text ranks it first, and fusion keeps it at
-    # the top next to the semantically closest article ("Lost packages").
+    result = chunk_search(query="what happened with my order W5527310?", k=3, audience=Audience.STAFF)
+    # Only the ticket (staff-only) contains the number: full text ranks it first, and fusion
+    # keeps it at the top next to the semantically closest article ("Lost packages").
     ticket = next(hit for hit in result.hits[:2] if hit.document_slug == "ticket-4411")
     assert ticket.text_rank == 1
     assert ticket.citation["url"] == ""  # resolved tickets have no public page
@@ -114,23 +124,38 @@ def test_precomputed_embedding_is_reused_and_search_is_two_queries(corpus, djang
 
 
 def test_a_product_page_counts_less_than_an_article_but_still_wins_when_named(write_article):
-    write_article("returns.md", "---\ntitle: Returns\nkind: policy\n---\n\n## Returning an item\n\n"
-                  "You can return a jacket or any other item within 30 days for a refund to the original payment method.\n")
-    document_ingest_path(path=write_article("jacket.md", "---\ntitle: Storm Jacket\nkind: product\n---\n\n## About\n\n"
-                         "The Storm Jacket is a waterproof shell with taped seams. Returning it works like any item.\n").parent)
+    write_article(
+        "returns.md",
+        "---\ntitle: Returns\nkind: policy\n---\n\n## Returning an item\n\n"
+        "You can return a jacket or any other item within 30 days for a refund to the original payment method.\n",
+    )
+    document_ingest_path(
+        path=write_article(
+            "jacket.md",
+            "---\ntitle: Storm Jacket\nkind: product\n---\n\n## About\n\n"
+            "The Storm Jacket is a waterproof shell with taped seams. Returning it works like any item.\n",
+        ).parent
+    )
     policy = chunk_search(query="can I return a jacket I bought and get my money back", k=2)
     assert policy.hits[0].document_slug == "returns", [(hit.document_slug, hit.score) for hit in policy.hits]
     named = chunk_search(query="are the seams on the storm jacket taped, is it waterproof", k=2)
     assert named.hits[0].document_slug == "jacket" and named.hits[0].kind == "product"
     assert named.hits[0].score == 1.0  # clearly the closest: not down-weighted
-    assert [hit.score for hit in policy.hits if hit.kind == "product"] == [round(policy.hits[1].score, 4)] and policy.hits[1].score < 0.7
+    assert [hit.score for hit in policy.hits if hit.kind == "product"] == [
+        round(policy.hits[1].score, 4)
+    ] and policy.hits[1].score < 0.7
 
 
 def test_full_text_weighs_a_rare_word_above_a_common_one(write_article):
     for number in range(12):
-        write_article(f"note-{number}.md", f"---\ntitle: Note {number}\nkind: policy\n---\n\n## Receipts\n\n"
-                                           f"Receipt {number}: every order shows its order number on the receipt.\n")
-    path = write_article("cover.md", "---\ntitle: Cover\nkind: policy\n---\n\n## Repairs\n\nThe warranty covers repairs for two years.\n")
+        write_article(
+            f"note-{number}.md",
+            f"---\ntitle: Note {number}\nkind: policy\n---\n\n## Receipts\n\n"
+            f"Receipt {number}: every order shows its order number on the receipt.\n",
+        )
+    path = write_article(
+        "cover.md", "---\ntitle: Cover\nkind: policy\n---\n\n## Repairs\n\nThe warranty covers repairs for two years.\n"
+    )
     document_ingest_path(path=path.parent)
     # chunk_statistics_refresh (run by the ingest) copied ANALYZE's lexeme frequencies.
     frequencies = dict(LexemeFrequency.objects.values_list("lexeme", "frequency"))

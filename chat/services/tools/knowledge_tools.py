@@ -1,8 +1,9 @@
 """search_knowledge_base: the help center (and catalog documents) through hybrid retrieval.
 
-A thin adapter over knowledge.selectors.chunk_search. Resolved support tickets are indexed
-too, but they quote other customers, so a customer's search only ever covers public kinds;
-an operator (no customer in the context) searches everything.
+A thin adapter over knowledge.selectors.chunk_search with its default, customer audience:
+what this tool returns goes to the model and on to whoever is chatting, so it covers public
+kinds only, whoever the context names. Resolved support tickets quote other customers and
+reach staff through their own tools (Suggest reply, the admin's knowledge search).
 """
 
 from __future__ import annotations
@@ -31,18 +32,22 @@ MAX_QUERY_CHARS = 1000
     },
 )
 def search_knowledge_base(context: ToolContext, *, query: str) -> dict[str, Any]:
-    from knowledge.models import Document
     from knowledge.selectors import chunk_search
 
     text = " ".join(query.split())
     if not text:
         raise InvalidInput("The query is empty; pass the customer's question.")
-    kinds = None if context.customer is None else [str(kind) for kind in Document.PUBLIC_KINDS]
-    result = chunk_search(query=text[:MAX_QUERY_CHARS], k=RESULTS, kinds=kinds)
+    result = chunk_search(query=text[:MAX_QUERY_CHARS], k=RESULTS)
     return {
         "confident": result.confident,
         "results": [
-            {"citation": hit.citation, "kind": hit.kind, "text": hit.text, "score": hit.score, "similarity": hit.similarity}
+            {
+                "citation": hit.citation,
+                "kind": hit.kind,
+                "text": hit.text,
+                "score": hit.score,
+                "similarity": hit.similarity,
+            }
             for hit in result.hits
         ],
     }
