@@ -259,3 +259,30 @@ def test_production_refuses_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr + result.stdout
+
+
+PRINT_PROXY_SETTINGS = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(getattr(s, 'SECURE_PROXY_SSL_HEADER', None), s.REST_FRAMEWORK['NUM_PROXIES'], s.AXES_CLIENT_IP_CALLABLE)"
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("proxies", "expected"),
+    [
+        # No proxy: a client could send X-Forwarded-Proto itself and pass for HTTPS.
+        (None, "None 0 supportbot.client_address.client_ip"),
+        ("1", "('HTTP_X_FORWARDED_PROTO', 'https') 1 supportbot.client_address.client_ip"),
+    ],
+)
+def test_the_forwarded_proto_header_is_trusted_only_with_a_proxy_configured(proxies, expected):
+    env = _production_env()
+    env.pop("TRUSTED_PROXY_COUNT", None)
+    if proxies:
+        env["TRUSTED_PROXY_COUNT"] = proxies
+    result = subprocess.run(
+        [sys.executable, "-c", PRINT_PROXY_SETTINGS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
