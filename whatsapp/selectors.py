@@ -8,6 +8,7 @@ from whatsapp.models import InboundEvent, WhatsAppContact
 
 if TYPE_CHECKING:
     from chat.models import Conversation
+    from orders.models import Customer
 
 
 def contact_for_conversation(*, conversation: Conversation) -> WhatsAppContact | None:
@@ -19,3 +20,10 @@ def contact_for_conversation(*, conversation: Conversation) -> WhatsAppContact |
         .first()
     )
     return event.contact if event is not None else None
+
+
+def contacts_linked(*, customer: Customer) -> list[WhatsAppContact]:
+    """The WhatsApp numbers linked to the customer's account, oldest link first."""
+    return list(
+        WhatsAppContact.objects.filter(customer=customer, verified_at__isnull=False).order_by("verified_at", "id")
+    )

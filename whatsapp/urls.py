@@ -6,4 +6,6 @@ app_name = "whatsapp"
 
 urlpatterns = [
     path("webhook", views.webhook, name="webhook"),
+    path("numbers/", views.numbers, name="numbers"),
+    path("numbers/<int:contact_id>/unlink", views.unlink, name="unlink"),
 ]

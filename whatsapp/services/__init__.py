@@ -14,6 +14,7 @@ from whatsapp.services.contacts import (
     contact_for_phone,
     contact_link,
     contact_unlink,
+    contact_unlink_for_customer,
 )
 from whatsapp.services.inbound import (
     inbound_event_process,
@@ -45,6 +46,7 @@ __all__ = [
     "contact_for_phone",
     "contact_link",
     "contact_unlink",
+    "contact_unlink_for_customer",
     "inbound_event_process",
     "inbound_event_retry",
     "link_code_confirm",

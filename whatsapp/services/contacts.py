@@ -11,6 +11,7 @@ from django.utils import timezone
 from chat.models import Conversation
 from chat.services.agent import conversation_start
 from orders.models import Customer
+from supportbot.errors import NotFound
 from whatsapp.models import WhatsAppContact
 
 if TYPE_CHECKING:
@@ -104,3 +105,16 @@ def contact_unlink(*, contact_id: int) -> WhatsAppContact:
     contact.verified_at = None
     contact.save(update_fields=["customer", "verified_at"])
     return contact
+
+
+@transaction.atomic
+def contact_unlink_for_customer(*, contact_id: int, customer: Customer) -> WhatsAppContact:
+    """Unlink a number from the customer's own account (the portal's "Unlink").
+
+    Raises NotFound for a number not linked to `customer`, so the page can't be used to
+    unlink, or learn about, anyone else's number.
+    """
+    contact = WhatsAppContact.objects.select_for_update().filter(pk=contact_id, customer=customer).first()
+    if contact is None:
+        raise NotFound("That number isn't linked to your account.")
+    return contact_unlink(contact_id=contact.pk)

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -159,6 +160,7 @@ def link_code_email_send(*, link_code_id: int, code: str) -> bool:
         "phone": f"+{link_code.contact.phone}",
         "minutes": _code_minutes(),
         "site_url": settings.SITE_URL,
+        "numbers_path": reverse("whatsapp:numbers"),
     }
     send_mail(
         subject="Your code to link WhatsApp to your Cobalt Market account",

@@ -264,6 +264,34 @@ def test_other_messages_are_not_link_requests(text):
     assert not LINK_ASK.match(text) and not LINK_EMAIL.match(text)
 
 
+def test_the_numbers_page_lists_the_customers_linked_numbers_and_unlinks_them(client, graph, new_phone):
+    customer, other = make_account(), make_account()
+    mine, theirs = linked_contact(customer, new_phone()), linked_contact(other, new_phone())
+    client.force_login(customer.user)
+
+    page = client.get(reverse("whatsapp:numbers")).content.decode()
+    assert f"+{mine.phone}" in page and f"+{theirs.phone}" not in page
+    assert "/whatsapp/link/" not in page
+
+    assert client.post(reverse("whatsapp:unlink", args=[theirs.pk])).status_code == 404
+    assert WhatsAppContact.objects.get(pk=theirs.pk).customer == other
+    assert client.get(reverse("whatsapp:unlink", args=[mine.pk])).status_code == 405  # a GET changes nothing
+
+    response = client.post(reverse("whatsapp:unlink", args=[mine.pk]), follow=True)
+
+    assert f"+{mine.phone} is no longer linked" in response.content.decode()
+    mine.refresh_from_db()
+    assert not mine.is_verified and mine.customer is None
+
+
+def test_the_code_email_points_to_the_numbers_page(say, new_phone, smtp_outbox):
+    customer = make_account()
+    say(new_phone(), f"link {customer.email}")
+
+    (mail,) = smtp_outbox.wait_for(1)
+    assert "https://support.cobalt.example/whatsapp/numbers/" in mail_body(mail)
+
+
 def test_status_callbacks_move_the_message_forward_only(client, graph, new_phone):
     phone = new_phone()
     contact = linked_contact(make_account(), phone)
