@@ -295,7 +295,7 @@ def main(argv: list[str]) -> int:
     processes = [start("web", env), start("worker", env)]
     try:
         health = wait_healthy(base_url, processes[0])
-        log("healthy: " + ", ".join(f"{name} {check['detail']}" for name, check in health["checks"].items()))
+        log("healthy: " + ", ".join(f"{name} {'ok' if check['ok'] else 'down'}" for name, check in health["checks"].items()))
         sessions = log_in_everyone(base_url, json.loads(accounts_path.read_text()))
         sessions_path.write_text(json.dumps(sessions))
         warm_up(base_url, sessions)

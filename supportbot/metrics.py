@@ -162,7 +162,8 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
-def _allowed(request: HttpRequest) -> bool:
+def may_read_operations_detail(request: HttpRequest) -> bool:
+    """Staff, or a scraper with `Authorization: Bearer <METRICS_TOKEN>`: /metrics, /healthz details."""
     if request.user.is_authenticated and request.user.is_staff:
         return True
     token = settings.METRICS_TOKEN
@@ -174,7 +175,7 @@ def _allowed(request: HttpRequest) -> bool:
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus text format, for staff sessions or `Authorization: Bearer <METRICS_TOKEN>`."""
-    if not _allowed(request):
+    if not may_read_operations_detail(request):
         response = HttpResponse("Metrics are for staff or a scraper with the metrics token.\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response

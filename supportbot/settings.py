@@ -56,7 +56,10 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # RESTOCK_BATCH_SIZE: back-in-stock alerts claimed and mailed per task (default 100).
 # EMAIL_MAX_RETRIES: retries of a refused customer email, with exponential backoff, before it is
 #   recorded as a failed task for staff (default 5).
-# METRICS_TOKEN: bearer token that may read /metrics besides staff sessions (default empty: staff only).
+# METRICS_TOKEN: bearer token that may read /metrics besides staff sessions (default empty: staff only);
+#   it (or a staff session) also shows /healthz's details (hosts, versions, errors).
+# HEALTH_WORKER_CACHE_SECONDS: how long /healthz reuses its Celery ping, across web processes, so a
+#   burst of probes sends one broadcast; 0 pings on every request (default 5).
 # ORDERS_SELF_SERVICE_REFUND_LIMIT: refunds (cancellations + returns) a customer may start through
 #   self-service (assistant, own account) in 30 days; beyond it a human agent handles them. Default 2.
 # CHAT_RATE_LIMIT: messages a customer may send to the assistant per period, e.g. 20/m, 300/h, one budget
@@ -274,6 +277,7 @@ CART_SECOND_REMINDER_AFTER = timedelta(hours=config.read_float("CART_SECOND_REMI
 RESTOCK_BATCH_SIZE = config.read_int("RESTOCK_BATCH_SIZE", 100, minimum=1)
 EMAIL_MAX_RETRIES = config.read_int("EMAIL_MAX_RETRIES", 5, minimum=0)
 METRICS_TOKEN = config.read_str("METRICS_TOKEN", "")
+HEALTH_WORKER_CACHE_SECONDS = config.read_int("HEALTH_WORKER_CACHE_SECONDS", 5, minimum=0)
 
 # --- Rate limits of customer actions (documented in the block at the top) ----------------
 # Counted with django-ratelimit in the cache; chat turns also in the database (chat.services.ratelimit).
