@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_date
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -25,20 +25,33 @@ from chat.selectors import analytics_summary, conversation_actions, conversation
 from chat.services import actions as actions_service
 from chat.services.agent import chat_turn, conversation_for_user, conversation_start, customer_for_user
 from chat.services.feedback import feedback_give
-from supportbot.errors import ApplicationError, InvalidInput, NotFound, PermissionDenied, RuleViolation
+from chat.services.ratelimit import check_chat_turn_rate
+from supportbot.errors import (
+    ApplicationError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    RuleViolation,
+)
+from tickets.dashboard_views import PERMISSION as DASHBOARD_PERMISSION
 
 _STATUS_FOR_ERROR = {
     NotFound: status.HTTP_404_NOT_FOUND,
     PermissionDenied: status.HTTP_403_FORBIDDEN,
     InvalidInput: status.HTTP_400_BAD_REQUEST,
     RuleViolation: status.HTTP_409_CONFLICT,
+    RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
 }
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         code = next((value for kind, value in _STATUS_FOR_ERROR.items() if isinstance(exc, kind)), 400)
-        return Response({"error": {"code": exc.code, "message": exc.message}}, status=code)
+        response = Response({"error": {"code": exc.code, "message": exc.message}}, status=code)
+        if isinstance(exc, RateLimited) and "retry_after" in exc.extra:
+            response["Retry-After"] = str(exc.extra["retry_after"])
+        return response
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "error" not in response.data:
         if "detail" in response.data:
@@ -95,6 +108,14 @@ class DecisionOut(serializers.Serializer[dict[str, Any]]):
     replayed = serializers.BooleanField()
 
 
+class CanViewSupportDashboard(BasePermission):
+    """The staff dashboard's rule (tickets.dashboard_views): a staff login with the dashboard permission."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_staff and user.has_perm(DASHBOARD_PERMISSION))
+
+
 def _waiting(conversation: Conversation) -> list[PendingAction]:
     return list(conversation_actions(conversation=conversation).filter(status=PendingAction.Status.PROPOSED))
 
@@ -108,8 +129,12 @@ def message(request: Request) -> Response:
     data = MessageIn(data=request.data)
     data.is_valid(raise_exception=True)
     conversation_id = data.validated_data.get("conversation_id")
+    customer = customer_for_user(request.user)
+    # The assistant's budget, shared with the web chat and WhatsApp; the DRF throttles above
+    # only bound the API as a whole.
+    check_chat_turn_rate(customer=customer)
     if conversation_id is None:
-        conversation = conversation_start(customer=customer_for_user(request.user), channel=Conversation.Channel.API)
+        conversation = conversation_start(customer=customer, channel=Conversation.Channel.API)
     else:
         conversation = conversation_for_user(conversation_id=conversation_id, user=request.user)
     replies = chat_turn(conversation=conversation, text=data.validated_data["text"], user=request.user)
@@ -195,7 +220,7 @@ def action_decline(request: Request, action_id: int) -> Response:
     summary="Support analytics (staff only)",
 )
 @api_view(["GET"])
-@permission_classes([IsAdminUser])
+@permission_classes([CanViewSupportDashboard])
 def analytics(request: Request) -> Response:
     today = timezone.localdate()
     try:

@@ -1,22 +1,43 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django_ratelimit.core import is_ratelimited
 
 from orders import selectors, services
+from orders.emails import QueuedPasswordResetForm
 from orders.forms import SignUpForm
 from orders.models import Customer
 from orders.services import customer_sign_up
 from supportbot.errors import ApplicationError, NotFound
 
+SIGNUP_RATE_LIMITED = "Too many sign-ups from your connection. Please wait a while, then try again."
+RESET_LINK_RATE_LIMITED = (
+    "Too many password-reset requests. If you asked for a link already, please look for it in your inbox "
+    "(and spam folder); otherwise wait a while, then try again."
+)
+
 
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("chat:index")
+    # Every POST counts, invalid ones too: "an account with this email exists" answers a question.
+    if request.method == "POST" and is_ratelimited(
+        request, group="accounts.signup", key="ip", rate=settings.SIGNUP_RATE_LIMIT, increment=True
+    ):
+        messages.error(request, SIGNUP_RATE_LIMITED)
+        typed = {name: request.POST.get(name, "") for name in ("first_name", "last_name", "email")}
+        return render(request, "registration/signup.html", {"form": SignUpForm(initial=typed)}, status=429)
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         customer = customer_sign_up(
@@ -28,6 +49,35 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, customer.user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("chat:index")
     return render(request, "registration/signup.html", {"form": form})
+
+
+def _reset_email(group: str, request: HttpRequest) -> str:
+    return " ".join(request.POST.get("email", "").split()).lower()
+
+
+def password_reset_throttled(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """PASSWORD_RESET_RATE_LIMIT on the reset form's POSTs, per client IP and per email address.
+
+    Per IP so one client can't mail the whole customer list; per address so many clients
+    can't flood one inbox. A refused request sends nothing and says so, whether or not the
+    address has an account (the form never tells).
+    """
+
+    @wraps(view)
+    def throttled(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method == "POST":
+            rate = settings.PASSWORD_RESET_RATE_LIMIT
+            by_ip = is_ratelimited(request, group="accounts.password_reset.ip", key="ip", rate=rate, increment=True)
+            by_email = is_ratelimited(
+                request, group="accounts.password_reset.email", key=_reset_email, rate=rate, increment=True
+            )
+            if by_ip or by_email:
+                messages.error(request, RESET_LINK_RATE_LIMITED)
+                form = QueuedPasswordResetForm(initial={"email": request.POST.get("email", "")})
+                return render(request, "registration/password_reset_form.html", {"form": form}, status=429)
+        return view(request, *args, **kwargs)
+
+    return throttled
 
 
 def _customer(request: HttpRequest) -> Customer | None:

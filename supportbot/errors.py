@@ -40,3 +40,9 @@ class RuleViolation(ApplicationError):
     """The request is well-formed but the store's rules refuse it (status, limits, balance)."""
 
     code = "rule_violation"
+
+
+class RateLimited(ApplicationError):
+    """Too many requests of one kind in a period (chat turns, sign-ups, searches); HTTP 429."""
+
+    code = "rate_limited"

@@ -43,5 +43,9 @@ if "EMAIL_URL" not in os.environ:
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOG_LEVEL = "WARNING"
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Every test client is 127.0.0.1, all run long: per-IP limits would add up across the suite.
+# The rate-limit tests (supportbot/tests/test_rate_limits.py) set the low rates they check.
+SIGNUP_RATE_LIMIT = HELP_SEARCH_RATE_LIMIT = "10000/m"
+PASSWORD_RESET_RATE_LIMIT = SIGNUP_RATE_LIMIT
 # Tests create and roll back products constantly: check the catalog's shape on every turn.
 NLU_CATALOG_CHECK_SECONDS = 0.0

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from orders.emails import QueuedPasswordResetForm
+from orders.views import password_reset_throttled
 from supportbot import metrics, views
 
 urlpatterns = [
@@ -13,7 +14,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("orders.account_urls")),
     # Before django.contrib.auth.urls: the reset email goes through the email queue (retries, backoff).
-    path("accounts/password_reset/", auth_views.PasswordResetView.as_view(form_class=QueuedPasswordResetForm), name="password_reset"),
+    path(
+        "accounts/password_reset/",
+        password_reset_throttled(auth_views.PasswordResetView.as_view(form_class=QueuedPasswordResetForm)),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("orders/", include("orders.urls")),
     path("notifications/", include("orders.notification_urls")),

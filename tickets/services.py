@@ -9,7 +9,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from supportbot.errors import InvalidInput
+from orders.models import Customer
+from supportbot.errors import InvalidInput, RuleViolation
 from tickets.models import Ticket, TicketEvent
 
 if TYPE_CHECKING:
@@ -49,7 +50,26 @@ def ticket_create_from_conversation(
 
     The caller decides whether a ticket is needed (see chat.services.escalation, which
     reuses an active ticket instead of opening a second one).
+
+    A customer may have TICKETS_MAX_OPEN_PER_CUSTOMER active tickets; past it, RuleViolation
+    tells them to reply on their latest open ticket instead. Refused rather than folded into
+    that ticket: a ticket follows one conversation (staff replies land there), so a request
+    silently appended to another conversation's ticket would be answered where the customer
+    isn't looking, while a reply under My tickets reaches the same people in the right thread.
+    Staff are spared a flood of tickets from one account (a script, or a frustrated customer
+    opening chat after chat), and nothing the customer wrote is lost: the chat keeps it.
     """
+    # Row lock on the customer: two escalations at once must not both pass the cap.
+    Customer.objects.select_for_update().filter(pk=conversation.customer_id).first()
+    open_tickets = Ticket.objects.filter(customer_id=conversation.customer_id, status__in=Ticket.ACTIVE_STATUSES)
+    if open_tickets.count() >= settings.TICKETS_MAX_OPEN_PER_CUSTOMER:
+        latest = open_tickets.order_by("-created_at").values_list("number", flat=True).first()
+        raise RuleViolation(
+            f"You already have {settings.TICKETS_MAX_OPEN_PER_CUSTOMER} open support tickets, and our team is working "
+            f"on them. To add something, reply on your latest ticket, {latest}, under My tickets — "
+            "a new one opens once one of them is resolved.",
+            code="too_many_open_tickets",
+        )
     subject = " ".join(subject.split())
     if not subject:
         raise InvalidInput("A ticket needs a subject.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from chat.models import Conversation, Feedback, PendingAction
@@ -131,6 +132,7 @@ def test_analytics_is_staff_only_and_counts(llm, customer):
     assert client.get("/api/chat/analytics").status_code == 403
 
     staff = get_user_model().objects.create_user("lead", "lead@example.com", "lead-pass-123", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_support_dashboard"))
     client.force_login(staff)
     body = client.get("/api/chat/analytics").json()
 

@@ -31,6 +31,7 @@ from chat import portal_selectors as selectors
 from chat.forms import MessageForm
 from chat.models import Conversation, PendingTurn
 from chat.services.agent import chat_turn, conversation_start
+from chat.services.ratelimit import check_chat_turn_rate
 from chat.views.pages import (
     HtmxHttpRequest,
     _conversation_url,
@@ -40,18 +41,16 @@ from chat.views.pages import (
     _thread_context,
     _user,
 )
-from chat.views.turns import FAILED_MESSAGE, chat_send_rate_limited, turn_hand_over, turn_run
-from supportbot.errors import ApplicationError
+from chat.views.turns import FAILED_MESSAGE, turn_hand_over, turn_run
+from supportbot.errors import ApplicationError, RateLimited
 
 if TYPE_CHECKING:
     from orders.models import Customer
 
 logger = logging.getLogger(__name__)
 
-RATE_LIMITED = (
-    "You're sending messages faster than we can answer. Please wait a minute, then try again — "
-    "your message is still in the box."
-)
+# The web chat keeps a refused message in the composer, and says so.
+KEPT_IN_THE_BOX = " Your message is still in the box."
 
 
 # --- sending -------------------------------------------------------------------------------
@@ -75,10 +74,12 @@ def send(request: HtmxHttpRequest) -> HttpResponse:
                 return _error(request, "That conversation was not found. Reload the page to start a new one.", status=404)
             raise Http404("That conversation was not found.")
     # Counted after validation, so a refused over-long message doesn't use up the allowance.
-    if chat_send_rate_limited(request, customer=customer):
+    try:
+        check_chat_turn_rate(customer=customer)
+    except RateLimited as exc:
         if request.htmx:
-            return _error(request, RATE_LIMITED, status=429)
-        messages.error(request, RATE_LIMITED)
+            return _error(request, exc.message + KEPT_IN_THE_BOX, status=429)
+        messages.error(request, exc.message + KEPT_IN_THE_BOX)
         return _render_composer_page(request, customer, conversation, form, status=429)
 
     created = conversation is None

@@ -14,9 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.utils import timezone
-from django_ratelimit.core import _split_rate, is_ratelimited
 
 from chat.models import Conversation, Message, PendingTurn
 from chat.services.agent import chat_turn
@@ -24,9 +22,7 @@ from supportbot.errors import ApplicationError
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-    from django.http import HttpRequest
 
-    from orders.models import Customer
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +65,14 @@ def turns_answer_abandoned(*, conversation: Conversation, user: User) -> int:
     """
     now = timezone.now()
     PendingTurn.objects.filter(
-        conversation=conversation, state=PendingTurn.State.ANSWERING, claimed_at__lt=now - timedelta(seconds=TURN_STUCK_SECONDS)
+        conversation=conversation,
+        state=PendingTurn.State.ANSWERING,
+        claimed_at__lt=now - timedelta(seconds=TURN_STUCK_SECONDS),
     ).update(state=PendingTurn.State.FAILED, error="The answer was interrupted.")
     abandoned = PendingTurn.objects.filter(
-        conversation=conversation, user=user, state=PendingTurn.State.PENDING,
+        conversation=conversation,
+        user=user,
+        state=PendingTurn.State.PENDING,
         created_at__lt=now - timedelta(seconds=TURN_STREAM_GRACE_SECONDS),
     ).values_list("pk", flat=True)
     answered = 0
@@ -103,26 +103,8 @@ def turns_open(*, conversation: Conversation) -> dict[str, list[PendingTurn]]:
     return {
         "waiting_turns": [turn for turn in turns if turn.state == PendingTurn.State.PENDING],
         "unanswered_turns": [
-            turn for turn in turns
+            turn
+            for turn in turns
             if turn.state == PendingTurn.State.FAILED and (last_sent is None or turn.created_at > last_sent)
         ],
     }
-
-
-def chat_send_rate_limited(request: HttpRequest, *, customer: Customer) -> bool:
-    """CHAT_RATE_LIMIT per customer: counted in the cache, and in the database as a backstop.
-
-    The cache counter fails open while Redis is unreachable (RATELIMIT_FAIL_OPEN): its add()
-    misses and its incr() raises, which django-ratelimit reads as a first request. The
-    messages a customer sent in the same period are in the database whatever Redis does, so
-    they are counted too (one indexed count per send), and the limit holds during an outage.
-    """
-    rate = settings.CHAT_RATE_LIMIT
-    if is_ratelimited(request, group="chat.send", key="user", rate=rate, increment=True):
-        return True
-    limit, period = _split_rate(rate)
-    since = timezone.now() - timedelta(seconds=period)
-    sent = Message.objects.filter(conversation__customer=customer, role=Message.Role.USER, created_at__gte=since).count()
-    # A turn being answered has stored its message already; only the ones still waiting add to it.
-    waiting = PendingTurn.objects.filter(user=customer.user, state=PendingTurn.State.PENDING, created_at__gte=since).count()
-    return sent + waiting >= limit

@@ -73,6 +73,7 @@ def settings_fixture_api(settings):
     # Fuzzing sends hundreds of requests a minute; the rate limit is tested elsewhere.
     settings.API_RATE_LIMIT = "100000/m"
     settings.API_ANON_RATE_LIMIT = "100000/m"
+    settings.CHAT_RATE_LIMIT = "100000/m"
     return settings
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +23,8 @@ from django.utils import timezone
 from chat.models import Conversation, Message, PendingAction, ToolCallLog
 from chat.services import actions as actions_service
 from chat.services.agent import OFFER_HUMAN, chat_turn
-from supportbot.errors import ApplicationError, InvalidInput
+from chat.services.ratelimit import check_chat_turn_rate
+from supportbot.errors import ApplicationError, InvalidInput, RateLimited
 from whatsapp.models import InboundEvent, WhatsAppContact
 from whatsapp.services import linking
 from whatsapp.services.contacts import acting_customer, contact_conversation, contact_for_phone
@@ -264,6 +265,14 @@ def _answer(contact: WhatsAppContact, conversation: Conversation, text: str) -> 
     # whose login was deleted since linking chats as no one.
     if customer.user is None:
         outbound_queue_text(contact=contact, text=linking.link_instructions(), conversation=conversation)
+        return
+    try:
+        check_chat_turn_rate(customer=customer)
+    except RateLimited as exc:
+        # One notice per burst: answering every refused message would send a flood as many replies.
+        since = timezone.now() - timedelta(seconds=exc.extra["retry_after"])
+        if not contact.outbound_messages.filter(text=exc.message, created_at__gte=since).exists():
+            outbound_queue_text(contact=contact, text=exc.message, conversation=conversation)
         return
     turn_started = timezone.now()
     try:
