@@ -64,6 +64,7 @@ def anonymize_customers(modeladmin: admin.ModelAdmin, request: HttpRequest, quer
             messages.error(request, f"{label}: {error.message}")
             continue
         deleted = sum(report.deleted.values())
+        customer.refresh_from_db()  # the admin log must name the erased record, not the person
         modeladmin.log_change(request, customer, f"Erased (data rights): {deleted} rows deleted, {report.kept_orders} orders kept.")
         messages.success(request, f"{label} erased: {deleted} related rows deleted, {report.kept_orders} order(s) kept for accounting.")
     return None

@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
@@ -138,6 +139,10 @@ def test_data_rights_admin_actions_are_for_leads(client, history, customer, agen
     customer.refresh_from_db()
     assert customer.first_name != "Erased"  # nothing happens before the confirmation
 
+    handle = customer.handle
     client.post(url, {"action": "anonymize_customers", "_selected_action": [customer.pk], "confirm": "yes"})
     customer.refresh_from_db()
     assert customer.first_name == "Erased" and Order.objects.filter(customer=customer).count() == 1
+    # The admin history keeps the export and the erasure, without the customer's name.
+    entries = LogEntry.objects.filter(object_id=str(customer.pk), content_type__model="customer")
+    assert entries.count() == 2 and not entries.filter(object_repr__contains=handle).exists()
