@@ -6,13 +6,10 @@ Every function here expects to run inside the caller's transaction (`@transactio
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.conf import settings
-from django.utils import timezone
-
-from orders.models import Customer, Order, OrderItem, PaymentMethod, PaymentTransaction, SelfServiceRefund, Variant
+from orders.models import Customer, Order, OrderItem, PaymentMethod, PaymentTransaction, Variant
+from orders.selectors import check_refund_limit_not_reached
 from supportbot.errors import InvalidInput, NotFound, RuleViolation
 
 CENT = Decimal("0.01")
@@ -158,14 +155,7 @@ def check_refund_limit(customer: Customer) -> None:
     both see a count under the limit.
     """
     Customer.objects.select_for_update().filter(pk=customer.pk).first()
-    limit = settings.ORDERS_SELF_SERVICE_REFUND_LIMIT
-    since = timezone.now() - timedelta(days=30)
-    if SelfServiceRefund.objects.filter(customer=customer, created_at__gte=since).count() >= limit:
-        raise RuleViolation(
-            f"You've already had {limit} refund(s) through self-service in the last 30 days, so a human agent "
-            "will handle this one. I can transfer you to an agent now.",
-            code="refund_limit",
-        )
+    check_refund_limit_not_reached(customer=customer)
 
 
 def clean_address(fields: dict[str, str]) -> dict[str, str]:
