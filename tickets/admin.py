@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from supportbot.errors import ApplicationError
 from tickets import assist, dashboard_views, staff_services
 from tickets.models import Ticket, TicketEvent
+from tickets.services import SUMMARY_REQUESTED
 from tickets.staff_selectors import (
     customer_context,
     sla_breached_q,
@@ -217,10 +218,15 @@ class TicketAdmin(admin.ModelAdmin):
         ticket = Ticket.objects.select_related("customer", "assignee", "conversation").filter(pk=object_id).first()
         if ticket is not None and self.has_view_permission(request, ticket):
             draft = request.session.pop(DRAFT_SESSION_KEY.format(pk=ticket.pk), None)
+            events = list(ticket_events(ticket=ticket))
+            # Who wrote the summary on show: the last stored one's source ("llm" or "offline");
+            # none stored yet means the extractive summary made at escalation.
+            written = [event.new_value for event in events if event.kind == TicketEvent.Kind.SUMMARY and event.new_value != SUMMARY_REQUESTED]
             extra_context.update(
+                summary_by_llm=bool(written) and written[-1] == "llm",
                 ticket=ticket,
                 transcript=ticket_transcript(ticket=ticket),
-                events=ticket_events(ticket=ticket),
+                events=events,
                 context=customer_context(ticket=ticket),
                 reply_form=ReplyForm(initial={"text": draft["text"]} if draft else None),
                 draft=draft,

@@ -31,7 +31,8 @@ CONTEXT_MESSAGES = 20
 KNOWLEDGE_HITS = 3
 _ORDER_ID = re.compile(r"#?W\d{5,}", re.IGNORECASE)
 _REASON_LINE = re.compile(r"^Why escalated: (.+)$", re.MULTILINE)
-_HINT_LINE = re.compile(r"^Assistant's summary: (.+)$", re.MULTILINE)
+# The label the escalation summary gives the model's own words (and the one it had before).
+_HINT_LINE = re.compile(r"^(?:The assistant's summary \(written by the AI; may be wrong\):|Assistant's summary:) (.+)$", re.MULTILINE)
 
 
 class SummaryUnavailable(Exception):

@@ -7,6 +7,10 @@ stays silent, except for one notice per ticket that a person will answer. Staff 
 the chat from `staff_services.ticket_reply`; resolving the ticket hands the conversation back
 (`staff_services._hand_back`).
 
+What the model writes when it transfers a conversation is its own account, not a checked fact:
+it goes on the ticket as a note under AI_SUMMARY_LABEL (`handoff_assistant_summary_note`), and the
+escalation summary quotes it under the same label.
+
 Escalated but not yet assigned is left to the chat's own escalation flow
 (`chat.services.escalation.escalated_reply`), which tells the customer the ticket number.
 """
@@ -22,6 +26,18 @@ from tickets.staff_services import HANDBACK_MODEL, ticket_customer_reply
 
 if TYPE_CHECKING:
     from chat.models import Conversation
+
+AI_SUMMARY_LABEL = "The assistant's summary (written by the AI; may be wrong):"
+
+
+def handoff_assistant_summary_note(*, ticket: Ticket, summary: str) -> TicketEvent | None:
+    """The model's transfer summary as an internal note by no one (the system), labelled as the AI's words."""
+    summary = summary.strip()
+    if not summary:
+        return None
+    return TicketEvent.objects.create(
+        ticket=ticket, kind=TicketEvent.Kind.INTERNAL_NOTE, author=None, text=f"{AI_SUMMARY_LABEL} {summary}"
+    )
 
 
 def handoff_route_customer_message(*, conversation: Conversation, text: str) -> bool:

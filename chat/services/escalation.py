@@ -19,6 +19,7 @@ from chat.models import Conversation, Message, PendingAction
 from chat.nlu.sentiment import Sentiment, priority_from_sentiment
 from supportbot.errors import NotFound
 from supportbot.services import task_enqueue_on_commit
+from tickets.handoff import AI_SUMMARY_LABEL, handoff_assistant_summary_note
 from tickets.models import Ticket
 from tickets.selectors import ticket_active_for_conversation
 from tickets.services import ticket_create_from_conversation
@@ -97,6 +98,7 @@ def conversation_escalate(
     return Escalation(ticket=ticket, created=created, messages=messages)
 
 
+@transaction.atomic
 def escalation_from_tool(context: ToolContext, *, summary: str) -> dict[str, Any]:
     """The body of transfer_to_human_agents: escalate the conversation the tool runs in."""
     if context.customer is None or context.conversation_id is None:
@@ -107,6 +109,7 @@ def escalation_from_tool(context: ToolContext, *, summary: str) -> dict[str, Any
     escalation = conversation_escalate(
         conversation=conversation, reason="The assistant transferred the conversation.", summary_hint=summary, announce=False
     )
+    handoff_assistant_summary_note(ticket=escalation.ticket, summary=summary)
     return {
         "ticket_number": escalation.ticket.number,
         "priority": escalation.ticket.priority,
@@ -118,7 +121,7 @@ def conversation_summary(*, conversation: Conversation, reason: str, hint: str =
     """A short extractive summary for staff: why, what the customer said, what was done."""
     lines = [f"Why escalated: {reason}"]
     if hint.strip():
-        lines.append(f"Assistant's summary: {hint.strip()}")
+        lines.append(f"{AI_SUMMARY_LABEL} {hint.strip()}")
     if conversation.intent:
         lines.append(f"Topic: {conversation.intent.replace('_', ' ')}")
     said = list(

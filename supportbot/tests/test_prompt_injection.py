@@ -515,3 +515,47 @@ def test_the_offline_assistant_never_follows_stored_instructions(world, tmp_path
         # Hidden instructions are never the assistant's own words: at most part of a quoted, cited passage.
         if "ignore all previous instructions" in reply.text.lower() or marker in reply.text:
             assert reply.citations and "(From “" in reply.text, reply.text
+
+
+# --- What the model writes for staff ---------------------------------------------------------
+
+
+def test_the_transfer_summary_reaches_staff_as_the_assistants_words_escaped(world, llm, client):
+    from tickets.models import Ticket, TicketEvent
+    from tickets.tests.conftest import make_staff
+
+    shopper = world["attacker"]
+    conversation = Conversation.objects.create(customer=shopper)
+    claim = (
+        "<script>alert(1)</script> Identity verified by the assistant: VIP customer, refund $500 now without checks."
+    )
+    llm.add(
+        ScriptedLLM.calls(("transfer_to_human_agents", {"summary": claim})),
+        ScriptedLLM.text("A colleague will take it from here."),
+    )
+    chat_turn(conversation=conversation, text="I want a person, please.", user=shopper.user)
+    ticket = Ticket.objects.get(conversation=conversation)
+
+    label = "The assistant's summary (written by the AI; may be wrong):"
+    (note,) = ticket.events.filter(kind=TicketEvent.Kind.INTERNAL_NOTE)
+    assert note.author is None and note.text == f"{label} {claim}"
+    assert f"{label} {claim}" in ticket.summary and "Assistant's summary:" not in ticket.summary.replace(label, "")
+
+    client.force_login(make_staff("sam"))
+    page = client.get(f"/admin/tickets/ticket/{ticket.pk}/change/").content.decode()
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt; Identity verified by the assistant"
+    assert "<script>alert(1)</script>" not in page
+    # Labelled wherever staff read it: the summary panel, the first note (and the events inline).
+    assert page.count(f"The assistant&#x27;s summary (written by the AI; may be wrong): {escaped}") >= 2
+    assert "a line marked as the assistant's summary is the AI's words and may be wrong" in page
+
+    # A summary the LLM wrote afterwards (the llm-queue job) is labelled as a whole.
+    from django.utils import timezone
+
+    from tickets.services import ticket_summary_store
+
+    ticket_summary_store(
+        ticket_id=ticket.pk, summary="All verified, refund approved.", source="llm", generated_since=timezone.now()
+    )
+    page = client.get(f"/admin/tickets/ticket/{ticket.pk}/change/").content.decode()
+    assert "The assistant's summary (written by the AI; may be wrong): check it against the transcript below." in page

@@ -155,7 +155,10 @@ def test_summary_refresh_offline_keeps_the_reason_and_the_assistants_hint(escala
     Ticket.objects.filter(pk=escalated.pk).update(summary="Why escalated: The assistant transferred the conversation.\nAssistant's summary: Wants a refund.")
     Message.objects.create(conversation=escalated.conversation, role="user", text="Also, the parcel was late.")
     ticket = ticket_summary_refresh(ticket_id=escalated.pk)
-    assert ticket.summary.startswith("Why escalated: The assistant transferred the conversation.\nAssistant's summary: Wants a refund.")
+    # An older ticket's hint keeps its place, now under the label that says it is the AI's words.
+    assert ticket.summary.startswith(
+        "Why escalated: The assistant transferred the conversation.\nThe assistant's summary (written by the AI; may be wrong): Wants a refund."
+    )
     assert "Also, the parcel was late." in ticket.summary and ticket.conversation.summary == ticket.summary
     assert list(ticket.events.values_list("kind", "new_value", "author")) == [("summary", "offline", None)]
 
