@@ -313,7 +313,13 @@ def _decide_action(event: InboundEvent, contact: WhatsAppContact, action_id: int
         return
     event.conversation = result.action.conversation
     if result.replayed:
-        done = "That was already done" if decision == CONFIRM else "You already declined that"
+        replayed_words: dict[str, str] = {
+            PendingAction.Status.CONFIRMED: "That was already done",
+            PendingAction.Status.DECLINED: "You already declined that",
+            PendingAction.Status.EXPIRED: "That request had expired",
+            PendingAction.Status.SUPERSEDED: "A newer request replaced that one",
+        }
+        done = replayed_words.get(result.action.status, "That was already decided")
         outbound_queue_text(
             contact=contact, text=f"{done} — nothing more has changed.", conversation=result.action.conversation
         )
