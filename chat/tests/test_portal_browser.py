@@ -51,7 +51,7 @@ def browser() -> Iterator[object]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("Python Playwright is not installed (pip install -r requirements.txt).")
+        pytest.skip("Python Playwright is not installed (pip install -r requirements-dev.txt).")
     # Playwright's sync API keeps an event loop on this thread; the test body's ORM calls are
     # still plain synchronous code, so Django's async-safety guard must be told so.
     from playwright.sync_api import expect
