@@ -22,5 +22,6 @@ app.conf.task_routes = {
     "*.email_*": {"queue": "email"},
     "knowledge.*": {"queue": "embeddings"},
     "*.summarize_*": {"queue": "llm"},
+    "chat.tasks.turn_answer_*": {"queue": "llm"},
 }
 app.autodiscover_tasks()

@@ -1,8 +1,8 @@
 """The htmx hand-over from the send POST to the answer stream lives in the database (PendingTurn):
 it works with the cache (Redis) unreachable, a turn is answered exactly once however many
-streams connect, and a turn whose stream never connects is answered on the next page load or
-shown as not answered — nothing the customer typed is lost. Answers come from the scripted
-Chat Completions server (a real HTTP server)."""
+streams connect, and a page load only shows a turn whose stream never connects (a worker answers
+it: test_turn_tasks.py) or one cut off mid-answer — nothing the customer typed is lost. Answers
+come from the scripted Chat Completions server (a real HTTP server)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from chat.models import Conversation, Message, PendingTurn
+from chat.services.turns import TURN_STREAM_GRACE_SECONDS, TURN_STUCK_SECONDS, turns_sweep_abandoned
 from chat.tests.conftest import make_customer
 from chat.tests.llm_server import ScriptedLLM
 from chat.tests.test_portal_chat import HTMX, sse_events
-from chat.views.turns import TURN_STREAM_GRACE_SECONDS, TURN_STUCK_SECONDS
+from supportbot.celery import app
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +70,8 @@ def test_with_the_cache_down_htmx_chat_streams_the_answer_once(llm, client, cach
     assert events[-1][0] == "done" and "Still answering without Redis." in events[-1][1]
     conversation = Conversation.objects.get(customer=customer)
     assert list(conversation.messages.values_list("role", "text")) == [
-        ("user", "Is the shop open?"), ("assistant", "Still answering without Redis."),
+        ("user", "Is the shop open?"),
+        ("assistant", "Still answering without Redis."),
     ]
     assert PendingTurn.objects.get().state == PendingTurn.State.ANSWERED
     replay = sse_events(client.get(stream_url))
@@ -106,28 +109,45 @@ def test_two_streams_for_one_turn_answer_it_once(llm, client):
     assert list(Message.objects.values_list("role", flat=True)) == ["user", "assistant"]
 
 
-def test_a_turn_whose_stream_never_connected_is_answered_on_the_next_page_load(llm, client):
+def test_loading_the_page_of_an_abandoned_turn_changes_nothing_and_shows_it_waiting(llm, client):
     customer = make_customer()
     client.force_login(customer.user)
     stream_url = _stream_url(_send_htmx(client, "Where is my parcel?"))
     conversation = Conversation.objects.get(customer=customer)
-
-    # Reloaded at once: the turn still waits for its stream, and the page shows it with one.
-    page = client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
-    assert f'data-stream-url="{stream_url}"' in page and "Where is my parcel?" in page
-    assert not conversation.messages.exists() and llm.requests == []
-
-    # Past the grace period the page load answers it itself.
+    # Its stream never came, and the grace period is over: a worker answers it (chat.tasks), not a GET.
     PendingTurn.objects.update(created_at=timezone.now() - timedelta(seconds=TURN_STREAM_GRACE_SECONDS + 1))
     llm.add(ScriptedLLM.text("It left the warehouse today."))
-    page = client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
 
-    assert "It left the warehouse today." in page and "data-stream-url" not in page
-    assert list(conversation.messages.values_list("role", flat=True)) == ["user", "assistant"]
-    assert PendingTurn.objects.get().state == PendingTurn.State.ANSWERED
-    # The stream connecting late finds nothing to answer.
-    assert sse_events(client.get(stream_url))[0][0] == "failure"
-    assert conversation.messages.count() == 2
+    pages = [
+        client.get(reverse("chat:index")),
+        client.get(reverse("chat:index"), {"c": conversation.pk}),
+        client.get(reverse("chat:conversation", args=[conversation.pk])),
+        client.get(reverse("chat:widget"), **HTMX),
+    ]
+
+    for page in pages:
+        html = page.content.decode()
+        assert page.status_code == 200
+        assert f'data-stream-url="{stream_url}"' in html and "Where is my parcel?" in html
+    assert PendingTurn.objects.get().state == PendingTurn.State.PENDING
+    assert not conversation.messages.exists() and llm.requests == []
+    # Without JavaScript the waiting bubble offers a reload of the conversation.
+    assert f'href="{reverse("chat:conversation", args=[conversation.pk])}#latest"' in pages[2].content.decode()
+
+
+def test_loading_the_page_leaves_a_turn_cut_off_mid_answer_to_the_sweep(llm, client):
+    customer = make_customer()
+    client.force_login(customer.user)
+    _send_htmx(client, "Cancel my order please")
+    conversation = Conversation.objects.get(customer=customer)
+    # Claimed by a stream whose process then died.
+    PendingTurn.objects.update(
+        state=PendingTurn.State.ANSWERING, claimed_at=timezone.now() - timedelta(seconds=TURN_STUCK_SECONDS + 1)
+    )
+
+    client.get(reverse("chat:conversation", args=[conversation.pk]))
+
+    assert PendingTurn.objects.get().state == PendingTurn.State.ANSWERING
 
 
 def test_a_turn_cut_off_mid_answer_is_shown_as_not_answered_until_sent_again(llm, client):
@@ -140,6 +160,7 @@ def test_a_turn_cut_off_mid_answer_is_shown_as_not_answered_until_sent_again(llm
         state=PendingTurn.State.ANSWERING, claimed_at=timezone.now() - timedelta(seconds=TURN_STUCK_SECONDS + 1)
     )
 
+    assert turns_sweep_abandoned() == 0  # nothing to answer, one turn to mark
     page = client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
 
     assert PendingTurn.objects.get().state == PendingTurn.State.FAILED
@@ -153,6 +174,13 @@ def test_a_turn_cut_off_mid_answer_is_shown_as_not_answered_until_sent_again(llm
     assert response.status_code == 302
     page = client.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
     assert "msg-unanswered" not in page and "Which order?" in page
+
+
+def test_the_beat_sweeps_abandoned_turns_every_30_seconds_and_their_answers_go_to_the_llm_queue():
+    periodic = PeriodicTask.objects.get(task="chat.tasks.turns_sweep_abandoned")
+    assert periodic.enabled and (periodic.interval.every, periodic.interval.period) == (30, "seconds")
+    assert app.amqp.router.route({}, "chat.tasks.turns_sweep_abandoned")["queue"].name == "default"
+    assert app.amqp.router.route({}, "chat.tasks.turn_answer_abandoned")["queue"].name == "llm"
 
 
 @pytest.mark.parametrize("htmx", [False, True])
@@ -179,4 +207,3 @@ def test_with_the_cache_down_the_rate_limit_is_still_per_customer(llm, client, s
     for customer in (make_customer(), make_customer()):
         client.force_login(customer.user)
         assert client.post(reverse("chat:send"), {"text": "hello"}).status_code == 302
-

@@ -6,12 +6,11 @@ htmx the same endpoints answer with named partials of `chat/chat.html`. htmx err
 responses are always an error partial retargeted to the error area, never an empty swap.
 
 Sending with htmx streams the answer: the POST validates, rate-limits and hands the turn to
-`stream` through a PendingTurn row (database, not cache: see `chat.views.turns`), and answers
+`stream` through a PendingTurn row (database, not cache: see `chat.services.turns`), and answers
 at once with the customer's bubble and a typing indicator; the indicator opens an EventSource on
 `stream`, which claims the turn, runs it and sends the answer's tokens as they come, then the
-rendered messages. A turn whose stream never connects is answered on the next page load.
+rendered messages. A turn whose stream never connects is answered by a worker task; GETs only show it.
 """
-
 
 from chat.views.pages import conversation_detail, index, widget
 from chat.views.sending import send, stream

@@ -17,7 +17,7 @@ from chat import portal_selectors as selectors
 from chat.forms import MessageForm
 from chat.models import Conversation
 from chat.services.agent import customer_for_user
-from chat.views.turns import turns_answer_abandoned, turns_open
+from chat.services.turns import turns_open
 from supportbot.errors import NotFound
 
 if TYPE_CHECKING:
@@ -76,12 +76,6 @@ def _thread_context(request: HtmxHttpRequest, customer: Customer, conversation: 
     }
 
 
-def _settle_turns(request: HtmxHttpRequest, conversation: Conversation | None) -> None:
-    """Answer the turns of `conversation` whose answer stream never connected (see chat.views.turns)."""
-    if conversation is not None:
-        turns_answer_abandoned(conversation=conversation, user=_user(request))
-
-
 # --- pages ---------------------------------------------------------------------------------
 
 
@@ -93,7 +87,6 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
     if customer is None:
         return _no_customer(request)
     conversation = None if request.GET.get("new") else selectors.conversation_latest(customer=customer)
-    _settle_turns(request, conversation)
     return render(request, "chat/chat.html", _thread_context(request, customer, conversation))
 
 
@@ -106,7 +99,6 @@ def conversation_detail(request: HtmxHttpRequest, conversation_id: int) -> HttpR
     conversation = selectors.conversation_access(customer=customer, conversation_id=conversation_id)
     if conversation is None:
         raise Http404("That conversation was not found.")
-    _settle_turns(request, conversation)
     return render(request, "chat/chat.html", _thread_context(request, customer, conversation))
 
 
@@ -120,7 +112,6 @@ def widget(request: HtmxHttpRequest) -> HttpResponse:
     if not request.htmx:
         return redirect("chat:index")
     conversation = selectors.conversation_latest(customer=customer)
-    _settle_turns(request, conversation)
     thread = (
         selectors.thread_messages(conversation=conversation, user=_user(request), limit=selectors.WIDGET_THREAD_SIZE)
         if conversation
@@ -134,5 +125,3 @@ def widget(request: HtmxHttpRequest) -> HttpResponse:
         "form": MessageForm(initial={"conversation": conversation.pk if conversation else None}),
     }
     return render(request, "chat/chat.html#widget-panel", context)
-
-

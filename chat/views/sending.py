@@ -1,7 +1,7 @@
 """Sending a message: htmx streams the answer over server-sent events; no JS posts and redirects.
 
 The htmx POST validates, rate-limits and hands the turn to `stream` through a PendingTurn row
-(chat.views.turns: the database, so a Redis outage loses nothing), and answers at once with the
+(chat.services.turns: the database, so a Redis outage loses nothing), and answers at once with the
 customer's bubble and a typing indicator; the indicator opens an EventSource on `stream`, which
 claims the turn, runs it and sends the answer's tokens as they come, then the rendered messages.
 """
@@ -32,6 +32,7 @@ from chat.forms import MessageForm
 from chat.models import Conversation, PendingTurn
 from chat.services.agent import chat_turn, conversation_start
 from chat.services.ratelimit import check_chat_turn_rate
+from chat.services.turns import FAILED_MESSAGE, turn_hand_over, turn_run
 from chat.views.pages import (
     HtmxHttpRequest,
     _conversation_url,
@@ -41,7 +42,6 @@ from chat.views.pages import (
     _thread_context,
     _user,
 )
-from chat.views.turns import FAILED_MESSAGE, turn_hand_over, turn_run
 from supportbot.errors import ApplicationError, RateLimited
 
 if TYPE_CHECKING:
@@ -68,10 +68,14 @@ def send(request: HtmxHttpRequest) -> HttpResponse:
         return _send_invalid(request, customer, form)
     conversation: Conversation | None = None
     if form.cleaned_data["conversation"]:
-        conversation = selectors.conversation_access(customer=customer, conversation_id=form.cleaned_data["conversation"])
+        conversation = selectors.conversation_access(
+            customer=customer, conversation_id=form.cleaned_data["conversation"]
+        )
         if conversation is None:
             if request.htmx:
-                return _error(request, "That conversation was not found. Reload the page to start a new one.", status=404)
+                return _error(
+                    request, "That conversation was not found. Reload the page to start a new one.", status=404
+                )
             raise Http404("That conversation was not found.")
     # Counted after validation, so a refused over-long message doesn't use up the allowance.
     try:
@@ -115,7 +119,9 @@ def _render_composer_page(
     return render(request, "chat/chat.html", context, status=status)
 
 
-def _start_streamed_turn(request: HtmxHttpRequest, *, conversation: Conversation, text: str, created: bool) -> HttpResponse:
+def _start_streamed_turn(
+    request: HtmxHttpRequest, *, conversation: Conversation, text: str, created: bool
+) -> HttpResponse:
     turn = turn_hand_over(conversation=conversation, user=_user(request), text=text)
     context = {
         "conversation": conversation,
@@ -142,16 +148,21 @@ def stream(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
     while a streaming response needs a generator; a queue connects the two.
     """
     # The claim is a conditional UPDATE (pending → answering): only one request runs the turn, so
-    # a reconnecting EventSource, or a page load answering it meanwhile, can't answer it twice.
+    # a reconnecting EventSource, or the worker answering an abandoned turn, can't answer it twice.
     turn = PendingTurn.claim(token=token, user_id=request.user.pk)
     if turn is None:
-        return _sse_single("failure", render_to_string(
-            "partials/error.html",
-            {"error": "This answer is no longer available. Reload the conversation to see it.", "retry": False},
-            request=request,
-        ))
+        return _sse_single(
+            "failure",
+            render_to_string(
+                "partials/error.html",
+                {"error": "This answer is no longer available. Reload the conversation to see it.", "retry": False},
+                request=request,
+            ),
+        )
     customer = _customer(request)
-    conversation = selectors.conversation_access(customer=customer, conversation_id=turn.conversation_id) if customer else None
+    conversation = (
+        selectors.conversation_access(customer=customer, conversation_id=turn.conversation_id) if customer else None
+    )
     if conversation is None:
         turn.finish(error="That conversation was not found.")
         raise Http404("That conversation was not found.")
@@ -210,14 +221,16 @@ def _run_turn_in_thread(request: HtmxHttpRequest, *, turn: PendingTurn) -> Itera
         close_old_connections()
         if outcome is None or outcome[0] == "error":
             message = outcome[1] if outcome else FAILED_MESSAGE
-            yield _sse("failure", render_to_string("partials/error.html", {"error": message, "retry": True}, request=request))
+            yield _sse(
+                "failure", render_to_string("partials/error.html", {"error": message, "retry": True}, request=request)
+            )
             return
         added = selectors.thread_messages_after(
             conversation=conversation, user=user, after_id=before, include_customer=False
         )
-        html = render_to_string("chat/chat.html#turn-messages", {"thread": added, "conversation": conversation}, request=request)
+        html = render_to_string(
+            "chat/chat.html#turn-messages", {"thread": added, "conversation": conversation}, request=request
+        )
         yield _sse("done", html)
 
     return generate()
-
-

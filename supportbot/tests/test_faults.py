@@ -251,17 +251,20 @@ def test_with_redis_down_pages_and_chat_work_health_is_degraded_and_jobs_fail_vi
     webhook = requests.post(f"{stack.base_url}/whatsapp/webhook", data=body, timeout=30,
                             headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})
     assert webhook.status_code == 200 and time.monotonic() - started < 5, (webhook.status_code, webhook.text[:300])
-    # Two jobs waited: the escalation's summary (llm queue) and the webhook's processing (default).
+    # Three jobs waited: the htmx turn's fallback answer and the escalation's summary (llm queue),
+    # and the webhook's processing (default).
     assert sorted(_run(stack.env, "manage.py", "shell", "-v", "0", "-c", UNSENT_ROWS).split()) == [
-        "unsent:tickets.summarize_ticket:waiting", "unsent:whatsapp.process_inbound_event:waiting"]
+        "unsent:chat.tasks.turn_answer_abandoned:waiting", "unsent:tickets.summarize_ticket:waiting",
+        "unsent:whatsapp.process_inbound_event:waiting"]
 
     # Redis back: the beat's requeue publishes them, once.
     stack.redis["pid"] = _start_redis(stack.redis["dir"], stack.redis["socket"])  # type: ignore[arg-type]
-    assert _run(stack.env, "manage.py", "shell", "-v", "0", "-c", REQUEUE).split()[-1] == "2"
+    assert _run(stack.env, "manage.py", "shell", "-v", "0", "-c", REQUEUE).split()[-1] == "3"
     assert sorted(_run(stack.env, "manage.py", "shell", "-v", "0", "-c", UNSENT_ROWS).split()) == [
-        "unsent:tickets.summarize_ticket:sent", "unsent:whatsapp.process_inbound_event:sent"]
+        "unsent:chat.tasks.turn_answer_abandoned:sent", "unsent:tickets.summarize_ticket:sent",
+        "unsent:whatsapp.process_inbound_event:sent"]
     broker = redis.Redis(unix_socket_path=str(stack.redis["socket"]))
-    assert (broker.llen("default"), broker.llen("llm")) == (1, 1)
+    assert (broker.llen("default"), broker.llen("llm")) == (1, 2)
     assert _run(stack.env, "manage.py", "shell", "-v", "0", "-c", REQUEUE).split()[-1] == "0"
 
 
