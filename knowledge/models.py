@@ -138,7 +138,7 @@ class LexemeFrequency(models.Model):
 
     A copy of what ANALYZE keeps in pg_stats.most_common_elems for Chunk.search_vector, taken by
     knowledge.services.chunk_statistics_refresh. Searching reads this indexed table instead of
-    the pg_stats view, whose privilege checks and array unnesting cost ~2 ms per search.
+    the pg_stats view, whose privilege checks and array unnesting would run on every search.
     """
 
     lexeme = models.TextField(primary_key=True)

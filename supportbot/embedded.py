@@ -93,9 +93,9 @@ def _tune_postgres(socket_dir: Path, *, bin_path: Path, system_user: str | None)
     """Give the server a buffer cache that holds a real help center's vectors (once per data dir).
 
     PostgreSQL's default shared_buffers (128 MB) is smaller than the chunk table plus its HNSW
-    index at 100k chunks, so every search re-reads pages from the OS: measured with
-    `bench_knowledge`, hybrid search p95 went from ~27-69 ms to ~14 ms with 512 MB. The setting
-    needs a restart, done here the first time (EMBEDDED_PG_SHARED_BUFFERS, default 512MB).
+    index at 100k chunks, so every search would re-read pages from the OS and take several times
+    as long. The setting needs a restart, done here the first time (EMBEDDED_PG_SHARED_BUFFERS,
+    default 512MB).
     """
     import psycopg
     from psycopg import sql

@@ -6,8 +6,7 @@ the chat benchmark, so that it measures a process in the same state:
 * it loads the embedding model, so the first customer of a fresh worker does not wait for it;
 * it freezes the objects alive at that point (modules, settings, the model's Python side) out
   of the garbage collector's reach. They live as long as the process, yet every full
-  collection would walk them again: measured in bench_chat, full collections during turns
-  went from 6 (556 ms in all, up to 172 ms for one) to 3 (141 ms) over 220 turns.
+  collection would walk them again, pausing whichever customer's turn is running.
 """
 
 from __future__ import annotations

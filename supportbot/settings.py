@@ -40,8 +40,8 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # DATABASE_URL: PostgreSQL with pgvector. Unset: an embedded PostgreSQL 18 + pgvector under var/.
 # EMBEDDED_PG_SHARED_BUFFERS: shared_buffers of that embedded PostgreSQL (default 512MB; applied once with a restart).
 # DATABASE_PREPARED_STATEMENTS: bind query parameters on the server and prepare statements a
-#   connection runs repeatedly (default on: a chat turn's statements skip parsing and planning,
-#   ~3 ms per turn in bench_chat). Turn off behind a pooler that cannot keep prepared statements
+#   connection runs repeatedly (default on: a chat turn's statements skip parsing and planning).
+#   Turn off behind a pooler that cannot keep prepared statements
 #   (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
 # TEST_DATABASE_NAME: name of the throwaway test database (default test_<name>).
 # REDIS_URL: Celery broker, results and Django cache. Unset: an embedded Redis under var/redis/.

@@ -108,11 +108,11 @@ def conversation_activity(*, period: DateRange, now: datetime | None = None, lim
     """Conversations per day, outcomes and top intents from one pass over the period's conversations.
 
     One scan counts per (day, intent) — a hash aggregate of at most days × intents groups — and
-    GROUPING SETS sum those into one row per day, one per intent and the total (five separate
-    queries used to read the same rows five times; grouping sets straight over the rows made
+    GROUPING SETS sum those into one row per day, one per intent and the total (separate
+    queries would read the same rows once each; grouping sets straight over the rows make
     PostgreSQL sort all of them, spilling to disk). Whether a conversation has
     a ticket is a hash join against the tickets' distinct conversation ids, computed once per
-    conversation — EXISTS inside FILTER clauses made PostgreSQL probe the ticket index per row.
+    conversation — EXISTS inside FILTER clauses would make PostgreSQL probe the ticket index per row.
     """
     from chat.models import Conversation
     from tickets.models import Ticket

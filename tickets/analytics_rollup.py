@@ -21,8 +21,8 @@ import psycopg.errors
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-# Days sealed per transaction: each holds a write lock on chat_message for its duration
-# (~10 ms per day at 5,000 answers a day), so a first backfill of years runs in short bursts.
+# Days sealed per transaction: each holds a write lock on chat_message for its duration, so a
+# first backfill of years runs in short bursts.
 SEAL_BATCH_DAYS = 31
 # A seal waits at most this long for in-flight message writes; on timeout the run stops and
 # the next one retries, rather than queueing every chat turn behind the lock.

@@ -158,9 +158,8 @@ def _request(*, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | No
     client = get_client()
     # The conversation and the tool schemas travel in `extra_body`, which the client sends as
     # they are: passed as `messages=`/`tools=`, the client walks every nested value against its
-    # type hints before sending: ~12 ms per request with a 40-message context and 20 tool
-    # schemas (bench_chat wall time per turn, two requests: p50 80 -> 55 ms). They are plain
-    # JSON already, built by llm_brain.
+    # type hints before sending, a cost that grows with the context and the tool schemas and is
+    # paid on every request of a turn. They are plain JSON already, built by llm_brain.
     body: dict[str, Any] = {"messages": messages}
     if tools:
         body["tools"] = tools

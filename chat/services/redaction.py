@@ -59,8 +59,8 @@ def redact_text(text: str) -> str:
 
 # Each LLM request re-sends the conversation and the retrieved passages, so the same texts are
 # redacted turn after turn: remembered, they cost a dictionary lookup instead of three regex
-# passes (~3 ms of a turn with a 40-message history in bench_chat). Bounded: at most 4096
-# texts of at most REMEMBER_UP_TO characters (~8 MB).
+# passes over the whole history. Bounded: at most 4096 texts of at most REMEMBER_UP_TO
+# characters (~8 MB).
 REMEMBER_UP_TO = 2000
 
 

@@ -38,7 +38,7 @@ FORMATS_BY_SUFFIX = {
 # Bump when parsing or chunking changes shape, so every document is re-chunked once.
 CHUNKER_VERSION = "1"
 # Chunks embedded per batch when ingesting many documents at once. Smaller batches sort worse by
-# length and pad more (measured: 64 per batch embeds the bench corpus ~20% slower than 256).
+# length and pad more, so a corpus embeds more slowly.
 EMBED_BATCH = 256
 
 
@@ -276,7 +276,7 @@ def _flush(batch: list[_Pending], report: IngestReport) -> list[Document]:
 class _Pipeline:
     """Embeds one batch on a helper thread while the previous batch is written.
 
-    The model releases the GIL and PostgreSQL works in its own process, so on two cores the
+    The model releases the GIL and PostgreSQL works in its own process, so with two cores the
     database writes (including HNSW index inserts) and the parsing of the next files hide behind
     the embedding instead of adding to it. Writes stay on the calling thread (Django's
     connection belongs to it), in file order.
