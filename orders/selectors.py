@@ -190,7 +190,7 @@ def variant_price(item_id: str) -> Decimal:
 
 # One round trip for the hottest read of the assistant. PostgreSQL assembles the record (items,
 # fulfillments, payments in id order) so Python builds no model instances: through the ORM the
-# same record took four queries and ~11 ms of Python per call. The shape must stay identical to
+# same record takes four queries and a model instance per row. The shape must stay identical to
 # `order_export` (tests compare the two).
 _ORDER_DETAILS_SQL = """
 SELECT json_build_object(
