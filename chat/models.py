@@ -99,8 +99,8 @@ class PendingTurn(models.Model):
 
     Kept in the database, not the cache, so a Redis outage cannot lose it. States move
     pending → answering → answered | failed; `claim` makes the pending → answering step a
-    conditional UPDATE, so of two requests racing for one turn (an EventSource reconnecting, a
-    page load answering turns whose stream never came) exactly one answers it. The customer's
+    conditional UPDATE, so of two claimants racing for one turn (an EventSource reconnecting, the
+    worker task answering turns whose stream never came) exactly one answers it. The customer's
     Message is stored by the turn itself (chat_turn), so the text lives here until then.
     """
 

@@ -1,7 +1,8 @@
 """Tools the assistant can call. Importing this package registers every tool.
 
-Modules: `store` (the tau-bench retail tools over orders services/selectors), `knowledge`
-(search_knowledge_base, search_products), `support` (transfer_to_human_agents, ...).
+Modules: `store` (the tau-bench retail tools over orders services/selectors, including
+transfer_to_human_agents), `knowledge_tools` (search_knowledge_base), `catalog_tools`
+(search_products, check_stock, subscribe_restock_alert), `support_tools` (track_order).
 """
 
 # Importing registers: store (tau-bench retail tools), catalog_tools and support_tools (the assistant's own).
