@@ -449,7 +449,7 @@ def retrieve_knowledge(text: str, *, embedding: np.ndarray | None = None) -> Ret
     try:
         from knowledge.selectors import chunk_search, embed_query
     except ImportError:
-        # The knowledge app's retrieval lands separately; until then turns run without it.
+        # Without the knowledge app a turn is answered without help-center context.
         return RetrievedContext()
     if embedding is None:
         embedding = embed_query(text)
