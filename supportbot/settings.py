@@ -79,7 +79,8 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # LLM_CONTEXT_TOKENS: token budget for history + retrieved context sent to the LLM (default 6000).
 # LLM_REDACT_PII: redact card numbers, emails and phone numbers in what is sent to the LLM (default on).
 # CHAT_ACTION_EXPIRY_MINUTES: a proposed action the customer has not confirmed expires (default 30).
-# TICKET_SLA_HOURS: hours to first answer by priority (default urgent=1,high=4,medium=24,low=72).
+# TICKET_SLA_HOURS: hours to the customer's next answer by priority, counted from the ticket's opening
+#   or the customer's latest message (default urgent=1,high=4,medium=24,low=72).
 # KNOWLEDGE_CHUNK_TOKENS: help-center chunk budget in embedding-model tokens (default 200).
 # KNOWLEDGE_CHUNK_OVERLAP: tokens a long section's next chunk repeats from the previous one (default 40).
 # KNOWLEDGE_MAX_FILE_BYTES: larger files are skipped by ingest_knowledge with a warning (default 2000000).
