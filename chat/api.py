@@ -20,12 +20,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from chat.limits import MAX_MESSAGE_CHARS, MESSAGE_TOO_LONG
 from chat.models import Conversation, Message, PendingAction
-from chat.selectors import analytics_summary, conversation_actions, conversation_messages_visible
+from chat.selectors import access_conversation, analytics_summary, conversation_actions, conversation_messages_visible
 from chat.services import actions as actions_service
-from chat.services.agent import chat_turn, conversation_for_user, conversation_start, customer_for_user
+from chat.services.agent import chat_turn, conversation_start
 from chat.services.feedback import feedback_give
 from chat.services.ratelimit import check_chat_turn_rate
+from orders.selectors import access_customer_for_user
 from supportbot.errors import (
     ApplicationError,
     InvalidInput,
@@ -81,7 +83,10 @@ class ActionOut(serializers.ModelSerializer[PendingAction]):
 
 
 class MessageIn(serializers.Serializer[dict[str, Any]]):
-    text = serializers.CharField(max_length=4000, trim_whitespace=True)
+    # Refused in the same words as the web chat and WhatsApp.
+    text = serializers.CharField(
+        max_length=MAX_MESSAGE_CHARS, trim_whitespace=True, error_messages={"max_length": MESSAGE_TOO_LONG}
+    )
     conversation_id = serializers.IntegerField(required=False, allow_null=True)
 
 
@@ -129,14 +134,14 @@ def message(request: Request) -> Response:
     data = MessageIn(data=request.data)
     data.is_valid(raise_exception=True)
     conversation_id = data.validated_data.get("conversation_id")
-    customer = customer_for_user(request.user)
+    customer = access_customer_for_user(request.user)
     # The assistant's budget, shared with the web chat and WhatsApp; the DRF throttles above
     # only bound the API as a whole.
     check_chat_turn_rate(customer=customer)
     if conversation_id is None:
         conversation = conversation_start(customer=customer, channel=Conversation.Channel.API)
     else:
-        conversation = conversation_for_user(conversation_id=conversation_id, user=request.user)
+        conversation = access_conversation(customer=customer, conversation_id=conversation_id)
     replies = chat_turn(conversation=conversation, text=data.validated_data["text"], user=request.user)
     conversation.refresh_from_db(fields=["status"])
     payload = {
@@ -157,7 +162,7 @@ def message(request: Request) -> Response:
 )
 @api_view(["GET"])
 def history(request: Request, conversation_id: int) -> Response:
-    conversation = conversation_for_user(conversation_id=conversation_id, user=request.user)
+    conversation = access_conversation(customer=access_customer_for_user(request.user), conversation_id=conversation_id)
     actions_service.actions_expire_stale(conversation=conversation)
     return Response(
         {
@@ -197,7 +202,7 @@ def _decision(decision: actions_service.ActionDecision) -> Response:
 def action_confirm(request: Request, action_id: int) -> Response:
     data = ConfirmIn(data=request.data)
     data.is_valid(raise_exception=True)
-    customer = customer_for_user(request.user)
+    customer = access_customer_for_user(request.user)
     decision = actions_service.action_confirm(
         action_id=action_id, customer=customer, idempotency_key=data.validated_data.get("idempotency_key")
     )
@@ -207,7 +212,7 @@ def action_confirm(request: Request, action_id: int) -> Response:
 @extend_schema(request=None, responses=DecisionOut, summary="Decline a proposed action")
 @api_view(["POST"])
 def action_decline(request: Request, action_id: int) -> Response:
-    customer = customer_for_user(request.user)
+    customer = access_customer_for_user(request.user)
     return _decision(actions_service.action_decline(action_id=action_id, customer=customer))
 
 

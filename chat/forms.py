@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from chat.limits import MAX_MESSAGE_CHARS, MESSAGE_TOO_LONG, message_too_long
 from chat.models import Feedback
-
-# The portal's limit, stricter than the agent's: long pastes are better as a ticket.
-MAX_MESSAGE_CHARS = 2000
 
 
 class MessageForm(forms.Form):
@@ -16,18 +14,16 @@ class MessageForm(forms.Form):
         strip=True,
         widget=forms.Textarea(attrs={"rows": 2, "autocomplete": "off"}),
         error_messages={"required": "Please type a message before sending."},
+        help_text=f"Enter sends · Shift+Enter adds a line · up to {MAX_MESSAGE_CHARS:,} characters",
     )
     # Empty: the message starts a new conversation.
     conversation = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
 
     def clean_text(self) -> str:
         text: str = self.cleaned_data["text"]
-        if len(text) > MAX_MESSAGE_CHARS:
-            raise forms.ValidationError(
-                f"Your message is {len(text):,} characters long. Please keep it to {MAX_MESSAGE_CHARS:,} characters "
-                "or fewer — you can split it into several messages.",
-                code="too_long",
-            )
+        # Not max_length: the browser would silently cut a long paste at the limit.
+        if message_too_long(text):
+            raise forms.ValidationError(MESSAGE_TOO_LONG, code="too_long")
         return text
 
 

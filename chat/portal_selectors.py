@@ -31,11 +31,6 @@ def conversation_latest(*, customer: Customer) -> Conversation | None:
     return Conversation.objects.filter(customer=customer).order_by("-last_activity_at", "-id").first()
 
 
-def conversation_access(*, customer: Customer, conversation_id: int) -> Conversation | None:
-    """The conversation if it is the customer's; None otherwise (the view answers 404)."""
-    return Conversation.objects.filter(pk=conversation_id, customer=customer).first()
-
-
 def _thread_queryset(*, conversation: Conversation, user: User) -> QuerySet[Message]:
     return (
         Message.objects.filter(conversation=conversation)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 from django.db.models import Avg, Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 
 from chat.models import Conversation, Feedback, Message, PendingAction, ToolCallLog
+from supportbot.errors import NotFound
 from tickets.models import Ticket
+
+if TYPE_CHECKING:
+    from orders.models import Customer
 
 VISIBLE_ROLES = (Message.Role.USER, Message.Role.ASSISTANT)
 
@@ -54,6 +58,24 @@ def turn_context(
         message._state.db = connection.alias
         history.append(message)
     return history, recent_orders_from_json(orders_json)
+
+
+def access_conversation(*, customer: Customer | None, conversation_id: int) -> Conversation:
+    """The conversation, with its customer loaded, if it is `customer`'s; NotFound otherwise.
+
+    A missing conversation, another customer's and a caller with no store profile
+    (`customer=None`) all get the same NotFound: an answer that differed would tell a
+    customer which conversation ids exist. The web views turn it into a 404 page (or the
+    htmx error box), the API into its JSON 404.
+    """
+    conversation = (
+        Conversation.objects.filter(pk=conversation_id, customer=customer).select_related("customer").first()
+        if customer is not None
+        else None
+    )
+    if conversation is None:
+        raise NotFound("That conversation was not found.")
+    return conversation
 
 
 def conversation_messages_visible(*, conversation: Conversation) -> QuerySet[Message]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import connection, models
@@ -34,6 +34,9 @@ from orders.models import (
     Variant,
 )
 from supportbot.errors import NotFound, RuleViolation
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 ModelT = TypeVar("ModelT", bound=models.Model)
 
@@ -281,6 +284,34 @@ def order_tracking(order_id: str, *, customer: Customer | None = None) -> dict[s
     found_id, status, created_at, items, fulfillments = row
     return {"order_id": found_id, "status": status, "created_at": created_at, "items": json.loads(items),
             "fulfillments": json.loads(fulfillments)}
+
+
+def customer_for_user(user: AbstractBaseUser | AnonymousUser) -> Customer | None:
+    """The store profile of the signed-in `user`; None when signed out or for a staff account
+    without one.
+
+    None rather than an error: what someone without a store profile sees is the page's call
+    (an empty My orders, the chat's "customer accounts only" page); the API and the chat turn
+    use `access_customer_for_user`, which refuses.
+    """
+    if not user.is_authenticated:
+        return None
+    # Through the reverse accessor, so the result is cached on the request's user: the view,
+    # the turn and the page's navigation (`user.customer` in base.html) all need it, and only
+    # the first asks the database.
+    try:
+        customer: Customer = user.customer  # type: ignore[union-attr,attr-defined,unused-ignore]
+    except Customer.DoesNotExist:
+        return None
+    return customer
+
+
+def access_customer_for_user(user: AbstractBaseUser | AnonymousUser) -> Customer:
+    """The signed-in `user`'s store profile; NotFound for a signed-out or staff-only account."""
+    customer = customer_for_user(user)
+    if customer is None:
+        raise NotFound("Only customer accounts can chat with the assistant.")
+    return customer
 
 
 def access_customer(*, customer: Customer | None, handle: str) -> Customer:

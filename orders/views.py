@@ -17,7 +17,6 @@ from django_ratelimit.core import is_ratelimited
 from orders import selectors, services
 from orders.emails import QueuedPasswordResetForm
 from orders.forms import SignUpForm
-from orders.models import Customer
 from orders.services import customer_sign_up
 from supportbot.errors import ApplicationError, NotFound
 
@@ -80,21 +79,9 @@ def password_reset_throttled(view: Callable[..., HttpResponseBase]) -> Callable[
     return throttled
 
 
-def _customer(request: HttpRequest) -> Customer | None:
-    """The signed-in user's store profile (staff accounts may have none)."""
-    if not request.user.is_authenticated:
-        return None
-    # Through the reverse accessor, so the result is cached on the user: the page's navigation
-    # (`user.customer` in base.html) then needs no query of its own.
-    try:
-        return request.user.customer  # type: ignore[union-attr]
-    except Customer.DoesNotExist:
-        return None
-
-
 @login_required
 def my_orders(request: HttpRequest) -> HttpResponse:
-    customer = _customer(request)
+    customer = selectors.customer_for_user(request.user)
     orders = list(selectors.orders_for_customer(customer)) if customer else []
     restock_notes = selectors.restock_notes_unseen(customer=customer) if customer else []
     if customer and restock_notes:
@@ -105,7 +92,7 @@ def my_orders(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def order_detail(request: HttpRequest, order_ref: str) -> HttpResponse:
-    customer = _customer(request)
+    customer = selectors.customer_for_user(request.user)
     if customer is None:
         raise Http404("No such order.")
     try:
@@ -121,7 +108,7 @@ def product_detail(request: HttpRequest, product_id: str) -> HttpResponse:
         product = selectors.product_for_page(product_id=product_id)
     except NotFound:
         raise Http404("No such product.") from None
-    customer = _customer(request)
+    customer = selectors.customer_for_user(request.user)
     waiting = selectors.restock_item_ids_for(customer=customer, product=product) if customer else set()
     return render(request, "orders/product_detail.html", {"product": product, "waiting": waiting, "customer": customer})
 
@@ -134,7 +121,7 @@ def catalog(request: HttpRequest) -> HttpResponse:
 @login_required
 def restock_toggle(request: HttpRequest, product_id: str, item_id: str) -> HttpResponse:
     """Subscribe to or stop a back-in-stock notice. htmx swaps the variant row; without JS, redirect."""
-    customer = _customer(request)
+    customer = selectors.customer_for_user(request.user)
     if customer is None:
         raise Http404("No store profile.")
     try:

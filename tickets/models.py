@@ -7,9 +7,14 @@ escalations at the same moment never get the same number.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils import timezone
+
+from supportbot.errors import InvalidInput
 
 
 class Ticket(models.Model):
@@ -81,6 +86,33 @@ class Ticket(models.Model):
         """Mark resolved (the caller saves). Resolving twice keeps the first resolution time."""
         self.status = self.Status.RESOLVED
         self.resolved_at = self.resolved_at or timezone.now()
+
+
+def sla_hours(priority: str) -> float:
+    """Hours to the next answer for a ticket of `priority`: settings.TICKET_SLA_HOURS.
+
+    The setting is the only source of the hours. settings.py starts it from the documented
+    defaults and lets the environment override single priorities, so every priority is always
+    there; a settings override in code that drops one is a configuration mistake and fails
+    loudly (ImproperlyConfigured) rather than quietly using hours written down nowhere else.
+    An unknown priority is the caller's mistake: InvalidInput.
+    """
+    if priority not in Ticket.Priority.values:
+        raise InvalidInput(
+            f"Unknown ticket priority {priority!r}; expected one of {', '.join(Ticket.Priority.values)}."
+        )
+    try:
+        return float(settings.TICKET_SLA_HOURS[priority])
+    except KeyError:
+        raise ImproperlyConfigured(f"TICKET_SLA_HOURS has no hours for priority {priority!r}.") from None
+
+
+def sla_due(*, priority: str, clock_started: datetime) -> datetime:
+    """When the next answer is due on a ticket of `priority` whose SLA clock started at `clock_started`.
+
+    Used when a ticket opens, when the customer writes again and when staff reopen it.
+    """
+    return clock_started + timedelta(hours=sla_hours(priority))
 
 
 class TicketEvent(models.Model):

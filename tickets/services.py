@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -11,21 +11,12 @@ from django.utils import timezone
 
 from orders.models import Customer
 from supportbot.errors import InvalidInput, RuleViolation
-from tickets.models import Ticket, TicketEvent
+from tickets.models import Ticket, TicketEvent, sla_due
 
 if TYPE_CHECKING:
     from chat.models import Conversation
 
 SUBJECT_MAX = 200
-
-
-def ticket_sla_due_at(*, priority: str, start: datetime) -> datetime:
-    """When the first answer is due for a ticket of `priority` opened at `start` (TICKET_SLA_HOURS)."""
-    try:
-        hours = settings.TICKET_SLA_HOURS[priority]
-    except KeyError:
-        raise InvalidInput(f"Unknown ticket priority {priority!r}; expected one of {', '.join(Ticket.Priority.values)}.") from None
-    return start + timedelta(hours=hours)
 
 
 def _next_number() -> str:
@@ -87,7 +78,7 @@ def ticket_create_from_conversation(
         priority=priority,
         category=category[:60],
         status=Ticket.Status.NEW,
-        sla_due_at=ticket_sla_due_at(priority=priority, start=now),
+        sla_due_at=sla_due(priority=priority, clock_started=now),
     )
 
 

@@ -11,21 +11,21 @@ The SLA clock ("next answer due")
 the clock started (the ticket was opened, or the customer last wrote). A public reply stops
 the clock (status "waiting on customer"); a customer reply restarts it (status "open"). A
 ticket is breached when its clock runs (new/open) and `sla_due_at` has passed
-(`Ticket.sla_breached`, `staff_selectors.SLA_BREACHED`).
+(`Ticket.sla_breached`, `staff_selectors.sla_breached_q`). The hours come from
+`tickets.models.sla_hours`, the one place that reads TICKET_SLA_HOURS.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from supportbot.errors import InvalidInput, RuleViolation
 from supportbot.services import task_enqueue_on_commit
-from tickets.models import Ticket, TicketEvent
+from tickets.models import Ticket, TicketEvent, sla_due, sla_hours
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -37,20 +37,6 @@ REPLY_MAX_CHARS = 10_000
 # or an LLM model name), so the transcript, the portal and analytics can tell them apart.
 STAFF_MODEL = "staff"
 HANDBACK_MODEL = "handoff"
-
-DEFAULT_SLA_HOURS = {"urgent": 1.0, "high": 4.0, "medium": 24.0, "low": 72.0}
-
-
-def sla_hours(priority: str) -> float:
-    """Hours to the next answer for `priority` (settings.TICKET_SLA_HOURS, documented defaults)."""
-    if priority not in Ticket.Priority.values:
-        raise InvalidInput(f"Unknown ticket priority {priority!r}; expected one of {', '.join(Ticket.Priority.values)}.")
-    configured = getattr(settings, "TICKET_SLA_HOURS", {}) or {}
-    return float(configured.get(priority, DEFAULT_SLA_HOURS[priority]))
-
-
-def sla_due(*, priority: str, clock_started: datetime) -> datetime:
-    return clock_started + timedelta(hours=sla_hours(priority))
 
 
 def _clean_text(text: str, *, what: str) -> str:

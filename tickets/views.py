@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from orders.selectors import customer_for_user
 from supportbot.errors import ApplicationError
 from tickets import portal_selectors as selectors
 from tickets.forms import RatingForm, ReplyForm
@@ -23,18 +24,6 @@ from tickets.staff_services import ticket_customer_reply
 
 if TYPE_CHECKING:
     from orders.models import Customer
-
-def _customer(request: HttpRequest) -> Customer | None:
-    from orders.models import Customer
-
-    if not request.user.is_authenticated:
-        return None
-    # Through the reverse accessor, so the result is cached on the user: the page's navigation
-    # (`user.customer` in base.html) then needs no query of its own.
-    try:
-        return request.user.customer  # type: ignore[union-attr]
-    except Customer.DoesNotExist:
-        return None
 
 
 def _ticket_or_404(customer: Customer | None, number: str) -> Ticket:
@@ -47,7 +36,7 @@ def _ticket_or_404(customer: Customer | None, number: str) -> Ticket:
 @login_required
 @require_GET
 def my_tickets(request: HttpRequest) -> HttpResponse:
-    customer = _customer(request)
+    customer = customer_for_user(request.user)
     tickets = list(selectors.tickets_for_customer(customer=customer)) if customer else []
     return render(request, "tickets/my_tickets.html", {"tickets": tickets})
 
@@ -70,13 +59,13 @@ def _render_detail(
 @login_required
 @require_GET
 def ticket_detail(request: HttpRequest, number: str) -> HttpResponse:
-    return _render_detail(request, _ticket_or_404(_customer(request), number))
+    return _render_detail(request, _ticket_or_404(customer_for_user(request.user), number))
 
 
 @login_required
 @require_POST
 def ticket_reply(request: HttpRequest, number: str) -> HttpResponse:
-    ticket = _ticket_or_404(_customer(request), number)
+    ticket = _ticket_or_404(customer_for_user(request.user), number)
     form = ReplyForm(request.POST)
     if not form.is_valid() or ticket.status == Ticket.Status.CLOSED:
         if form.is_valid():
@@ -94,7 +83,7 @@ def ticket_reply(request: HttpRequest, number: str) -> HttpResponse:
 @login_required
 @require_POST
 def ticket_rate(request: HttpRequest, number: str) -> HttpResponse:
-    customer = _customer(request)
+    customer = customer_for_user(request.user)
     ticket = _ticket_or_404(customer, number)
     form = RatingForm(request.POST)
     if not form.is_valid():

@@ -16,8 +16,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat.services.agent import customer_for_user
 from orders.models import Customer
+from orders.selectors import access_customer_for_user
 from supportbot.errors import ApplicationError, InvalidInput
 from whatsapp.selectors import contacts_linked
 from whatsapp.services import (
@@ -58,7 +58,7 @@ def webhook(request: HttpRequest) -> HttpResponse:
 
 def _customer_or_404(request: HttpRequest) -> Customer:
     try:
-        return customer_for_user(request.user)
+        return access_customer_for_user(request.user)
     except ApplicationError as exc:
         raise Http404(exc.message) from exc
 

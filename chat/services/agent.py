@@ -62,12 +62,14 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from chat.limits import MAX_MESSAGE_CHARS
 from chat.models import Conversation, Message, PendingAction
 from chat.nlu.sentiment import Sentiment, analyze_sentiment
 from chat.services import actions as actions_service
 from chat.services import escalation
 from chat.services.toolcalls import ToolCallRecord
 from chat.services.tools import ToolContext
+from orders.selectors import access_customer_for_user
 from supportbot.errors import InvalidInput, NotFound
 from supportbot.sql import assign_ids, insert_values
 from tickets.handoff import handoff_route_customer_message
@@ -80,7 +82,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 4000
 HISTORY_MESSAGES = 40
 PROFILE_ORDERS = 5
 OFFER_HUMAN = "If you'd like, I can pass this to a member of our support team — just say “talk to a person”."
@@ -224,27 +225,8 @@ def select_brain() -> Brain:
 # --- The turn ------------------------------------------------------------------------------
 
 
-def conversation_for_user(*, conversation_id: int, user: AbstractBaseUser | AnonymousUser) -> Conversation:
-    """The conversation if it belongs to `user`'s customer; NotFound otherwise (no existence leak)."""
-    customer = customer_for_user(user)
-    conversation = Conversation.objects.filter(pk=conversation_id, customer=customer).select_related("customer").first()
-    if conversation is None:
-        raise NotFound("That conversation was not found.")
-    return conversation
-
-
-def customer_for_user(user: AbstractBaseUser | AnonymousUser) -> Customer:
-    from orders.models import Customer
-
-    if not user.is_authenticated:
-        raise NotFound("That conversation was not found.")
-    # The reverse accessor caches the customer on the request's user object: the view, the turn
-    # and the page's navigation all need it, and only the first asks the database.
-    try:
-        customer: Customer = user.customer  # type: ignore[union-attr,attr-defined,unused-ignore]
-    except Customer.DoesNotExist:
-        raise NotFound("Only customer accounts can chat with the assistant.") from None
-    return customer
+# The turn's name for the one lookup of the request's customer (NotFound without one).
+customer_for_user = access_customer_for_user
 
 
 def conversation_start(*, customer: Customer, channel: str = Conversation.Channel.WEB) -> Conversation:

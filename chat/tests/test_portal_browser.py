@@ -289,8 +289,8 @@ def test_too_long_and_rate_limited_messages_show_the_error_partial(page, llm, se
     llm.add(ScriptedLLM.text("First answer."))
     log_in(page, customer)
 
-    send(page, "x" * 2001)
-    expect(page.locator("#chat-errors [role=alert]")).to_contain_text("2,000 characters or fewer")
+    send(page, "x" * 4001)
+    expect(page.locator("#chat-errors [role=alert]")).to_contain_text("4,000 characters or fewer")
     send(page, "hello")
     expect(last_answer(page)).to_contain_text("First answer.")
     send(page, "hello again")

@@ -180,26 +180,26 @@ def test_a_citation_with_a_script_url_is_not_linked(logged_in, customer):
 
 
 @pytest.mark.parametrize("htmx", [False, True])
-def test_messages_over_2000_characters_are_refused_with_a_clear_error(llm, logged_in, customer, htmx):
+def test_messages_over_4000_characters_are_refused_with_a_clear_error(llm, logged_in, customer, htmx):
     headers = HTMX if htmx else {}
-    response = logged_in.post(reverse("chat:send"), {"text": "x" * 2001}, **headers)
+    response = logged_in.post(reverse("chat:send"), {"text": "x" * 4001}, **headers)
 
     html = response.content.decode()
     assert response.status_code == 400
-    assert "2,001 characters long" in html and "2,000 characters or fewer" in html
+    assert "4,000 characters or fewer" in html
     assert 'role="alert"' in html
     if htmx:
         assert response["HX-Retarget"] == "#chat-errors" and response["HX-Reswap"] == "innerHTML"
     else:
-        assert "x" * 2001 in html  # the text stays in the composer
+        assert "x" * 4001 in html  # the text stays in the composer
     assert not Message.objects.exists() and llm.requests == []
 
 
-def test_exactly_2000_characters_are_accepted(llm, logged_in, customer):
+def test_exactly_4000_characters_are_accepted(llm, logged_in, customer):
     llm.add(ScriptedLLM.text("Got it."))
-    response = logged_in.post(reverse("chat:send"), {"text": "y" * 2000})
+    response = logged_in.post(reverse("chat:send"), {"text": "y" * 4000})
     assert response.status_code == 302
-    assert Message.objects.filter(role="user", text="y" * 2000).exists()
+    assert Message.objects.filter(role="user", text="y" * 4000).exists()
 
 
 def test_an_empty_message_is_refused(logged_in):

@@ -16,8 +16,9 @@ from django_htmx.middleware import HtmxDetails
 from chat import portal_selectors as selectors
 from chat.forms import MessageForm
 from chat.models import Conversation
-from chat.services.agent import customer_for_user
+from chat.selectors import access_conversation
 from chat.services.turns import turns_open
+from orders.selectors import customer_for_user
 from supportbot.errors import NotFound
 
 if TYPE_CHECKING:
@@ -39,13 +40,6 @@ class HtmxHttpRequest(HttpRequest):
 def _user(request: HttpRequest) -> User:
     # Every view here is behind login_required, so the user is a real account.
     return request.user  # type: ignore[return-value]
-
-
-def _customer(request: HtmxHttpRequest) -> Customer | None:
-    try:
-        return customer_for_user(request.user)
-    except NotFound:
-        return None
 
 
 def _no_customer(request: HtmxHttpRequest) -> HttpResponse:
@@ -83,7 +77,7 @@ def _thread_context(request: HtmxHttpRequest, customer: Customer, conversation: 
 @require_GET
 def index(request: HtmxHttpRequest) -> HttpResponse:
     """The chat page on the customer's most recent conversation (or a fresh composer)."""
-    customer = _customer(request)
+    customer = customer_for_user(request.user)
     if customer is None:
         return _no_customer(request)
     conversation = None if request.GET.get("new") else selectors.conversation_latest(customer=customer)
@@ -93,12 +87,13 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def conversation_detail(request: HtmxHttpRequest, conversation_id: int) -> HttpResponse:
-    customer = _customer(request)
+    customer = customer_for_user(request.user)
     if customer is None:
         return _no_customer(request)
-    conversation = selectors.conversation_access(customer=customer, conversation_id=conversation_id)
-    if conversation is None:
-        raise Http404("That conversation was not found.")
+    try:
+        conversation = access_conversation(customer=customer, conversation_id=conversation_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
     return render(request, "chat/chat.html", _thread_context(request, customer, conversation))
 
 
@@ -106,7 +101,7 @@ def conversation_detail(request: HtmxHttpRequest, conversation_id: int) -> HttpR
 @require_GET
 def widget(request: HtmxHttpRequest) -> HttpResponse:
     """The floating widget's panel: the latest conversation's recent messages and a composer."""
-    customer = _customer(request)
+    customer = customer_for_user(request.user)
     if customer is None:
         return _no_customer(request)
     if not request.htmx:

@@ -30,19 +30,20 @@ from django_htmx.http import push_url
 from chat import portal_selectors as selectors
 from chat.forms import MessageForm
 from chat.models import Conversation, PendingTurn
+from chat.selectors import access_conversation
 from chat.services.agent import chat_turn, conversation_start
 from chat.services.ratelimit import check_chat_turn_rate
 from chat.services.turns import FAILED_MESSAGE, turn_hand_over, turn_run
 from chat.views.pages import (
     HtmxHttpRequest,
     _conversation_url,
-    _customer,
     _error,
     _no_customer,
     _thread_context,
     _user,
 )
-from supportbot.errors import ApplicationError, RateLimited
+from orders.selectors import customer_for_user
+from supportbot.errors import ApplicationError, NotFound, RateLimited
 
 if TYPE_CHECKING:
     from orders.models import Customer
@@ -60,7 +61,7 @@ KEPT_IN_THE_BOX = " Your message is still in the box."
 @require_POST
 def send(request: HtmxHttpRequest) -> HttpResponse:
     """Send the customer's message. htmx: stream the answer; no JS: answer, then redirect."""
-    customer = _customer(request)
+    customer = customer_for_user(request.user)
     if customer is None:
         return _no_customer(request)
     form = MessageForm(request.POST)
@@ -68,15 +69,12 @@ def send(request: HtmxHttpRequest) -> HttpResponse:
         return _send_invalid(request, customer, form)
     conversation: Conversation | None = None
     if form.cleaned_data["conversation"]:
-        conversation = selectors.conversation_access(
-            customer=customer, conversation_id=form.cleaned_data["conversation"]
-        )
-        if conversation is None:
+        try:
+            conversation = access_conversation(customer=customer, conversation_id=form.cleaned_data["conversation"])
+        except NotFound as exc:
             if request.htmx:
-                return _error(
-                    request, "That conversation was not found. Reload the page to start a new one.", status=404
-                )
-            raise Http404("That conversation was not found.")
+                return _error(request, f"{exc.message} Reload the page to start a new one.", status=404)
+            raise Http404(exc.message) from exc
     # Counted after validation, so a refused over-long message doesn't use up the allowance.
     try:
         check_chat_turn_rate(customer=customer)
@@ -106,7 +104,10 @@ def _send_invalid(request: HtmxHttpRequest, customer: Customer, form: MessageFor
     conversation = None
     conversation_id = form.cleaned_data.get("conversation") if hasattr(form, "cleaned_data") else None
     if conversation_id:
-        conversation = selectors.conversation_access(customer=customer, conversation_id=conversation_id)
+        try:
+            conversation = access_conversation(customer=customer, conversation_id=conversation_id)
+        except NotFound:
+            conversation = None  # the error shown is the form's; the page opens on a fresh composer
     return _render_composer_page(request, customer, conversation, form, status=400)
 
 
@@ -159,13 +160,13 @@ def stream(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
                 request=request,
             ),
         )
-    customer = _customer(request)
-    conversation = (
-        selectors.conversation_access(customer=customer, conversation_id=turn.conversation_id) if customer else None
-    )
-    if conversation is None:
-        turn.finish(error="That conversation was not found.")
-        raise Http404("That conversation was not found.")
+    try:
+        conversation = access_conversation(
+            customer=customer_for_user(request.user), conversation_id=turn.conversation_id
+        )
+    except NotFound as exc:
+        turn.finish(error=exc.message)
+        raise Http404(exc.message) from exc
     turn.conversation = conversation
     events = _run_turn_in_thread(request, turn=turn)
     response = StreamingHttpResponse(events, content_type="text/event-stream")

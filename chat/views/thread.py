@@ -16,11 +16,11 @@ from chat.services.feedback import feedback_give
 from chat.views.pages import (
     HtmxHttpRequest,
     _conversation_url,
-    _customer,
     _error,
     _no_customer,
     _user,
 )
+from orders.selectors import customer_for_user
 from supportbot.errors import ApplicationError, NotFound
 
 # --- buttons in the thread -----------------------------------------------------------------
@@ -30,7 +30,7 @@ from supportbot.errors import ApplicationError, NotFound
 @require_POST
 def action_decide(request: HtmxHttpRequest, action_id: int, decision: str) -> HttpResponse:
     """Confirm or decline a proposed action (the card's buttons). Safe to press twice."""
-    customer = _customer(request)
+    customer = customer_for_user(request.user)
     if customer is None:
         return _no_customer(request)
     action = PendingAction.objects.filter(pk=action_id, customer=customer).select_related("conversation").first()
@@ -63,7 +63,7 @@ def action_decide(request: HtmxHttpRequest, action_id: int, decision: str) -> Ht
 @require_POST
 def feedback(request: HtmxHttpRequest, message_id: int) -> HttpResponse:
     """Thumbs up/down on an assistant message, with an optional comment."""
-    customer = _customer(request)
+    customer = customer_for_user(request.user)
     if customer is None:
         return _no_customer(request)
     form = FeedbackForm(request.POST)
@@ -106,7 +106,7 @@ def restock_subscribe(request: HtmxHttpRequest, item_id: str) -> HttpResponse:
     """"Notify me" on a product card: a back-in-stock email for that item."""
     from orders.services import restock_subscription_create
 
-    customer = _customer(request)
+    customer = customer_for_user(request.user)
     if customer is None:
         return _no_customer(request)
     error = ""

@@ -177,3 +177,34 @@ def test_products_with_variants_keeps_a_product_without_variants_and_leaves_out_
     assert set(selectors.products_with_variants([bare.product_id, "no-such-product"])) == {bare.product_id}
     assert selectors.products_with_variants([bare.product_id])[bare.product_id].variants == []
     assert selectors.products_with_variants([]) == {}
+
+
+# --- the request's customer --------------------------------------------------------------------
+
+
+def test_customer_for_user_is_the_store_profile_and_none_for_staff_or_signed_out(django_assert_num_queries):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import AnonymousUser
+
+    customer = CustomerFactory()
+    customer.user = get_user_model().objects.create_user(username="dana", password="pw-123-pw-123")
+    customer.save(update_fields=["user"])
+    staff = get_user_model().objects.create_user(username="staffer", password="pw-123-pw-123", is_staff=True)
+
+    user = get_user_model().objects.get(pk=customer.user.pk)
+    with django_assert_num_queries(1):
+        assert selectors.customer_for_user(user) == customer
+        # Cached on the user: the view, the turn and the page's navigation ask once.
+        assert selectors.customer_for_user(user) == customer
+    assert selectors.customer_for_user(staff) is None
+    assert selectors.customer_for_user(AnonymousUser()) is None
+
+
+def test_access_customer_for_user_refuses_an_account_without_a_store_profile():
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import AnonymousUser
+
+    staff = get_user_model().objects.create_user(username="staffer", password="pw-123-pw-123", is_staff=True)
+    for user in (staff, AnonymousUser()):
+        with pytest.raises(NotFound, match="Only customer accounts"):
+            selectors.access_customer_for_user(user)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from chat.models import Conversation, Message
@@ -12,6 +13,7 @@ from supportbot.errors import InvalidInput, RuleViolation
 from tickets import staff_services
 from tickets.emails import ticket_reply_email_send
 from tickets.models import Ticket, TicketEvent
+from tickets.services import ticket_create_from_conversation
 from tickets.staff_selectors import tickets_sla_breached
 from tickets.tests.conftest import make_staff
 
@@ -19,10 +21,29 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(("priority", "hours"), [("urgent", 1), ("high", 4), ("medium", 24), ("low", 72)])
-def test_sla_hours_by_priority_default(priority, hours, settings):
-    settings.TICKET_SLA_HOURS = {}
+def test_sla_hours_by_priority_default(priority, hours):
+    # The defaults live in one place, the settings block (supportbot/settings.py).
     start = timezone.now()
     assert staff_services.sla_due(priority=priority, clock_started=start) == start + timedelta(hours=hours)
+
+
+def test_opening_a_ticket_and_restarting_its_clock_read_the_same_hours(escalated, settings):
+    # One function computes the due time: a setting without a priority's hours is refused the
+    # same way when a ticket opens and when the customer writes again, never with a hidden default.
+    settings.TICKET_SLA_HOURS = {"urgent": 1, "high": 4, "low": 72}
+    conversation = Conversation.objects.create(customer=escalated.customer)
+    with pytest.raises(ImproperlyConfigured, match="TICKET_SLA_HOURS has no hours for priority 'medium'"):
+        ticket_create_from_conversation(conversation=conversation, subject="Help", summary="", priority="medium")
+    Ticket.objects.filter(pk=escalated.pk).update(priority="medium")
+    with pytest.raises(ImproperlyConfigured, match="TICKET_SLA_HOURS has no hours for priority 'medium'"):
+        staff_services.ticket_customer_reply(ticket_id=escalated.pk, text="Any news?")
+
+    settings.TICKET_SLA_HOURS = {"urgent": 1, "high": 4, "medium": 10, "low": 72}
+    opened = ticket_create_from_conversation(conversation=conversation, subject="Help", summary="", priority="medium")
+    assert abs(opened.sla_due_at - timedelta(hours=10) - opened.created_at) < timedelta(seconds=1)
+    event = staff_services.ticket_customer_reply(ticket_id=escalated.pk, text="Any news?")
+    escalated.refresh_from_db()
+    assert escalated.sla_due_at == event.created_at + timedelta(hours=10)
 
 
 def test_sla_hours_follow_the_setting_and_reject_unknown_priorities(settings):

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from chat.limits import MESSAGE_TOO_LONG, message_too_long
 from chat.models import Conversation, Message, PendingAction, ToolCallLog
 from chat.services import actions as actions_service
 from chat.services.agent import OFFER_HUMAN, chat_turn
@@ -265,6 +266,10 @@ def _answer(contact: WhatsAppContact, conversation: Conversation, text: str) -> 
     # whose login was deleted since linking chats as no one.
     if customer.user is None:
         outbound_queue_text(contact=contact, text=linking.link_instructions(), conversation=conversation)
+        return
+    # Before the rate limit, as on the web: a refused message doesn't use up the allowance.
+    if message_too_long(text.strip()):
+        outbound_queue_text(contact=contact, text=MESSAGE_TOO_LONG, conversation=conversation)
         return
     try:
         check_chat_turn_rate(customer=customer)
