@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
 from django.db.models import Avg, Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 
 from chat.models import Conversation, Feedback, Message, PendingAction, ToolCallLog
+from orders.selectors import recent_orders_summary
 from supportbot.errors import NotFound
 from tickets.models import Ticket
 
@@ -20,44 +19,24 @@ if TYPE_CHECKING:
 VISIBLE_ROLES = (Message.Role.USER, Message.Role.ASSISTANT)
 
 
-# The recent history (oldest first) and the customer's latest orders, in one round trip.
-_TURN_CONTEXT_SQL = """
-SELECT (
-    SELECT coalesce(json_agg(m ORDER BY m.created_at, m.id), '[]')::text
-    FROM (SELECT id, role, model, text, tool_calls, tool_result, created_at FROM chat_message
-          WHERE conversation_id = %(conversation_id)s AND id <= %(upto)s
-          ORDER BY created_at DESC, id DESC LIMIT %(history_limit)s) m
-), {recent_orders}
-"""
-
-
 def turn_context(
     *, conversation: Conversation, upto: Message, history_limit: int, orders_limit: int
 ) -> tuple[list[Message], list[dict[str, Any]]]:
-    """What a chat turn's context is built from, in one query.
+    """What a chat turn's context is built from, in two queries.
 
     Returns the conversation's last `history_limit` messages up to `upto`, oldest first (with
     only role, model, text, tool_calls, tool_result and created_at loaded), and the customer's latest
     `orders_limit` orders as orders.selectors.recent_orders_summary gives them.
     """
-    from orders.selectors import RECENT_ORDERS_JSON_SQL, recent_orders_from_json
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _TURN_CONTEXT_SQL.format(recent_orders=RECENT_ORDERS_JSON_SQL),
-            {"conversation_id": conversation.pk, "upto": upto.pk, "history_limit": history_limit,
-             "customer_id": conversation.customer_id, "orders_limit": orders_limit},
-        )
-        history_json, orders_json = cursor.fetchone()
-    history = []
-    for row in json.loads(history_json):
-        message = Message(id=row["id"], conversation=conversation, role=row["role"], model=row["model"], text=row["text"],
-                          tool_calls=row["tool_calls"], tool_result=row["tool_result"],
-                          created_at=datetime.fromisoformat(row["created_at"]))
-        message._state.adding = False
-        message._state.db = connection.alias
-        history.append(message)
-    return history, recent_orders_from_json(orders_json)
+    latest = (
+        Message.objects.filter(conversation=conversation, pk__lte=upto.pk)
+        .only("conversation_id", "role", "model", "text", "tool_calls", "tool_result", "created_at")
+        .order_by("-created_at", "-id")[:history_limit]
+    )
+    history = list(latest)[::-1]
+    for message in history:
+        message.conversation = conversation
+    return history, recent_orders_summary(customer=conversation.customer, limit=orders_limit)
 
 
 def access_conversation(*, customer: Customer | None, conversation_id: int) -> Conversation:

@@ -9,16 +9,14 @@ which order numbers or accounts exist. `customer=None` means an operator acting 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import connection, models
-from django.db.models import Prefetch, QuerySet
+from django.db import connection
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
 from orders.models import (
@@ -37,8 +35,6 @@ from supportbot.errors import NotFound, RuleViolation
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-
-ModelT = TypeVar("ModelT", bound=models.Model)
 
 
 def _amount(value: Any) -> float:
@@ -369,33 +365,15 @@ def orders_for_customer(customer: Customer) -> QuerySet[Order]:
     )
 
 
-# The customer's latest orders as JSON text, newest first: a scalar subquery, so another read
-# can embed it (the chat turn reads its context in one round trip; chat.selectors.turn_context).
-# Parameters: %(customer_id)s, %(orders_limit)s.
-RECENT_ORDERS_JSON_SQL = """(
-    SELECT coalesce(json_agg(json_build_object(
-               'order_id', o.order_id, 'status', o.status, 'created_at', o.created_at,
-               'item_count', (SELECT count(*) FROM orders_orderitem i WHERE i.order_id = o.id))
-           ORDER BY o.created_at DESC, o.id DESC), '[]')::text
-    FROM (SELECT id, order_id, status, created_at FROM orders_order WHERE customer_id = %(customer_id)s
-          ORDER BY created_at DESC, id DESC LIMIT %(orders_limit)s) o
-)"""
-
-
 def recent_orders_summary(*, customer: Customer, limit: int) -> list[dict[str, Any]]:
-    """The customer's latest orders, newest first: order_id, status, created_at and item count (one query)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {RECENT_ORDERS_JSON_SQL}", {"customer_id": customer.pk, "orders_limit": limit})  # noqa: S608 - constant SQL
-        (text,) = cursor.fetchone()
-    return recent_orders_from_json(text)
-
-
-def recent_orders_from_json(text: str) -> list[dict[str, Any]]:
-    """RECENT_ORDERS_JSON_SQL's result as dicts, created_at a datetime."""
-    rows: list[dict[str, Any]] = json.loads(text)
-    for row in rows:
-        row["created_at"] = datetime.fromisoformat(row["created_at"])
-    return rows
+    """The customer's latest orders, newest first: order_id, status, created_at and item_count (one query)."""
+    orders = (
+        Order.objects.filter(customer=customer)
+        .annotate(item_count=Count("items"))
+        .order_by("-created_at", "-id")
+        .values("order_id", "status", "created_at", "item_count")
+    )
+    return [dict(row) for row in orders[:limit]]
 
 
 def order_for_page(*, customer: Customer | None, order_id: str) -> Order:
@@ -451,67 +429,31 @@ def catalog_shape() -> tuple[object, ...]:
         return tuple(cursor.fetchone() or ())
 
 
-_PRODUCT_ID_INDEX = [field.attname for field in Product._meta.concrete_fields].index("product_id")
-
-
 @dataclass(frozen=True)
 class ProductVariants:
     product: Product
     variants: list[Variant]  # by id
 
 
-def _columns(model: type[models.Model], alias: str) -> list[str]:
-    return [f"{alias}.{connection.ops.quote_name(cast(str, field.column))}" for field in model._meta.concrete_fields]
-
-
-@lru_cache(maxsize=1)
-def _products_with_variants_sql() -> str:
-    quote = connection.ops.quote_name
-    variants, products = Variant._meta.db_table, Product._meta.db_table
-    variant_pk, product_pk = quote(cast(str, Variant._meta.pk.column)), quote(cast(str, Product._meta.pk.column))
-    product_fk = quote(cast(str, Variant._meta.get_field("product").column))
-    product_id = quote(cast(str, Product._meta.get_field("product_id").column))
-    return (
-        f"SELECT {', '.join(_columns(Variant, 'v') + _columns(Product, 'p'))} FROM {variants} v"  # noqa: S608 - model tables and columns
-        f" JOIN {products} p ON p.{product_pk} = v.{product_fk} WHERE p.{product_id} = ANY(%s)"
-        f" ORDER BY v.{product_fk}, v.{variant_pk}"
-    )
-
-
-def _from_row(model: type[ModelT], values: Sequence[Any]) -> ModelT:
-    """A model instance from a row of all its concrete columns, as the ORM would build it."""
-    fields = model._meta.concrete_fields
-    converted = [
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value  # type: ignore[attr-defined]
-        for field, value in zip(fields, values, strict=True)
-    ]
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
-
-
 def products_with_variants(product_ids: list[str]) -> dict[str, ProductVariants]:
-    """The products asked for with their variants, by product_id; ids not in the catalog are left out.
+    """The products asked for with their variants (by id), by product_id; ids not in the catalog are left out.
 
-    One query (the variants with their product), where a prefetch takes two: the catalog tools
-    call this on every search, so its SQL is written once (a prepared statement after a few
-    calls) and the rows become model instances directly, without the ORM compiling the query
-    each time (bench_chat: ~1.6 -> ~0.6 ms per call). A product without any variant costs a
-    second query.
+    One query (the variants joined to their product); a product without any variant costs a second.
     """
     found: dict[str, ProductVariants] = {}
     if not product_ids:
         return found
-    split = len(Variant._meta.concrete_fields)
-    with connection.cursor() as cursor:
-        cursor.execute(_products_with_variants_sql(), [list(product_ids)])
-        rows = cursor.fetchall()
-    product_cache = Variant._meta.get_field("product")
-    for row in rows:
-        variant = _from_row(Variant, row[:split])
-        entry = found.get(row[split + _PRODUCT_ID_INDEX])
+    variants = (
+        Variant.objects.filter(product__product_id__in=product_ids)
+        .select_related("product")
+        .order_by("product_id", "id")
+    )
+    for variant in variants:
+        entry = found.get(variant.product.product_id)
         if entry is None:
-            product = _from_row(Product, row[split:])
-            entry = found[product.product_id] = ProductVariants(product, [])
-        product_cache.set_cached_value(variant, entry.product)  # type: ignore[union-attr]  # one Product object per product
+            entry = found[variant.product.product_id] = ProductVariants(variant.product, [])
+        else:
+            variant.product = entry.product  # one Product object per product, as a prefetch gives
         entry.variants.append(variant)
     missing = set(product_ids) - set(found)
     if missing:

@@ -1,16 +1,17 @@
 """A small in-memory index of the catalog for entity extraction: product names and option values.
 
-Built from orders.models in two queries and shared by the process. It is rebuilt when the
-catalog's shape changes (a cheap aggregate query compares product/variant counts and highest
-ids) or after CATALOG_TTL seconds, so a renamed product is picked up without a restart.
+Built from orders.models in two queries and kept by the process (orders.catalog_cache): it is
+rebuilt when products or variants are added or removed, or after CATALOG_TTL seconds, so a
+renamed product is picked up without a restart.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
 from dataclasses import dataclass, field
+
+from orders.catalog_cache import CatalogCache
+from orders.models import Product, Variant
 
 CATALOG_TTL = 300.0
 
@@ -100,8 +101,6 @@ class CatalogIndex:
 
 
 def build_catalog_index() -> CatalogIndex:
-    from orders.models import Product, Variant
-
     index = CatalogIndex()
     for product_id, name, product_type in Product.objects.values_list("product_id", "name", "product_type"):
         index.add_product(product_id, name, product_type)
@@ -111,44 +110,13 @@ def build_catalog_index() -> CatalogIndex:
     return index
 
 
-def _signature() -> tuple[object, ...]:
-    from orders.selectors import catalog_shape
-
-    return catalog_shape()
-
-
-def _check_seconds() -> float:
-    from django.conf import settings
-
-    return float(getattr(settings, "NLU_CATALOG_CHECK_SECONDS", 2.0))
-
-
-_lock = threading.Lock()
-_state: dict[str, object] = {}
+_index = CatalogCache(build_catalog_index, max_age=CATALOG_TTL)
 
 
 def get_catalog_index(*, check: bool = True) -> CatalogIndex:
-    """The shared index; with `check`, rebuilt if the catalog changed (one aggregate query).
-
-    The check itself runs at most every NLU_CATALOG_CHECK_SECONDS per process: under load that
-    spares most turns a query, and a new product is still recognised within seconds.
-    """
-    now = time.monotonic()
-    index = _state.get("index")
-    if isinstance(index, CatalogIndex) and now - float(_state["built"]) < CATALOG_TTL:  # type: ignore[arg-type]
-        if not check or now - float(_state.get("checked", 0.0)) < _check_seconds():  # type: ignore[arg-type]
-            return index
-    signature = _signature()
-    _state["checked"] = now
-    with _lock:
-        index = _state.get("index")
-        fresh = now - float(_state.get("built", 0.0)) < CATALOG_TTL  # type: ignore[arg-type]
-        if not isinstance(index, CatalogIndex) or _state.get("signature") != signature or not fresh:
-            index = build_catalog_index()
-            _state.update(index=index, signature=signature, built=now)
-    return index
+    """The shared index; with `check`, rebuilt first if the catalog changed (see orders.catalog_cache)."""
+    return _index.get(check=check)
 
 
 def forget_catalog_index() -> None:
-    with _lock:
-        _state.clear()
+    _index.forget()

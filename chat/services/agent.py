@@ -49,21 +49,18 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from chat.limits import MAX_MESSAGE_CHARS
-from chat.models import Conversation, Message, PendingAction
+from chat.models import Conversation, Message, PendingAction, ToolCallLog
 from chat.nlu.sentiment import Sentiment, analyze_sentiment
 from chat.services import actions as actions_service
 from chat.services import escalation
@@ -71,7 +68,6 @@ from chat.services.toolcalls import ToolCallRecord
 from chat.services.tools import ToolContext
 from orders.selectors import access_customer_for_user
 from supportbot.errors import InvalidInput, NotFound
-from supportbot.sql import assign_ids, insert_values
 from tickets.handoff import handoff_route_customer_message
 
 if TYPE_CHECKING:
@@ -260,11 +256,6 @@ def chat_turn(
         raise NotFound("That conversation was not found.")
     conversation.customer = customer
 
-    # The message's embedding is computed on a helper thread while the database work below
-    # runs (the model releases the GIL). On the two-core bench machine this measured the same
-    # as embedding inline (bench_chat A/B, p50 27-30 ms both ways): the threads slow each other
-    # down; with cores to spare the ~7 ms embedding leaves the turn's critical path.
-    embedding_job = _embed_in_background(text)
     sentiment = analyze_sentiment(text)
     user_message = _store_customer_message(conversation=conversation, text=text, sentiment=sentiment)
     # A person has this conversation (escalated and assigned): the message goes to their ticket
@@ -284,21 +275,12 @@ def chat_turn(
         conversation=conversation,
         text=text,
         context=context,
-        retrieved=RetrievedContext(),  # filled in below, once the query embedding is ready
+        retrieved=retrieve_knowledge(text),
         message=user_message,
         sentiment=sentiment,
         on_token=on_token,
     )
     brain = select_brain()
-    if embedding_job is not None and llm_configured():
-        # The LLM's context always includes the history and the customer's profile: read them
-        # while the helper thread finishes the query embedding instead of after it. A failure
-        # here is left to the brain, which reads them again inside the guard below.
-        try:
-            _ = request.history
-        except Exception:  # noqa: BLE001 - never a 500 for the customer
-            logger.warning("reading the turn's context ahead failed", exc_info=True)
-    request.retrieved = retrieve_knowledge(text, embedding=embedding_job.result() if embedding_job is not None else None)
     try:
         reply = brain(request)
     except Exception:  # noqa: BLE001 - whatever breaks inside a brain, the customer gets an answer
@@ -321,61 +303,40 @@ def _emit_text(on_token: Callable[[str], None] | None, text: str) -> None:
         on_token(text)
 
 
-# One statement (one round trip, atomic on its own): expires the conversation's proposals past
-# their time (actions_expire_stale, folded in: a "yes" must never confirm an expired action),
-# updates the conversation's sentiment streak and stores the customer's message.
-_STORE_TURN_SQL = """
-WITH expired AS (
-    UPDATE chat_pendingaction SET status = %(expired)s, decided_at = %(now)s
-    WHERE conversation_id = %(id)s AND status = %(proposed)s AND expires_at <= %(now)s
-    RETURNING id
-),
-conversation AS (
-    UPDATE chat_conversation
-    SET very_negative_streak = CASE WHEN %(very_negative)s THEN very_negative_streak + 1 ELSE 0 END,
-        sentiment_label = %(label)s, sentiment_score = %(score)s, last_activity_at = %(now)s
-    WHERE id = %(id)s
-    RETURNING id, very_negative_streak, status
-),
-message AS ({insert_message})
-SELECT c.very_negative_streak, c.status, (SELECT count(*) FROM expired), (SELECT id FROM message)
-FROM conversation c
-"""
-
-
-def _statement_savepoint() -> AbstractContextManager[Any]:
-    """A savepoint around one statement that may fail, only inside a caller's transaction.
-
-    In autocommit mode the statement is its own transaction; inside an atomic block a failed
-    statement would otherwise leave the caller's transaction unusable.
-    """
-    return transaction.atomic() if connection.in_atomic_block else nullcontext()
-
-
 def _store_customer_message(*, conversation: Conversation, text: str, sentiment: Sentiment) -> Message:
+    """Store the customer's message and the conversation's new mood; NotFound if it was deleted meanwhile.
+
+    The conversation row is locked first, so concurrent turns on one conversation are ordered:
+    each reads the very-negative streak the previous one stored and each message counts exactly
+    once. Proposals past their time are expired here, before anything reads a "yes".
+    """
     now = timezone.now()
-    message = Message(conversation=conversation, role=Message.Role.USER, text=text, sentiment_score=sentiment.score, created_at=now)
-    insert = insert_values([message], prefix="m", expressions={"conversation_id": "(SELECT id FROM conversation)"})
-    # The UPDATE takes the row lock and counts the streak from the stored value, so concurrent
-    # turns on one conversation are ordered and each message is counted exactly once.
-    try:
-        with _statement_savepoint(), connection.cursor() as cursor:
-            cursor.execute(
-                _STORE_TURN_SQL.format(insert_message=insert.sql()),
-                {"very_negative": sentiment.very_negative, "label": sentiment.label, "score": sentiment.score, "now": now,
-                 "id": conversation.pk, "expired": PendingAction.Status.EXPIRED, "proposed": PendingAction.Status.PROPOSED,
-                 **insert.params},
-            )
-            row = cursor.fetchone()
-    except IntegrityError:
-        row = None  # the conversation is gone: no row updated, so the message's conversation_id is NULL
-    if row is None:
-        raise NotFound("That conversation was not found.")
-    conversation.very_negative_streak, conversation.status, _expired, message_id = row
-    conversation.sentiment_label, conversation.sentiment_score = sentiment.label, sentiment.score
-    conversation.last_activity_at = now
-    assign_ids([message], [message_id])
-    return message
+    with transaction.atomic():
+        locked = (
+            Conversation.objects.select_for_update()
+            .filter(pk=conversation.pk)
+            .values("very_negative_streak", "status")
+            .first()
+        )
+        if locked is None:
+            raise NotFound("That conversation was not found.")
+        actions_service.actions_expire_stale(conversation=conversation)
+        changes = {
+            "very_negative_streak": locked["very_negative_streak"] + 1 if sentiment.very_negative else 0,
+            "sentiment_label": sentiment.label,
+            "sentiment_score": sentiment.score,
+            "last_activity_at": now,
+        }
+        Conversation.objects.filter(pk=conversation.pk).update(**changes)
+        for field_name, value in {**changes, "status": locked["status"]}.items():
+            setattr(conversation, field_name, value)
+        return Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.USER,
+            text=text,
+            sentiment_score=sentiment.score,
+            created_at=now,
+        )
 
 
 def _answer_without_brain(*, conversation: Conversation, text: str, customer: Customer, message: Message) -> list[Message] | None:
@@ -390,7 +351,7 @@ def _answer_without_brain(*, conversation: Conversation, text: str, customer: Cu
         handoff = escalation.escalated_reply(conversation=conversation)
         if handoff is not None:
             return handoff
-    # Stale proposals were expired when the message was stored (_STORE_TURN_SQL).
+    # Stale proposals were expired when the message was stored (_store_customer_message).
     affirmed = actions_service.is_affirmation(text)
     if affirmed or actions_service.is_denial(text):
         asked = actions_service.action_asked(conversation=conversation, before_message_id=message.pk)
@@ -409,32 +370,14 @@ def _answer_without_brain(*, conversation: Conversation, text: str, customer: Cu
     return None
 
 
-_embedding_pool: ThreadPoolExecutor | None = None
-_embedding_pool_lock = threading.Lock()
-
-
-def _embed_in_background(text: str) -> Future[np.ndarray] | None:
-    """The query embedding of `text`, started now on a small per-process thread pool."""
-    global _embedding_pool
-    try:
-        from knowledge.selectors import embed_query
-    except ImportError:
-        return None
-    with _embedding_pool_lock:
-        if _embedding_pool is None:
-            _embedding_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="turn-embedding")
-    return _embedding_pool.submit(embed_query, text)
-
-
-def retrieve_knowledge(text: str, *, embedding: np.ndarray | None = None) -> RetrievedContext:
-    """Help-center hits for the customer's message, the query embedded once (or passed in)."""
+def retrieve_knowledge(text: str) -> RetrievedContext:
+    """Help-center hits for the customer's message; the query embedding is kept for the brain to reuse."""
     try:
         from knowledge.selectors import chunk_search, embed_query
     except ImportError:
         # Without the knowledge app a turn is answered without help-center context.
         return RetrievedContext()
-    if embedding is None:
-        embedding = embed_query(text)
+    embedding = embed_query(text)
     result = chunk_search(query=text, query_embedding=embedding, k=4)
     return RetrievedContext(hits=list(result.hits), confident=bool(result.confident), query_embedding=embedding)
 
@@ -456,33 +399,31 @@ def customer_profile(*, customer: Customer, recent_orders: list[dict[str, Any]] 
     return CustomerProfile(name=customer.full_name, handle=customer.handle, recent_orders=recent)
 
 
-# One statement for the whole reply (see supportbot.sql): the messages, the audit rows, the
-# link from proposed actions to the answer that shows them, and the conversation's new state.
-_PERSIST_REPLY_SQL = """
-WITH conversation AS (
-    UPDATE chat_conversation
-    SET last_activity_at = %(now)s, sentiment_label = %(label)s, sentiment_score = %(score)s,
-        intent = CASE WHEN %(intent)s = '' THEN intent ELSE %(intent)s END
-    WHERE id = %(id)s
-    RETURNING id
-),
-message AS ({insert_messages}),
-{insert_logs}
-linked AS (
-    UPDATE chat_pendingaction SET message_id = (SELECT max(id) FROM message)
-    WHERE id = ANY(%(proposed)s) AND message_id IS NULL
-)
-SELECT array_agg(id ORDER BY id) FROM message
-"""
+@transaction.atomic
+def _persist_reply(
+    *, conversation: Conversation, reply: BrainReply, sentiment: Sentiment, latency_ms: float
+) -> list[Message]:
+    """Store the reply (transcript, answer, audit rows) and the conversation's new state.
 
-
-def _persist_reply(*, conversation: Conversation, reply: BrainReply, sentiment: Sentiment, latency_ms: float) -> list[Message]:
+    NotFound if the conversation was deleted while the brain worked.
+    """
     now = timezone.now()
-    rows: list[Message] = []
+    final_sentiment = reply.sentiment or sentiment
+    changes: dict[str, Any] = {
+        "sentiment_label": final_sentiment.label,
+        "sentiment_score": final_sentiment.score,
+        "last_activity_at": now,
+    }
+    if reply.intent:
+        changes["intent"] = reply.intent[:60]
+    # The UPDATE also locks the row until commit, so the conversation cannot go while the reply is stored.
+    if not Conversation.objects.filter(pk=conversation.pk).update(**changes):
+        raise NotFound("That conversation was not found.")
+    for field_name, value in changes.items():
+        setattr(conversation, field_name, value)
     for message in reply.transcript:
         message.conversation = conversation
         message.created_at = now
-        rows.append(message)
     answer = Message(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
@@ -495,27 +436,16 @@ def _persist_reply(*, conversation: Conversation, reply: BrainReply, sentiment: 
         intent=reply.intent[:60],
         created_at=now,
     )
-    rows.append(answer)
-    messages = insert_values(rows, prefix="m", expressions={"conversation_id": "(SELECT id FROM conversation)"})
-    logs = insert_values([record.audit_row(conversation=conversation) for record in reply.tool_calls], prefix="l") if reply.tool_calls else None
-    final_sentiment = reply.sentiment or sentiment
-    sql = _PERSIST_REPLY_SQL.format(insert_messages=messages.sql(), insert_logs=f"logs AS ({logs.sql()})," if logs else "")
-    params = {**messages.params, **(logs.params if logs else {}), "proposed": [action.pk for action in reply.proposed_actions],
-              "now": now, "label": final_sentiment.label, "score": final_sentiment.score, "intent": reply.intent[:60],
-              "id": conversation.pk}
-    escalate = reply.escalate and conversation.status != Conversation.Status.ESCALATED
-    with transaction.atomic() if escalate else _statement_savepoint():
-        try:
-            with _statement_savepoint(), connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                (ids,) = cursor.fetchone()
-        except IntegrityError:
-            # Deleted while the brain worked (no conversation row: NULL conversation_id).
-            raise NotFound("That conversation was not found.") from None
-        assign_ids(rows, ids)
-        stored = [answer]
-        if escalate:
-            stored += escalation.conversation_escalate(
-                conversation=conversation, reason=reply.escalation_reason or "The assistant handed the conversation over."
-            ).messages
+    Message.objects.bulk_create([*reply.transcript, answer])
+    if reply.tool_calls:
+        ToolCallLog.objects.bulk_create([record.audit_row(conversation=conversation) for record in reply.tool_calls])
+    proposed = [action.pk for action in reply.proposed_actions]
+    if proposed:
+        # The card shows on the answer that proposed it.
+        PendingAction.objects.filter(pk__in=proposed, message__isnull=True).update(message=answer)
+    stored = [answer]
+    if reply.escalate and conversation.status != Conversation.Status.ESCALATED:
+        stored += escalation.conversation_escalate(
+            conversation=conversation, reason=reply.escalation_reason or "The assistant handed the conversation over."
+        ).messages
     return stored

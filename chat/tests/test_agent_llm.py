@@ -258,28 +258,3 @@ def test_redaction_can_be_switched_off_for_what_the_llm_sees(llm, conversation, 
     chat_turn(conversation=conversation, text="write to jane.doe@example.com", user=customer.user)
 
     assert "jane.doe@example.com" in llm.requests[0]["messages"][-1]["content"]
-
-
-def test_a_failed_read_of_the_context_ahead_of_retrieval_still_gets_an_answer(llm, conversation, customer, monkeypatch):
-    # The LLM path reads the history while the query embedding finishes; if that early read
-    # fails, the brain reads it again and the customer is answered as usual.
-    from django.db import OperationalError
-
-    from chat import selectors
-
-    real = selectors.turn_context
-    calls: list[int] = []
-
-    def flaky(**kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise OperationalError("connection dropped")
-        return real(**kwargs)
-
-    monkeypatch.setattr(selectors, "turn_context", flaky)
-    llm.add(ScriptedLLM.text("Here to help."))
-
-    replies = chat_turn(conversation=conversation, text="Hello there", user=customer.user)
-
-    assert [reply.text for reply in replies] == ["Here to help."] and len(calls) == 2
-    assert llm.requests[0]["messages"][-1] == {"role": "user", "content": "Hello there"}

@@ -9,12 +9,8 @@ answered by the next affirm/deny.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from django.db import connection
-from django.utils import timezone
 
 from chat.models import Conversation
 from chat.models_offline import DialogueState
@@ -53,14 +49,5 @@ def state_load(*, conversation: Conversation) -> State:
     return State.from_json(row) if isinstance(row, dict) else State()
 
 
-_STATE_UPSERT_SQL = """
-INSERT INTO chat_dialoguestate (conversation_id, data, updated_at) VALUES (%s, %s::jsonb, %s)
-ON CONFLICT (conversation_id) DO UPDATE SET data = EXCLUDED.data, updated_at = EXCLUDED.updated_at
-"""
-
-
 def state_save(*, conversation: Conversation, state: State) -> None:
-    # One statement (INSERT … ON CONFLICT DO UPDATE), atomic by itself: bulk_create's upsert
-    # would wrap it in BEGIN/COMMIT, two more round trips on every offline turn.
-    with connection.cursor() as cursor:
-        cursor.execute(_STATE_UPSERT_SQL, [conversation.pk, json.dumps(state.as_json()), timezone.now()])
+    DialogueState.objects.update_or_create(conversation_id=conversation.pk, defaults={"data": state.as_json()})

@@ -9,16 +9,14 @@ _search_texts); the matched products are read fresh, so prices and stock are cur
 
 from __future__ import annotations
 
-import threading
-import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from rapidfuzz import fuzz, process, utils
 
 from chat.services.tools.registry import ToolContext, tool
 from orders import selectors, services
+from orders.catalog_cache import CatalogCache
 from supportbot.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -33,32 +31,21 @@ RESULTS = 5
 LOW_STOCK = 3
 
 
-# What the catalog tools match against, per process: each product's id, name and search text
-# (name, type, options and the start of the description). Building it reads the whole catalog,
-# so it is kept until the catalog changes shape or for SEARCH_TEXTS_TTL seconds (renames, edits).
-# The shape (one cheap query) is checked at most every NLU_CATALOG_CHECK_SECONDS, as for the
-# offline assistant's product index: a new product is found within seconds, and a turn that
-# both searches and checks stock usually asks nothing. Prices and stock are never cached: the
-# matched products are read fresh.
+def _build_search_texts() -> list[tuple[str, str, str]]:
+    return [(product.product_id, product.name, _haystack(product)) for product in selectors.products_for_catalog()]
+
+
+# What the catalog tools match against: each product's id, name and search text (name, type,
+# options and the start of the description). Building it reads the whole catalog, so a process
+# keeps it until the catalog changes (see orders.catalog_cache). Prices and stock are never
+# cached: the matched products are read fresh.
 SEARCH_TEXTS_TTL = 60.0
-_search_texts_lock = threading.Lock()
-_search_texts_state: dict[str, Any] = {}
+_search_texts_cache = CatalogCache(_build_search_texts, max_age=SEARCH_TEXTS_TTL)
 
 
 def _search_texts() -> list[tuple[str, str, str]]:
     """(product_id, name, search text) of every product."""
-    now = time.monotonic()
-    state = _search_texts_state
-    fresh = now - state.get("built", 0.0) <= SEARCH_TEXTS_TTL
-    if fresh and now - state.get("checked", 0.0) < settings.NLU_CATALOG_CHECK_SECONDS:
-        return list(state["texts"])
-    shape = selectors.catalog_shape()
-    with _search_texts_lock:
-        if state.get("shape") != shape or now - state.get("built", 0.0) > SEARCH_TEXTS_TTL:
-            texts = [(product.product_id, product.name, _haystack(product)) for product in selectors.products_for_catalog()]
-            state.update(shape=shape, built=now, texts=texts)
-        state["checked"] = now
-        return list(state["texts"])
+    return _search_texts_cache.get()
 
 
 def _haystack(product: Product) -> str:
