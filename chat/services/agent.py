@@ -143,8 +143,7 @@ class BrainRequest:
     @cached_property
     def _context(self) -> tuple[list[Message], list[dict[str, Any]]]:
         # History and profile are read together, once, on first use: the LLM's context needs
-        # both (one round trip instead of two), and many offline turns (policy, small talk)
-        # need neither.
+        # both, and many offline turns (policy, small talk) need neither.
         from chat.selectors import turn_context
 
         return turn_context(conversation=self.conversation, upto=self.message, history_limit=HISTORY_MESSAGES,
