@@ -162,7 +162,7 @@ def smtp_outbox(settings) -> Iterator[SmtpOutbox]:
 @contextmanager
 def scripted_llm(settings, *, timeout: float = 2.0, retry_budget: float = 3.0, api_key: str = "test-key") -> Iterator:
     """A scripted Chat Completions server (chat/tests/llm_server.py), the LLM settings pointing at it."""
-    from chat.tests.llm_server import ScriptedLLM
+    from assistant.tests.llm_server import ScriptedLLM
 
     server = ScriptedLLM().start()
     settings.LLM_BASE_URL = server.base_url

@@ -20,11 +20,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from assistant import actions as actions_service
+from assistant.turn import chat_turn
 from chat.limits import MAX_MESSAGE_CHARS, MESSAGE_TOO_LONG
 from chat.models import Conversation, Message, PendingAction
-from chat.selectors import access_conversation, analytics_summary, conversation_actions, conversation_messages_visible
-from chat.services import actions as actions_service
-from chat.services.agent import chat_turn, conversation_start
+from chat.selectors import access_conversation, conversation_actions, conversation_messages_visible
+from chat.services.conversations import conversation_start
 from chat.services.feedback import feedback_give
 from chat.services.ratelimit import check_chat_turn_rate
 from orders.selectors import access_customer_for_user
@@ -36,7 +37,8 @@ from supportbot.errors import (
     RateLimited,
     RuleViolation,
 )
-from tickets.dashboard_views import PERMISSION as DASHBOARD_PERMISSION
+from tickets.models import DASHBOARD_PERMISSION
+from tickets.selectors import support_analytics_summary
 
 _STATUS_FOR_ERROR = {
     NotFound: status.HTTP_404_NOT_FOUND,
@@ -238,7 +240,7 @@ def analytics(request: Request) -> Response:
     tz = timezone.get_current_timezone()
     since = timezone.make_aware(datetime.combine(first, time.min), tz)
     until = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), tz)
-    return Response(analytics_summary(since=since, until=until))
+    return Response(support_analytics_summary(since=since, until=until))
 
 
 def _day(raw: str | None) -> Any:

@@ -145,7 +145,7 @@ class PendingTurn(models.Model):
 class PendingAction(models.Model):
     """A consequential tool call awaiting the customer's confirmation.
 
-    Created by `chat.services.actions.action_propose` (from either assistant); executed only by
+    Created by `assistant.actions.action_propose` (from either assistant); executed only by
     `action_confirm`, at most once: the status moves proposed → confirmed under a row lock
     before the tool runs, and the stored `result` answers any later confirmation.
     """

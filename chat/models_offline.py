@@ -2,7 +2,7 @@
 
 Conversation has no field for it, so it lives here: the active form (cancel, return, ...),
 its slots, and what was last talked about (order, product, an offer awaiting a yes). Plain
-JSON, owned by chat.services.offline.state; a new form or a topic switch rewrites it whole.
+JSON, owned by assistant.offline.state; a new form or a topic switch rewrites it whole.
 """
 
 from __future__ import annotations

@@ -70,6 +70,9 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # HELP_SEARCH_USER_RATE_LIMIT: help-center searches per logged-in user (default 120/m).
 # TICKETS_MAX_OPEN_PER_CUSTOMER: open tickets (new, open, waiting) a customer may have; asking for a
 #   person beyond it points them to their open tickets instead of opening another (default 5).
+# ASSISTANT_BRAIN: which brain answers chat turns and drafts for staff: auto (default; the LLM when
+#   LLM_BASE_URL and LLM_MODEL are set, the built-in offline assistant otherwise), llm (refused at
+#   start-up without LLM_BASE_URL and LLM_MODEL) or offline (even when an LLM is configured).
 # LLM_BASE_URL / LLM_MODEL: any OpenAI-compatible Chat Completions endpoint and model name.
 #   Both unset (default): the built-in offline assistant answers instead.
 # LLM_API_KEY: API key for that endpoint (default empty; local servers usually need none).
@@ -185,6 +188,7 @@ INSTALLED_APPS = [
     "knowledge",
     "tickets",
     "chat",
+    "assistant",
     "whatsapp",
 ]
 
@@ -417,6 +421,9 @@ LLM_MAX_STEPS = config.read_int("LLM_MAX_STEPS", 6, minimum=1)
 LLM_RETRY_BUDGET = config.read_float("LLM_RETRY_BUDGET", 20.0, minimum=0.0)
 LLM_CONTEXT_TOKENS = config.read_int("LLM_CONTEXT_TOKENS", 6000, minimum=500)
 LLM_REDACT_PII = config.read_bool("LLM_REDACT_PII", True)
+ASSISTANT_BRAIN = config.read_choice("ASSISTANT_BRAIN", "auto", ("auto", "llm", "offline"))
+if ASSISTANT_BRAIN == "llm" and not (LLM_BASE_URL and LLM_MODEL):
+    config.fail("ASSISTANT_BRAIN=llm needs LLM_BASE_URL and LLM_MODEL; set both, or use ASSISTANT_BRAIN=auto or offline.")
 CHAT_ACTION_EXPIRY_MINUTES = config.read_int("CHAT_ACTION_EXPIRY_MINUTES", 30, minimum=1)
 TICKET_SLA_HOURS = {"urgent": 1.0, "high": 4.0, "medium": 24.0, "low": 72.0}
 for _pair in config.read_list("TICKET_SLA_HOURS", []):

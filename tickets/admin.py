@@ -18,8 +18,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
+from assistant import staff as staff_assist
 from supportbot.errors import ApplicationError
-from tickets import assist, dashboard_views, staff_services
+from tickets import dashboard_views, staff_services
 from tickets.models import Ticket, TicketEvent
 from tickets.services import SUMMARY_REQUESTED
 from tickets.staff_selectors import (
@@ -270,7 +271,7 @@ class TicketAdmin(admin.ModelAdmin):
         if request.method != "POST":
             return self._back(pk)
         ticket = self._changeable(request, pk)
-        draft = assist.reply_suggest(ticket=ticket, author=_staff(request))
+        draft = staff_assist.reply_suggest(ticket=ticket, author=_staff(request))
         request.session[DRAFT_SESSION_KEY.format(pk=ticket.pk)] = {"text": draft.text, "source": draft.source, "citations": draft.citations}
         messages.info(request, "A suggested reply is in the reply box — edit it before sending.")
         return self._back(ticket.pk, "#reply")

@@ -31,6 +31,11 @@ from django.db import connection
 from django.db.models import Aggregate, Avg, Count, FloatField, Q, Sum
 from django.utils import timezone
 
+from chat.models import Conversation, Feedback, Message, ToolCallLog
+from orders.models import PaymentTransaction
+from orders.models_notifications import CartReminder, RestockNotification
+from tickets.models import DailyAnswerLatency, DashboardRollupDay, Ticket
+
 CONVERSATION_IDLE_MINUTES = 30
 TOP_INTENTS = 10
 DEFAULT_DAYS = 30
@@ -114,9 +119,6 @@ def conversation_activity(*, period: DateRange, now: datetime | None = None, lim
     a ticket is a hash join against the tickets' distinct conversation ids, computed once per
     conversation — EXISTS inside FILTER clauses would make PostgreSQL probe the ticket index per row.
     """
-    from chat.models import Conversation
-    from tickets.models import Ticket
-
     # Table names come from model metadata; values are bound.
     sql = f"""
         WITH per_day_and_intent AS (
@@ -177,8 +179,6 @@ class Satisfaction:
 
 
 def csat(*, period: DateRange) -> Satisfaction:
-    from tickets.models import Ticket
-
     values = Ticket.objects.filter(period.q("created_at"), csat_score__isnull=False).aggregate(
         rated=Count("id"), average=Avg("csat_score"), **{f"s{score}": Count("id", filter=Q(csat_score=score)) for score in range(1, 6)}
     )
@@ -200,8 +200,6 @@ class Thumbs:
 
 
 def thumbs(*, period: DateRange) -> Thumbs:
-    from chat.models import Feedback
-
     values = Feedback.objects.filter(period.q("created_at")).aggregate(
         up=Count("id", filter=Q(rating=Feedback.Rating.UP)), down=Count("id", filter=Q(rating=Feedback.Rating.DOWN))
     )
@@ -223,9 +221,6 @@ def assistant_latency(*, period: DateRange) -> Latency:
     percentile_cont's rule — interpolate between the values at 0-based ranks floor(f·(n−1)) and
     ceil(f·(n−1)) — is applied to its running totals, in the same double-precision arithmetic.
     """
-    from chat.models import Message
-    from tickets.models import DailyAnswerLatency, DashboardRollupDay
-
     # Table names come from model metadata; values are bound.
     sql = f"""
         WITH sealed AS (
@@ -274,8 +269,6 @@ def assistant_latency(*, period: DateRange) -> Latency:
 
 def assistant_latency_live(*, period: DateRange) -> Latency:
     """The definition `assistant_latency` must match: percentile_cont over the messages."""
-    from chat.models import Message
-
     values = Message.objects.filter(period.q("created_at"), role=Message.Role.ASSISTANT, latency_ms__isnull=False).aggregate(
         answers=Count("latency_ms"), percentiles=PercentilesCont("latency_ms", fractions=(0.5, 0.95))
     )
@@ -296,8 +289,6 @@ class ToolUsage:
 
 
 def tool_usage(*, period: DateRange) -> list[ToolUsage]:
-    from chat.models import ToolCallLog
-
     rows = (
         ToolCallLog.objects.filter(period.q("created_at"))
         .values("tool")
@@ -314,8 +305,6 @@ class Refunds:
 
 
 def refunds_issued(*, period: DateRange) -> Refunds:
-    from orders.models import PaymentTransaction
-
     values = PaymentTransaction.objects.filter(
         period.q("created_at"), transaction_type=PaymentTransaction.Type.REFUND
     ).aggregate(count=Count("id"), amount=Sum("amount"))
@@ -334,8 +323,6 @@ class EmailJobs:
 
 
 def email_jobs(*, period: DateRange) -> EmailJobs:
-    from orders.models_notifications import CartReminder, RestockNotification
-
     restock = RestockNotification.objects.filter(period.q("sent_at"), status=RestockNotification.Status.SENT).count()
     carts = CartReminder.objects.aggregate(
         sent=Count("id", filter=period.q("sent_at") & Q(status=CartReminder.Status.SENT)),

@@ -21,6 +21,9 @@ import psycopg.errors
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from chat.models import Message
+from tickets.models import DailyAnswerLatency, DashboardRollupDay
+
 # Days sealed per transaction: each holds a write lock on chat_message for its duration, so a
 # first backfill of years runs in short bursts.
 SEAL_BATCH_DAYS = 31
@@ -47,9 +50,6 @@ def dashboard_rollup_seal(*, today: date | None = None) -> SealReport:
     Idempotent and safe to run concurrently (the lock serializes runs; a day is sealed once).
     Days are local days of the current time zone (settings.TIME_ZONE).
     """
-    from chat.models import Message
-    from tickets.models import DashboardRollupDay
-
     time_zone = timezone.get_current_timezone_name()
     today = today or timezone.localdate()
     first = (
@@ -89,9 +89,6 @@ def _seal_days(*, time_zone: str, days: list[date]) -> int:
     seal existed would be counted here and never subtracted. The lock also conflicts with
     itself, so two seal runs cannot interleave. Days sealed meanwhile by another run are skipped.
     """
-    from chat.models import Message
-    from tickets.models import DailyAnswerLatency, DashboardRollupDay
-
     message_table = Message._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{SEAL_LOCK_TIMEOUT}'")

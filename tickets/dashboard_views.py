@@ -15,8 +15,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from tickets import analytics, charts
+from tickets.models import DASHBOARD_PERMISSION
 
-PERMISSION = "tickets.view_support_dashboard"
+PERMISSION = DASHBOARD_PERMISSION
 
 
 class PeriodForm(forms.Form):

@@ -1,6 +1,6 @@
 """Human handoff: while a person works the ticket, the customer's chat messages go to them.
 
-`chat.services.agent.chat_turn` consults `handoff_route_customer_message` right after storing
+`assistant.turn.chat_turn` consults `handoff_route_customer_message` right after storing
 the customer's message. When the conversation is escalated and its active ticket has an
 assignee, the message is recorded on the ticket (a customer reply event) and the assistant
 stays silent, except for one notice per ticket that a person will answer. Staff replies reach
@@ -12,20 +12,16 @@ it goes on the ticket as a note under AI_SUMMARY_LABEL (`handoff_assistant_summa
 escalation summary quotes it under the same label.
 
 Escalated but not yet assigned is left to the chat's own escalation flow
-(`chat.services.escalation.escalated_reply`), which tells the customer the ticket number.
+(`assistant.escalation.escalated_reply`), which tells the customer the ticket number.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.db import transaction
 
+from chat.models import Conversation, Message
 from tickets.models import Ticket, TicketEvent
 from tickets.staff_services import HANDBACK_MODEL, ticket_customer_reply
-
-if TYPE_CHECKING:
-    from chat.models import Conversation
 
 AI_SUMMARY_LABEL = "The assistant's summary (written by the AI; may be wrong):"
 
@@ -47,19 +43,15 @@ def handoff_route_customer_message(*, conversation: Conversation, text: str) -> 
     customer message with this text is linked to the ticket event). On True the caller must
     not let the assistant answer; any notice to the customer has been stored here.
     """
-    from chat.models import Conversation as ConversationModel
-
     # Checked before opening a transaction: almost every turn is not escalated, and an empty
     # BEGIN/COMMIT is still two round trips.
-    if conversation.status != ConversationModel.Status.ESCALATED:
+    if conversation.status != Conversation.Status.ESCALATED:
         return False
     return _route_to_ticket(conversation=conversation, text=text)
 
 
 @transaction.atomic
 def _route_to_ticket(*, conversation: Conversation, text: str) -> bool:
-    from chat.models import Message
-
     ticket = (
         Ticket.objects.filter(conversation=conversation, status__in=Ticket.ACTIVE_STATUSES, assignee__isnull=False)
         .select_related("assignee")

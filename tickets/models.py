@@ -16,6 +16,9 @@ from django.utils import timezone
 
 from supportbot.errors import InvalidInput
 
+# Who may see the support analytics (the admin dashboard and /api/chat/analytics).
+DASHBOARD_PERMISSION = "tickets.view_support_dashboard"
+
 
 class Ticket(models.Model):
     class Priority(models.TextChoices):

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from chat.models import Conversation
 from orders.models import Customer
 from supportbot.errors import InvalidInput, RuleViolation
 from tickets.models import Ticket, TicketEvent, sla_due
@@ -39,7 +40,7 @@ def ticket_create_from_conversation(
 ) -> Ticket:
     """Open a ticket for the conversation's customer, linked to the conversation.
 
-    The caller decides whether a ticket is needed (see chat.services.escalation, which
+    The caller decides whether a ticket is needed (see assistant.escalation, which
     reuses an active ticket instead of opening a second one).
 
     A customer may have TICKETS_MAX_OPEN_PER_CUSTOMER active tickets; past it, RuleViolation
@@ -86,23 +87,6 @@ def ticket_create_from_conversation(
 SUMMARY_REQUESTED = "requested"
 
 
-def ticket_summary_refresh(*, ticket_id: int) -> Ticket | None:
-    """Write a fresh summary of the ticket's conversation and store it (the llm-queue job's body).
-
-    The LLM is called outside any transaction: a provider taking seconds must not hold the
-    ticket's row lock against staff working it. Returns None when the ticket is gone. Raises
-    tickets.assist.SummaryUnavailable when the configured LLM fails, for the job to retry.
-    """
-    from tickets.assist import summary_generate
-
-    ticket = Ticket.objects.filter(pk=ticket_id).first()
-    if ticket is None:
-        return None
-    started = timezone.now()
-    draft = summary_generate(ticket=ticket, fallback=False)
-    return ticket_summary_store(ticket_id=ticket_id, summary=draft.text, source=draft.source, generated_since=started)
-
-
 @transaction.atomic
 def ticket_summary_store(*, ticket_id: int, summary: str, source: str, generated_since: datetime) -> Ticket | None:
     """Store a generated summary on the ticket and its conversation, recorded as a system event.
@@ -111,8 +95,6 @@ def ticket_summary_store(*, ticket_id: int, summary: str, source: str, generated
     from the conversation as it was at `generated_since` is dropped when one made from a later
     state is already stored, so the ticket never goes back to knowing less.
     """
-    from chat.models import Conversation
-
     summary = summary.strip()
     if not summary:
         raise InvalidInput("The generated summary is empty.")

@@ -8,7 +8,11 @@ from typing import Any
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from chat.models import Message, PendingAction
+from orders.models import Order
 from tickets.models import Ticket, TicketEvent
+from tickets.services import SUMMARY_REQUESTED
+from tickets.staff_services import STAFF_MODEL
 
 
 def sla_breached_q() -> Q:
@@ -35,9 +39,6 @@ def ticket_transcript(*, ticket: Ticket) -> list[TranscriptEntry]:
     Messages carry their tool calls/results and citations as JSON; pending actions are
     attached to the assistant message that proposed them.
     """
-    from chat.models import Message, PendingAction
-    from tickets.staff_services import STAFF_MODEL
-
     if ticket.conversation_id is None:
         return []
     messages = Message.objects.filter(conversation_id=ticket.conversation_id).prefetch_related(
@@ -74,8 +75,6 @@ def mask_payment_method(method: Any) -> str:
 
 def customer_context(*, ticket: Ticket, order_limit: int = 10) -> CustomerContext:
     """The ticket customer's recent orders (with items) and masked payment methods."""
-    from orders.models import Order
-
     customer = ticket.customer
     orders = list(
         Order.objects.filter(customer=customer).prefetch_related("items", "fulfillments").order_by("-created_at")[:order_limit]
@@ -90,8 +89,6 @@ def customer_context(*, ticket: Ticket, order_limit: int = 10) -> CustomerContex
 
 def ticket_summary_pending(*, ticket: Ticket) -> TicketEvent | None:
     """Staff's latest request for a new summary, while the job has not stored one since (else None)."""
-    from tickets.services import SUMMARY_REQUESTED
-
     latest = (
         TicketEvent.objects.filter(ticket=ticket, kind=TicketEvent.Kind.SUMMARY)
         .select_related("author")

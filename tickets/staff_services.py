@@ -23,9 +23,13 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
+from chat.models import Conversation, Message
+from supportbot.celery import app
 from supportbot.errors import InvalidInput, RuleViolation
 from supportbot.services import task_enqueue_on_commit
 from tickets.models import Ticket, TicketEvent, sla_due, sla_hours
+from tickets.services import SUMMARY_REQUESTED
+from tickets.signals import staff_reply_posted
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -37,6 +41,9 @@ REPLY_MAX_CHARS = 10_000
 # or an LLM model name), so the transcript, the portal and analytics can tell them apart.
 STAFF_MODEL = "staff"
 HANDBACK_MODEL = "handoff"
+# Queued by name: tickets.tasks imports the services these tasks call.
+SEND_REPLY_TASK = "tickets.send_ticket_reply"
+SUMMARY_TASK = "tickets.summarize_ticket"
 
 
 def _clean_text(text: str, *, what: str) -> str:
@@ -78,8 +85,6 @@ def ticket_reply(*, ticket_id: int, author: AbstractBaseUser, text: str) -> Tick
     a rolled-back reply is never mailed, and a broker outage leaves an "unsent" FailedTask instead
     of failing the reply that is already saved. Replying stops the SLA clock (waiting on customer).
     """
-    from chat.models import Message
-
     _require_staff(author, role="reply to customers")
     text = _clean_text(text, what="reply")
     ticket = _locked(ticket_id)
@@ -96,17 +101,17 @@ def ticket_reply(*, ticket_id: int, author: AbstractBaseUser, text: str) -> Tick
         _set_assignee(ticket, assignee=author, actor=author)
     ticket.save()
 
-    # A WhatsApp conversation is answered on WhatsApp while Meta's window allows it (instead
-    # of by email); outside it the reply is emailed and the ticket notes why.
-    if ticket.conversation is not None and ticket.conversation.channel == "whatsapp":
-        from whatsapp.services import staff_reply_deliver
-
-        if staff_reply_deliver(event=event):
+    # A channel may deliver the reply itself (WhatsApp while Meta's window allows it) instead of
+    # email; when it can't, the ticket notes why and the reply is emailed.
+    for _receiver, delivery in staff_reply_posted.send(sender=TicketEvent, event=event):
+        if delivery is None:
+            continue
+        if delivery.sent:
             return event
+        if delivery.staff_note:
+            ticket_note(ticket_id=ticket.pk, author=author, text=delivery.staff_note)
 
-    from tickets.tasks import send_ticket_reply
-
-    task_enqueue_on_commit(send_ticket_reply, event.pk)
+    task_enqueue_on_commit(app.signature(SEND_REPLY_TASK), event.pk)
     return event
 
 
@@ -188,9 +193,7 @@ def ticket_change_status(*, ticket_id: int, actor: AbstractBaseUser, status: str
     if was_active and not ticket.is_active:
         _hand_back(ticket)
         # The final summary covers the whole case, staff's part included (llm queue, after commit).
-        from tickets.tasks import summarize_ticket
-
-        task_enqueue_on_commit(summarize_ticket, ticket.pk)
+        task_enqueue_on_commit(app.signature(SUMMARY_TASK), ticket.pk)
     return ticket
 
 
@@ -206,13 +209,10 @@ def ticket_summary_request(*, ticket_id: int, actor: AbstractBaseUser) -> Ticket
     The request is recorded as a SUMMARY event with new_value "requested", which the ticket page
     reads to say a new summary is on the way until the job's own event follows it.
     """
-    from tickets.services import SUMMARY_REQUESTED
-    from tickets.tasks import summarize_ticket
-
     _require_staff(actor, role="regenerate ticket summaries")
     ticket = _locked(ticket_id)
     event = _event(ticket, kind=TicketEvent.Kind.SUMMARY, author=actor, new_value=SUMMARY_REQUESTED)
-    task_enqueue_on_commit(summarize_ticket, ticket.pk)
+    task_enqueue_on_commit(app.signature(SUMMARY_TASK), ticket.pk)
     return event
 
 
@@ -246,8 +246,6 @@ def _hand_back(ticket: Ticket) -> None:
 
     Only when no other ticket on the conversation is still being worked.
     """
-    from chat.models import Conversation, Message
-
     if ticket.conversation_id is None:
         return
     conversation = Conversation.objects.select_for_update().filter(pk=ticket.conversation_id).first()

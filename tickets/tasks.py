@@ -11,10 +11,10 @@ from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
+from assistant.staff import SummaryUnavailable, ticket_summary_refresh
 from orders.notifications.ledger import TRANSIENT_EMAIL_ERRORS
-from tickets.assist import SummaryUnavailable
+from tickets.analytics_rollup import dashboard_rollup_seal
 from tickets.emails import ticket_reply_email_send
-from tickets.services import ticket_summary_refresh
 
 RETRY_BACKOFF_SECONDS = 5
 
@@ -53,6 +53,4 @@ def summarize_ticket(self: Task, ticket_id: int) -> str:
 @shared_task(name="tickets.seal_dashboard_rollup")
 def seal_dashboard_rollup() -> int:
     """Hourly (beat): seal the finished days of the dashboard's latency rollup. Safe to run twice."""
-    from tickets.analytics_rollup import dashboard_rollup_seal
-
     return dashboard_rollup_seal().sealed_days

@@ -2,7 +2,8 @@
 
 The POST stores a PendingTurn (the database, not the cache, so a Redis outage loses nothing) and
 the stream claims it. A turn whose stream never connects (the tab closed, the connection dropped)
-is answered by a worker (`chat.tasks.turn_answer_abandoned`), queued by the hand-over itself to run
+is answered by a worker (`chat.tasks.turn_answer_abandoned`, running `assistant.pending_turns`),
+queued by the hand-over itself to run
 once the stream's grace period is over and again by the beat sweep; page loads only show turns.
 One that failed is shown in the thread with a "Send again" button — nothing the customer typed is lost.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -19,9 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Conversation, Message, PendingTurn
-from chat.services.agent import chat_turn
 from supportbot.celery import app
-from supportbot.errors import ApplicationError
 from supportbot.services import task_enqueue
 
 if TYPE_CHECKING:
@@ -57,40 +55,6 @@ def turn_hand_over(*, conversation: Conversation, user: User, text: str) -> Pend
     turn = PendingTurn.objects.create(token=uuid.uuid4().hex, conversation=conversation, user=user, text=text)
     transaction.on_commit(lambda: _enqueue_answer(turn.pk, countdown=TURN_STREAM_GRACE_SECONDS))
     return turn
-
-
-def turn_run(turn: PendingTurn, *, user: User, on_token: Callable[[str], None] | None = None) -> str:
-    """Answer a claimed turn and record the outcome; returns "" or the error shown to the customer.
-
-    Precondition: the caller claimed `turn` (PendingTurn.claim), so no other request runs it.
-    """
-    try:
-        chat_turn(conversation=turn.conversation, text=turn.text, user=user, on_token=on_token)
-    except ApplicationError as exc:
-        turn.finish(error=exc.message)
-        return exc.message
-    except Exception:  # noqa: BLE001 - the customer gets an error, the log the traceback
-        logger.exception("chat turn failed", extra={"conversation": turn.conversation_id})
-        turn.finish(error=FAILED_MESSAGE)
-        return FAILED_MESSAGE
-    turn.finish()
-    return ""
-
-
-def turn_answer_abandoned(*, turn_id: int) -> bool:
-    """Answer one turn whose stream never came; False if there is nothing to do.
-
-    Only a turn still pending past the grace period is taken: one a stream claimed (or answered)
-    is left to it, and one queued early (a requeue after a broker outage has no countdown) is left
-    for its stream or the next sweep. The claim is a conditional UPDATE, so of this task, a
-    duplicate of it and a stream connecting late, exactly one answers the turn.
-    """
-    cutoff = timezone.now() - timedelta(seconds=TURN_STREAM_GRACE_SECONDS)
-    turn = PendingTurn.claim(pk=turn_id, created_at__lte=cutoff)
-    if turn is None:
-        return False
-    turn_run(turn, user=turn.user)
-    return True
 
 
 def turns_sweep_abandoned(*, batch: int = TURN_SWEEP_BATCH) -> int:

@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from assistant.tests.llm_server import ScriptedLLM
 from chat.models import Conversation, Feedback, PendingAction
 from chat.tests.conftest import make_customer
-from chat.tests.llm_server import ScriptedLLM
 
 pytestmark = pytest.mark.django_db
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from assistant.tests.llm_server import ScriptedLLM
 from chat.models import Message, ToolCallLog
 from chat.tests.conftest import make_customer
-from chat.tests.llm_server import ScriptedLLM
 from orders.models import Order, RestockSubscription
 from orders.tests.factories import PaymentMethodFactory, VariantFactory, make_order
 from tickets.models import Ticket

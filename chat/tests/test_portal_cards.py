@@ -9,10 +9,10 @@ import re
 import pytest
 from django.urls import reverse
 
+from assistant.tests.llm_server import ScriptedLLM
+from assistant.turn import chat_turn
 from chat.models import Conversation, Feedback, Message, PendingAction, ToolCallLog
-from chat.services.agent import chat_turn
 from chat.tests.conftest import make_customer
-from chat.tests.llm_server import ScriptedLLM
 from orders.models import Order, RestockSubscription
 from orders.tests.factories import PaymentMethodFactory, VariantFactory, make_order
 from tickets.models import Ticket

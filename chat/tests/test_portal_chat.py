@@ -11,9 +11,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from assistant.tests.llm_server import ScriptedLLM
 from chat.models import Conversation, Message
 from chat.tests.conftest import make_customer
-from chat.tests.llm_server import ScriptedLLM
 
 pytestmark = pytest.mark.django_db
 

@@ -18,10 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from assistant.tests.llm_server import ScriptedLLM
 from chat.models import Conversation, Message, PendingTurn
 from chat.services.turns import TURN_STREAM_GRACE_SECONDS, TURN_STUCK_SECONDS, turns_sweep_abandoned
 from chat.tests.conftest import make_customer
-from chat.tests.llm_server import ScriptedLLM
 from chat.tests.test_portal_chat import HTMX, sse_events
 from supportbot.celery import app
 

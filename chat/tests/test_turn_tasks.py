@@ -15,11 +15,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from assistant.tests.llm_server import ScriptedLLM
 from chat.models import Conversation, PendingTurn
 from chat.services.turns import INTERRUPTED_MESSAGE, TURN_STREAM_GRACE_SECONDS, TURN_STUCK_SECONDS
 from chat.tasks import turns_sweep_abandoned
 from chat.tests.conftest import make_customer
-from chat.tests.llm_server import ScriptedLLM
 from chat.tests.test_portal_chat import sse_events
 from chat.tests.test_portal_turns import _send_htmx, _stream_url
 from conftest import scripted_llm

@@ -27,13 +27,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
+from assistant.pending_turns import turn_run
+from assistant.turn import chat_turn
 from chat import portal_selectors as selectors
 from chat.forms import MessageForm
 from chat.models import Conversation, PendingTurn
 from chat.selectors import access_conversation
-from chat.services.agent import chat_turn, conversation_start
+from chat.services.conversations import conversation_start
 from chat.services.ratelimit import check_chat_turn_rate
-from chat.services.turns import FAILED_MESSAGE, turn_hand_over, turn_run
+from chat.services.turns import FAILED_MESSAGE, turn_hand_over
 from chat.views.pages import (
     HtmxHttpRequest,
     _conversation_url,

@@ -8,10 +8,10 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from assistant import actions as actions_service
 from chat import portal_selectors as selectors
 from chat.forms import FeedbackForm
 from chat.models import Message, PendingAction
-from chat.services import actions as actions_service
 from chat.services.feedback import feedback_give
 from chat.views.pages import (
     HtmxHttpRequest,
@@ -21,6 +21,7 @@ from chat.views.pages import (
     _user,
 )
 from orders.selectors import customer_for_user
+from orders.services import restock_subscription_create
 from supportbot.errors import ApplicationError, NotFound
 
 # --- buttons in the thread -----------------------------------------------------------------
@@ -104,8 +105,6 @@ def feedback(request: HtmxHttpRequest, message_id: int) -> HttpResponse:
 @require_POST
 def restock_subscribe(request: HtmxHttpRequest, item_id: str) -> HttpResponse:
     """"Notify me" on a product card: a back-in-stock email for that item."""
-    from orders.services import restock_subscription_create
-
     customer = customer_for_user(request.user)
     if customer is None:
         return _no_customer(request)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.services.tools import ToolContext, call_tool, get_tool
+from assistant.tools import ToolContext, call_tool, get_tool
 from knowledge.services import document_ingest_path
 from knowledge.tests.conftest import SHIPPING, TICKET
 from orders.tests.factories import CustomerFactory

@@ -11,16 +11,16 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
+from assistant import staff as assist
+from assistant.tests.llm_server import ScriptedLLM
+from assistant.turn import chat_turn
 from chat.models import Conversation, Message
-from chat.services.agent import chat_turn
-from chat.tests.llm_server import ScriptedLLM
 from knowledge.models import Audience, Document
 from knowledge.selectors import chunk_search
 from knowledge.services import document_ingest_path
 from knowledge.tests.conftest import SHIPPING, WARRANTY
 from orders.models import Customer
 from orders.tests.factories import CustomerFactory
-from tickets import assist
 from tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db

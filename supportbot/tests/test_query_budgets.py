@@ -15,8 +15,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 
+from assistant.turn import chat_turn
 from chat.models import Conversation, Message
-from chat.services.agent import chat_turn
 from chat.tests.conftest import make_customer
 from orders.models import Customer, Order
 from orders.tests.factories import PaymentMethodFactory, VariantFactory, make_order

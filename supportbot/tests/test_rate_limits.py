@@ -16,9 +16,9 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
+from assistant.tests.llm_server import ScriptedLLM
 from chat.models import Message
 from chat.tests.conftest import make_customer
-from chat.tests.llm_server import ScriptedLLM
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from assistant.turn import chat_turn
 from chat.models import Conversation
-from chat.services.agent import chat_turn
 from orders.models import Customer
 from orders.tests.factories import CustomerFactory
 from tickets.models import Ticket

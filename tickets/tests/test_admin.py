@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from assistant.tests.llm_server import ScriptedLLM
 from chat.models import Message, PendingAction
-from chat.tests.llm_server import ScriptedLLM
 from orders.tests.factories import OrderFactory, PaymentMethodFactory
 from tickets import staff_services
 from tickets.models import Ticket, TicketEvent
@@ -112,7 +112,7 @@ def test_an_empty_reply_is_refused_with_a_message(client, agent, escalated):
 def test_suggest_reply_offline_uses_the_conversation_and_orders(client, agent, escalated, customer, settings):
     settings.LLM_BASE_URL = ""
     OrderFactory(customer=customer, order_id="#W5550001", status="delivered")
-    from chat.services.agent import chat_turn
+    from assistant.turn import chat_turn
     from tickets.tests.conftest import make_staff  # noqa: F401 - keeps the fixture module imported
 
     staff_services.ticket_assign(ticket_id=escalated.pk, actor=agent, assignee=agent)
@@ -149,7 +149,7 @@ def test_regenerate_summary_queues_the_llm_job_and_says_it_is_on_the_way(client,
 
 
 def test_summary_refresh_offline_keeps_the_reason_and_the_assistants_hint(escalated, settings):
-    from tickets.services import ticket_summary_refresh
+    from assistant.staff import ticket_summary_refresh
 
     settings.LLM_BASE_URL = ""
     Ticket.objects.filter(pk=escalated.pk).update(summary="Why escalated: The assistant transferred the conversation.\nAssistant's summary: Wants a refund.")

@@ -11,8 +11,8 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from assistant.turn import chat_turn
 from chat.models import Conversation, Feedback, Message, ToolCallLog
-from chat.services.agent import chat_turn
 from orders.models import Cart, Customer, Order, PaymentTransaction, RestockSubscription
 from orders.tests.factories import OrderFactory, PaymentMethodFactory, VariantFactory
 from supportbot.errors import NotFound

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.tests.llm_server import ScriptedLLM
+from assistant.turn import chat_turn
 from chat.models import Conversation, Message
-from chat.services.agent import chat_turn
-from chat.tests.llm_server import ScriptedLLM
 from tickets import staff_services
 from tickets.handoff import handoff_route_customer_message
 from tickets.models import TicketEvent

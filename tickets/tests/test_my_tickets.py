@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from assistant.turn import chat_turn
 from chat.models import Conversation
-from chat.services.agent import chat_turn
 from tickets.models import Ticket, TicketEvent
 from tickets.staff_services import ticket_note, ticket_reply, ticket_resolve
 from tickets.tests.conftest import make_customer

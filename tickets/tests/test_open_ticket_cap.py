@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from assistant.escalation import conversation_escalate
 from chat.models import Conversation
-from chat.services.escalation import conversation_escalate
 from supportbot.errors import RuleViolation
 from tickets.models import Ticket
 from tickets.tests.conftest import make_customer

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 import pytest
 from django.urls import reverse
 
+from assistant.tests.llm_server import ScriptedLLM
+from assistant.turn import chat_turn
 from chat.models import Conversation
-from chat.services.agent import chat_turn
-from chat.tests.llm_server import ScriptedLLM
 from conftest import scripted_llm
 from orders.tests.mail_worker import queue_worker, wait_until
 from supportbot.models import FailedTask

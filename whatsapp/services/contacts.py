@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Conversation
-from chat.services.agent import conversation_start
+from chat.services.conversations import conversation_start
 from orders.models import Customer
 from supportbot.errors import NotFound
 from whatsapp.models import WhatsAppContact

@@ -20,10 +20,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from assistant import actions as actions_service
+from assistant.turn import chat_turn
+from assistant.types import OFFER_HUMAN
 from chat.limits import MESSAGE_TOO_LONG, message_too_long
 from chat.models import Conversation, Message, PendingAction, ToolCallLog
-from chat.services import actions as actions_service
-from chat.services.agent import OFFER_HUMAN, chat_turn
 from chat.services.ratelimit import check_chat_turn_rate
 from supportbot.errors import ApplicationError, InvalidInput, RateLimited
 from whatsapp.models import InboundEvent, WhatsAppContact

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from tickets.signals import StaffReplyDelivery
 from whatsapp.formatting import markdown_to_whatsapp
 from whatsapp.selectors import contact_for_conversation
 from whatsapp.services.outbound import outbound_queue_text
@@ -24,20 +25,21 @@ if TYPE_CHECKING:
     from tickets.models import TicketEvent
 
 
-def staff_reply_deliver(*, event: TicketEvent) -> bool:
-    """True when the public reply `event` was queued on WhatsApp (then it must not be emailed).
+def staff_reply_deliver(*, event: TicketEvent) -> StaffReplyDelivery | None:
+    """Queue the public reply `event` on WhatsApp when Meta's window allows it; None when the
+    conversation is not a WhatsApp one.
 
     Precondition: called inside ticket_reply's transaction, which holds the ticket's row lock.
+    The caller (tickets.staff_services.ticket_reply, through the staff_reply_posted signal)
+    stores `staff_note` on the ticket.
     """
-    from tickets.staff_services import ticket_note
-
     ticket = event.ticket
     conversation = ticket.conversation
-    if conversation is None:
-        return False
+    if conversation is None or conversation.channel != "whatsapp":
+        return None
     contact = contact_for_conversation(conversation=conversation)
     if contact is None:
-        return False
+        return None
     if contact.in_session_window():
         name = getattr(event.author, "first_name", "") or "Cobalt Market support"
         outbound_queue_text(
@@ -46,7 +48,7 @@ def staff_reply_deliver(*, event: TicketEvent) -> bool:
             conversation=conversation,
             chat_message=event.message,
         )
-        return True
+        return StaffReplyDelivery(sent=True)
     hours = settings.WHATSAPP_SESSION_WINDOW_HOURS
     since = f"{timesince(contact.last_inbound_at, timezone.now())} ago" if contact.last_inbound_at else "never"
     if ticket.customer.email:
@@ -56,13 +58,15 @@ def staff_reply_deliver(*, event: TicketEvent) -> bool:
             "and the number isn't linked to an account with an email address, so the reply waits in the "
             "chat until the customer writes again."
         )
-    assert event.author is not None, "ticket_reply requires a staff author"
-    ticket_note(
-        ticket_id=ticket.pk,
-        author=event.author,
-        text=(
+    return StaffReplyDelivery(
+        sent=False,
+        staff_note=(
             f"Not sent on WhatsApp: the customer last wrote from +{contact.phone} {since}, outside WhatsApp's "
             f"{hours:g}-hour customer-service window (only approved templates may be sent after it), {outcome}"
         ),
     )
-    return False
+
+
+def staff_reply_on_whatsapp(sender: object, *, event: TicketEvent, **kwargs: object) -> StaffReplyDelivery | None:
+    """Receiver of tickets.signals.staff_reply_posted (connected in WhatsAppConfig.ready)."""
+    return staff_reply_deliver(event=event)

@@ -8,9 +8,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from assistant.tests.llm_server import ScriptedLLM
 from chat.models import Message
 from chat.services.ratelimit import TURN_RATE_LIMITED
-from chat.tests.llm_server import ScriptedLLM
 from whatsapp.tests.conftest import linked_contact, make_account, notification, run_webhook, text_message
 
 pytestmark = pytest.mark.django_db

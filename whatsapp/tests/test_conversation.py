@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from assistant.tests.llm_server import ScriptedLLM
 from chat.models import Conversation, PendingAction, ToolCallLog
-from chat.tests.llm_server import ScriptedLLM
 from orders.models import Order
 from orders.tests.factories import PaymentMethodFactory, VariantFactory, make_order
 from whatsapp.models import InboundEvent, OutboundMessage, WhatsAppContact

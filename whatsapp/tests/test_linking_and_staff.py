@@ -101,7 +101,7 @@ def test_link_my_account_asks_for_the_email_and_the_emailed_code_links_the_numbe
 
 
 def test_a_code_is_single_use(say, new_phone, smtp_outbox, llm):
-    from chat.tests.llm_server import ScriptedLLM
+    from assistant.tests.llm_server import ScriptedLLM
 
     customer = make_account()
     phone = new_phone()
@@ -159,7 +159,7 @@ def test_the_number_of_wrong_tries_is_a_setting(say, new_phone, smtp_outbox, set
 
 
 def test_an_expired_code_does_not_link(say, new_phone, smtp_outbox, llm):
-    from chat.tests.llm_server import ScriptedLLM
+    from assistant.tests.llm_server import ScriptedLLM
 
     customer = make_account()
     phone = new_phone()

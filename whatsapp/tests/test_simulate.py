@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from chat.tests.llm_server import ScriptedLLM
+from assistant.tests.llm_server import ScriptedLLM
 from whatsapp.models import InboundEvent, OutboundMessage, WhatsAppContact
 
 pytestmark = pytest.mark.django_db

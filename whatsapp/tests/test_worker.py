@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from assistant.tests.llm_server import ScriptedLLM
 from chat.models import PendingAction, ToolCallLog
-from chat.tests.llm_server import ScriptedLLM
 from conftest import free_port, start_worker, stop_worker
 from orders.models import Order
 from orders.tests.factories import PaymentMethodFactory, VariantFactory, make_order

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from tqdm import tqdm
 
-from chat.services.tools import ToolContext, call_tool
+from assistant.tools import ToolContext, call_tool
 from orders.interchange import shop_export, shop_import, shop_read
 from orders.models import Customer, Order, Product
 

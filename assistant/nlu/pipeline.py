@@ -1,0 +1,82 @@
+"""One call from a customer's message to what the offline assistant needs to know about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+
+from assistant.nlu.catalog import CatalogIndex, get_catalog_index
+from assistant.nlu.classifier import get_intent_model
+from assistant.nlu.entities import Entities, extract_entities
+from assistant.nlu.sentiment import Sentiment, analyze_sentiment
+
+
+@dataclass
+class Understanding:
+    text: str
+    intent: str
+    confidence: float
+    ranking: list[tuple[str, float]]
+    entities: Entities
+    sentiment: Sentiment
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def confident(self) -> bool:
+        return self.confidence >= settings.NLU_CONFIDENCE_THRESHOLD
+
+    def as_json(self) -> dict[str, Any]:
+        """The classify_intents line: text, intent, confidence, sentiment, entities."""
+        return {
+            "text": self.text,
+            "intent": self.intent,
+            "confidence": round(self.confidence, 4),
+            "sentiment": self.sentiment.as_dict(),
+            "entities": self.entities.as_dict(),
+        }
+
+
+def understand_many(
+    texts: list[str],
+    *,
+    embeddings: np.ndarray | None = None,
+    catalog: CatalogIndex | None = None,
+    sentiments: list[Sentiment] | None = None,
+) -> list[Understanding]:
+    """Classify and extract for a batch; embeddings (one row per text) are computed if not given."""
+    if not texts:
+        return []
+    predictions = get_intent_model().predict(texts, embeddings)
+    results = []
+    for position, (text, prediction) in enumerate(zip(texts, predictions, strict=True)):
+        results.append(
+            Understanding(
+                text=text,
+                intent=prediction.intent,
+                confidence=prediction.confidence,
+                ranking=prediction.ranking,
+                entities=extract_entities(text, catalog),
+                sentiment=sentiments[position] if sentiments is not None else analyze_sentiment(text),
+            )
+        )
+    return results
+
+
+def understand(
+    text: str,
+    *,
+    embedding: np.ndarray | None = None,
+    catalog: CatalogIndex | None = None,
+    sentiment: Sentiment | None = None,
+    use_catalog: bool = True,
+) -> Understanding:
+    """Intent, entities and sentiment of one message; reuses the turn's query embedding if given."""
+    if catalog is None and use_catalog:
+        catalog = get_catalog_index()
+    embeddings = None if embedding is None else np.asarray(embedding).reshape(1, -1)
+    return understand_many(
+        [text], embeddings=embeddings, catalog=catalog, sentiments=[sentiment] if sentiment is not None else None
+    )[0]

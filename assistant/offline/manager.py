@@ -1,0 +1,265 @@
+"""The offline dialogue manager: from a message to a reply, without an LLM.
+
+Order of decisions for a turn:
+ 1. Understand the message (intent, entities, sentiment), reusing the turn's query embedding.
+ 2. A yes/no answers the assistant's own open offer (restock alert, a person).
+ 3. While a form is active, a message that fills or corrects its slots continues it; a
+    confident different task switches topic (the old form is dropped, nothing was done).
+ 4. Otherwise route by intent: forms for actions, the catalog for products, the help center
+    for policy questions, small talk. Under the confidence threshold: the help center if
+    retrieval is confident, else a clarifying question and the offer of a person.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from assistant.actions import actions_waiting
+from assistant.nlu import understand
+from assistant.nlu.catalog import get_catalog_index
+from assistant.offline import answers
+from assistant.offline.forms import FORMS
+from assistant.offline.state import state_load, state_save
+from assistant.offline.turn import Turn
+from assistant.types import BrainReply, BrainRequest
+from chat.models import PendingAction
+
+# Intents that start a form, and the form.
+FORM_INTENTS = {
+    "cancel_order": "cancel",
+    "return_item": "return",
+    "exchange_item": "exchange",
+    "change_order": "change_items",
+    "change_shipping_address": "order_address",
+    "set_up_shipping_address": "default_address",
+    "track_order": "track",
+    "get_refund": "refund",
+    "track_refund": "track_refund",
+}
+# A different task must be at least this sure to pull the customer out of an active form.
+SWITCH_CONFIDENCE = 0.6
+# Under the NLU threshold, an intent this sure and twice as likely as the next is still acted on.
+TENTATIVE_CONFIDENCE = 0.25
+# Help-center intents: the answer is a cited passage.
+POLICY_INTENTS = {
+    "check_cancellation_fee", "check_invoice", "check_refund_policy", "contact_customer_service", "create_account",
+    "delete_account", "delivery_options", "delivery_period", "edit_account", "get_invoice", "newsletter_subscription",
+    "payment_issue", "place_order", "recover_password", "registration_problems", "review", "switch_account",
+}
+SMALL_TALK: dict[str, Callable[[Turn], str]] = {
+    "greeting": answers.greeting,
+    "goodbye": answers.goodbye,
+    "thanks": answers.thanks,
+}
+
+
+_VERBS = {"cancel", "change", "make", "talk", "create", "delete", "edit", "get", "reset", "leave", "set", "switch", "track", "check", "exchange", "return", "compare"}
+# How a clarifying question names each intent.
+PHRASES = {
+    "cancel_order": "cancel an order", "change_order": "change items in an order",
+    "change_shipping_address": "change an order's shipping address", "check_cancellation_fee": "whether cancelling costs anything",
+    "check_invoice": "a question about an invoice", "check_payment_methods": "which payment methods we accept",
+    "check_refund_policy": "our refund policy", "complaint": "make a complaint", "contact_customer_service": "how to contact us",
+    "contact_human_agent": "talk to a person", "create_account": "create an account", "delete_account": "delete your account",
+    "delivery_options": "shipping options", "delivery_period": "how long delivery takes", "edit_account": "edit your account",
+    "get_invoice": "get an invoice", "get_refund": "get a refund", "newsletter_subscription": "the newsletter",
+    "payment_issue": "a problem with a payment", "place_order": "how to place an order", "recover_password": "reset your password",
+    "registration_problems": "trouble signing up", "review": "leave a review", "set_up_shipping_address": "set your default address",
+    "switch_account": "switch accounts", "track_order": "track an order", "track_refund": "check on a refund",
+    "product_inquiry": "details of a product", "stock_check": "whether something is in stock", "restock_alert": "a back-in-stock alert",
+    "exchange_item": "exchange an item", "return_item": "return an item", "product_recommendation": "a product recommendation",
+    "product_comparison": "compare two products",
+}
+
+
+def respond(request: BrainRequest) -> BrainReply:
+    """The offline brain (assistant.turn's seam)."""
+    understanding = understand(
+        request.text,
+        embedding=request.retrieved.query_embedding,
+        catalog=get_catalog_index(),
+        sentiment=request.sentiment,
+    )
+    state = state_load(conversation=request.conversation)
+    state.turns += 1
+    turn = Turn(request=request, understanding=understanding, state=state)
+    text = _reply(turn)
+    state_save(conversation=request.conversation, state=state)
+    return BrainReply(
+        text=text,
+        citations=turn.citations,
+        tool_calls=turn.records,
+        intent=understanding.intent if understanding.confident else "",
+        escalate=turn.escalate,
+        escalation_reason=turn.escalation_reason,
+        model="offline",
+    )
+
+
+def _fills_form(turn: Turn) -> bool:
+    """Does the message answer or correct the active form (rather than start something new)?"""
+    e = turn.entities
+    asking = turn.state.asking
+    if e.order_ids or e.order_refs or e.item_ids:
+        return True
+    if asking == "reason" and e.reasons:
+        return True
+    if asking == "payment" and e.payment_methods:
+        return True
+    if asking in {"items", "variant", "order"} and (e.products or e.options or e.sizes):
+        return True
+    if asking == "address" and any(ch.isdigit() for ch in turn.text):
+        return True
+    return bool(turn.state.form in {"cancel"} and e.reasons) or bool(e.payment_methods and turn.state.form in {"return", "exchange", "change_items"})
+
+
+def _reply(turn: Turn) -> str:
+    u = turn.understanding
+    state = turn.state
+    intent = u.intent if u.confident or _clear_lead(u.ranking, u.entities) else ""
+
+    if state.offer and intent in {"affirm", "deny"}:
+        return _answer_offer(turn, accepted=intent == "affirm")
+    if state.offer and intent not in {"affirm", "deny"}:
+        state.offer = {}
+
+    if state.proposed_action_id and not _still_proposed(state.proposed_action_id):
+        # Confirmed, declined or expired since: the form is over.
+        state.finish()
+        state.proposed_action_id = None
+    if state.form and state.asking == "confirm" and not _fills_form(turn):
+        # The action waits for yes/no; anything else is a new topic, the proposal stays open.
+        pass
+    elif state.form:
+        if intent == "deny" and not _fills_form(turn):
+            state.finish()
+            return "Okay — I've stopped there and nothing was changed. What else can I help with?"
+        new_form = FORM_INTENTS.get(intent)
+        switching = (
+            intent
+            and u.confidence >= SWITCH_CONFIDENCE
+            and intent not in {"affirm", "deny", "thanks"}
+            and (new_form or "") != state.form
+            and not _fills_form(turn)
+        )
+        if not switching:
+            return FORMS[state.form](turn)
+        state.finish()
+
+    if intent == "track_refund" and not _names_an_order(turn):
+        # "How long do refunds take?" is a policy question until an order is named.
+        answer = answers.knowledge_answer(turn)
+        if answer is not None:
+            return answer + "\n\nIf you give me the order number, I can check the refund on it."
+    if intent == "delivery_period" and state.last_order_id and _REFERS_BACK.search(turn.text):
+        intent = "track_order"
+    if _MY_METHODS.search(turn.text) and intent in {"check_payment_methods", "edit_account", "payment_issue", ""}:
+        return answers.payment_methods_answer(turn, mine=True)
+    if intent in FORM_INTENTS:
+        form = FORM_INTENTS[intent]
+        keep = {"order_id": state.last_order_id} if state.last_order_id and not (turn.entities.order_ids or turn.entities.order_refs or turn.entities.products) else {}
+        state.start(form)
+        if form in {"track"} and keep:
+            state.slots.update(keep)
+        return FORMS[form](turn)
+    if intent in SMALL_TALK:
+        return SMALL_TALK[intent](turn)
+    if intent in {"complaint", "contact_human_agent"}:
+        return _escalate(turn)
+    if intent == "stock_check":
+        return answers.stock_answer(turn)
+    if intent == "restock_alert":
+        return answers.stock_answer(turn, restock_requested=True)
+    if intent == "product_inquiry":
+        return answers.product_answer(turn)
+    if intent == "product_recommendation":
+        return answers.recommendation_answer(turn)
+    if intent == "product_comparison":
+        return answers.comparison_answer(turn)
+    if intent == "check_payment_methods":
+        return answers.payment_methods_answer(turn)
+    if intent in POLICY_INTENTS:
+        return answers.policy_answer(turn)
+    if intent == "out_of_scope":
+        return answers.out_of_scope(turn)
+    if intent in {"affirm", "deny"}:
+        return _unasked_yes_no(turn)
+    return _unsure(turn)
+
+
+def _unasked_yes_no(turn: Turn) -> str:
+    """A yes/no that my last message did not ask for: never consent to an older card."""
+    waiting = actions_waiting(conversation=turn.request.conversation)
+    if waiting:
+        return (
+            "My last message didn't ask you to confirm anything, so I haven't changed anything. "
+            f"If you want me to go ahead with this — {waiting[-1].description.rstrip('.')} — use the Confirm button "
+            "on that request, or ask me for it again."
+        )
+    return "Okay. What can I help you with? I can " + answers.CAPABILITIES + "."
+
+
+def _clear_lead(ranking: list[tuple[str, float]], entities: Any) -> bool:
+    """Under the threshold, but far ahead of the runner-up and about something named: act on it.
+
+    Nothing consequential runs without the customer's yes, so acting on a fair guess that
+    mentions an order or a product costs less than a clarifying question.
+    """
+    if not ranking or ranking[0][0] == "out_of_scope" or not entities.as_dict():
+        return False
+    runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
+    return ranking[0][1] >= TENTATIVE_CONFIDENCE and ranking[0][1] >= 2 * runner_up
+
+
+_REFERS_BACK = re.compile(r"\b(?:it|them|that one|this one|my (?:order|package|parcel|stuff))\b", re.IGNORECASE)
+_MY_METHODS = re.compile(
+    r"\b(?:cards?|payment methods?|gift cards?)\b.*\b(?:on file|saved|do i have|have i got|my account)\b"
+    r"|\bmy (?:saved )?(?:cards|payment methods)\b",
+    re.IGNORECASE,
+)
+
+
+def _names_an_order(turn: Turn) -> bool:
+    e = turn.entities
+    return bool(e.order_ids or e.order_refs or e.products)
+
+
+def _still_proposed(action_id: int) -> bool:
+    return PendingAction.objects.filter(pk=action_id, status=PendingAction.Status.PROPOSED).exists()
+
+
+def _answer_offer(turn: Turn, *, accepted: bool) -> str:
+    offer = turn.state.offer
+    turn.state.offer = {}
+    if not accepted:
+        return "No problem. Anything else I can help with?"
+    if offer.get("kind") == "restock":
+        return answers.subscribe_restock(turn, offer["item_id"], offer.get("name", "the item"))
+    if offer.get("kind") == "human":
+        return _escalate(turn)
+    return "Okay. What can I help you with?"
+
+
+def _escalate(turn: Turn) -> str:
+    turn.escalate = True
+    if turn.understanding.intent == "complaint":
+        turn.escalation_reason = "The customer complained; the offline assistant handed it to a person."
+        return "I'm really sorry about this. I'm passing your message to our support team so a person can put it right."
+    turn.escalation_reason = "The customer asked for a person."
+    return "Of course — I'm connecting you with our support team."
+
+
+def _unsure(turn: Turn) -> str:
+    """Low confidence: the help center if it clearly answers, else ask, and offer a person."""
+    answer = answers.knowledge_answer(turn)
+    if answer is not None:
+        return answer
+    turn.state.offer = {"kind": "human"}
+    top = [label for label, _ in turn.understanding.ranking[:2] if label not in {"out_of_scope", "affirm", "deny"}]
+    guesses = [PHRASES[label] for label in top if label in PHRASES]
+    if guesses:
+        options = " or ".join(f"to {guess}" if guess[0].islower() and " " in guess and guess.split()[0] in _VERBS else f"{guess}" for guess in guesses)
+        return f"I'm not sure I understood. Did you mean {options}? You can also rephrase — or I can get a person to help (just say yes)."
+    return "I'm not sure I understood. Could you rephrase? Or I can get a person to help (just say yes)."
