@@ -43,6 +43,7 @@ run: install-run
 
 test: install
 	@./scripts/ensure-chromium  # Debian's chromium for the browser tests (they skip without it)
+	$(VENV)/bin/lint-imports  # the import contracts in .importlinter
 	$(PY) -m supportbot.devstack test $(PYTEST_ARGS)
 
 lint: install

@@ -55,4 +55,3 @@ def turn_answer_abandoned(*, turn_id: int) -> bool:
         return False
     turn_run(turn, user=turn.user)
     return True
-

@@ -63,7 +63,7 @@ def is_human_request(text: str) -> bool:
 
 
 def citation_label(citation: dict[str, Any]) -> str:
-    """"Title › Heading" of a citation; an article's introduction (heading = title) is named once."""
+    """ "Title › Heading" of a citation; an article's introduction (heading = title) is named once."""
     return " › ".join(dict.fromkeys(str(citation[key]) for key in ("title", "heading") if citation.get(key)))
 
 
@@ -117,8 +117,12 @@ def customer_profile(*, customer: Customer, recent_orders: list[dict[str, Any]] 
     if recent_orders is None:
         recent_orders = recent_orders_summary(customer=customer, limit=PROFILE_ORDERS)
     recent = [
-        {"order_id": order["order_id"], "status": order["status"], "placed": order["created_at"].date().isoformat(),
-         "items": order["item_count"]}
+        {
+            "order_id": order["order_id"],
+            "status": order["status"],
+            "placed": order["created_at"].date().isoformat(),
+            "items": order["item_count"],
+        }
         for order in recent_orders
     ]
     return CustomerProfile(name=customer.full_name, handle=customer.handle, recent_orders=recent)
@@ -160,8 +164,12 @@ class BrainRequest:
     def _context(self) -> tuple[list[Message], list[dict[str, Any]]]:
         # History and profile are read together, once, on first use: the LLM's context needs
         # both, and many offline turns (policy, small talk) need neither.
-        return turn_context(conversation=self.conversation, upto=self.message, history_limit=HISTORY_MESSAGES,
-                            orders_limit=PROFILE_ORDERS)
+        return turn_context(
+            conversation=self.conversation,
+            upto=self.message,
+            history_limit=HISTORY_MESSAGES,
+            orders_limit=PROFILE_ORDERS,
+        )
 
 
 @dataclass

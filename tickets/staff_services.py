@@ -29,7 +29,7 @@ from supportbot.errors import InvalidInput, RuleViolation
 from supportbot.services import task_enqueue_on_commit
 from tickets.models import Ticket, TicketEvent, sla_due, sla_hours
 from tickets.services import SUMMARY_REQUESTED
-from tickets.signals import staff_reply_posted
+from tickets.signals import StaffReplyDelivery, staff_reply_posted
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -104,7 +104,7 @@ def ticket_reply(*, ticket_id: int, author: AbstractBaseUser, text: str) -> Tick
     # A channel may deliver the reply itself (WhatsApp while Meta's window allows it) instead of
     # email; when it can't, the ticket notes why and the reply is emailed.
     for _receiver, delivery in staff_reply_posted.send(sender=TicketEvent, event=event):
-        if delivery is None:
+        if not isinstance(delivery, StaffReplyDelivery):
             continue
         if delivery.sent:
             return event

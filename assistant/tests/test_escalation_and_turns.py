@@ -92,6 +92,15 @@ def test_brain_selection_follows_the_settings(settings):
     assert agent.select_brain() is not llm_brain.respond
 
 
+def test_assistant_brain_offline_keeps_the_offline_brain_with_an_llm_configured(settings):
+    from assistant import offline
+    from assistant import turn as agent
+
+    settings.LLM_BASE_URL, settings.LLM_MODEL = "http://127.0.0.1:9/v1", "m"
+    settings.ASSISTANT_BRAIN = "offline"
+    assert agent.select_brain() is offline.respond
+
+
 def test_a_brain_that_crashes_gets_the_customer_an_apology(conversation, customer, monkeypatch):
     import assistant.turn as agent
 

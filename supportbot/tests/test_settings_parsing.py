@@ -66,3 +66,10 @@ def test_check_deploy_passes_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_assistant_brain_accepts_only_its_choices_and_llm_needs_an_endpoint():
+    bad = run_django({"DEBUG": "1", "ASSISTANT_BRAIN": "gpt"})
+    assert bad.returncode != 0 and "ASSISTANT_BRAIN='gpt' is invalid; expected one of: auto, llm, offline." in bad.stderr
+    unconfigured = run_django({"DEBUG": "1", "ASSISTANT_BRAIN": "llm", "LLM_BASE_URL": "", "LLM_MODEL": ""})
+    assert unconfigured.returncode != 0 and "ASSISTANT_BRAIN=llm needs LLM_BASE_URL and LLM_MODEL" in unconfigured.stderr

@@ -29,6 +29,7 @@ from assistant import turn as agent
 from assistant.llm import client as llm_module
 from assistant.tests.llm_server import ScriptedLLM
 from assistant.turn import chat_turn
+from assistant.types import RetrievedContext
 from chat.models import Conversation, ToolCallLog
 from orders.models import Customer, Order, PaymentMethod, Product, Variant
 from orders.tests.factories import make_order
@@ -97,7 +98,7 @@ class Command(BaseCommand):
         retrieval_ms = [0.0]
         original_retrieve = agent.retrieve_knowledge
 
-        def timed_retrieve(text: str, **kwargs: Any) -> agent.RetrievedContext:
+        def timed_retrieve(text: str, **kwargs: Any) -> RetrievedContext:
             started = time.perf_counter()
             try:
                 return original_retrieve(text, **kwargs)

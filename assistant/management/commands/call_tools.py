@@ -74,7 +74,8 @@ class Command(BaseCommand):
 
     def _scenarios(self, stream: IO[str]) -> Iterator[tuple[str, list[tuple[int, Any]]]]:
         """Group parsed lines by scenario (lines before the first marker form scenario 'default')."""
-        name, calls = "default", []
+        name = "default"
+        calls: list[tuple[int, Any]] = []
         for number, raw in enumerate(stream, start=1):
             if not raw.strip():
                 continue
