@@ -53,7 +53,7 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 stop:
-	$(PY) -m supportbot.embedded stop
+	$(PY) -m supportbot.devstack stop
 
 bench: install
 	@echo "Benchmarks: see the Performance section of README.md for each command, docs/benchmarks.md for the detail."
