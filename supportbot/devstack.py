@@ -9,10 +9,10 @@ and stopped again at the end (Ctrl-C included), so nothing keeps running behind 
 
 `make run` stops cleanly however it is stopped: Ctrl-C in the terminal reaches every process,
 but an IDE's stop button or a supervisor signals only make's own PID. Make passes SIGTERM on to
-this process and passes SIGINT on to nobody, so this process asks the kernel for a SIGTERM when
-make dies (Linux), and treats SIGTERM like Ctrl-C: honcho stops web, worker and beat, then the
-embedded servers stop. Whatever a SIGKILL still leaves behind, `make stop` finds by its working
-directory and command line.
+this process; SIGINT it passes on to nobody and waits, so `supervise` watches make's signal
+handlers (Linux /proc) and asks the kernel for a SIGTERM should make die. Each is treated like
+Ctrl-C: honcho stops web, worker and beat, then the embedded servers stop. Whatever a SIGKILL
+still leaves behind, `make stop` finds by its working directory and command line.
 """
 
 from __future__ import annotations
