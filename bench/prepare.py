@@ -27,6 +27,8 @@ def main(argv: list[str]) -> int:
     import django
 
     django.setup()
+    # Imported after django.setup(): this script is not a management command, and models load
+    # only once the app registry is ready.
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
     from django.db import transaction

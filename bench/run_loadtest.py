@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from supportbot import embedded
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "loadtest"
 DATABASE_NAME = "loadtest"
@@ -56,8 +58,6 @@ def _embedded_database_url() -> str:
     """A fresh `loadtest` database on the embedded PostgreSQL (started if needed, never stopped)."""
     import psycopg
 
-    from supportbot import embedded
-
     url = embedded.postgres_url()
     socket_dir = url.split("host=", 1)[1]
     with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as conn:
@@ -69,8 +69,6 @@ def _embedded_database_url() -> str:
 def _redis_url() -> str:
     if os.environ.get("LOADTEST_REDIS_URL"):
         return os.environ["LOADTEST_REDIS_URL"]
-    from supportbot import embedded
-
     return f"{embedded.redis_url()}?db={int(os.environ.get('LOADTEST_REDIS_DB', '15'))}"
 
 

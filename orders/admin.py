@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from knowledge.services import product_document_sync_enqueue
 from orders import services
 from orders.admin_actions import CUSTOMER_ACTIONS, ORDER_ACTIONS, VARIANT_ACTIONS
 from orders.models import (
@@ -63,8 +64,6 @@ class ProductAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         # The assistant's catalog search reads the product's knowledge document: refresh it
         # (name, type, options, prices, description) once the edit has committed.
-        from knowledge.services import product_document_sync_enqueue
-
         product_document_sync_enqueue(product_id=form.instance.product_id)
 
 

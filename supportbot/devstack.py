@@ -27,12 +27,12 @@ from pathlib import Path
 
 import psutil
 
+from supportbot import embedded
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _start_embedded() -> list[str]:
-    from supportbot import embedded
-
     # Only servers started here are stopped at the end: one that was already running
     # (another `make run`, a developer's shell) belongs to someone else.
     started = []
@@ -50,8 +50,6 @@ def _start_embedded() -> list[str]:
 
 
 def _stop_embedded(started: list[str]) -> None:
-    from supportbot import embedded
-
     if "postgres" in started and embedded.stop_postgres():
         print("Embedded PostgreSQL stopped.", flush=True)
     if "redis" in started and embedded.stop_redis():
@@ -199,8 +197,6 @@ def stop_left_behind(*, root: Path = ROOT, grace: float = 10.0) -> list[int]:
 def stop() -> int:
     stopped = stop_left_behind()
     print(f"Stopped {len(stopped)} process(es) left by make run." if stopped else "No web, worker or beat was running.")
-    from supportbot import embedded
-
     print(f"PostgreSQL stopped: {embedded.stop_postgres()}; Redis stopped: {embedded.stop_redis()}")
     return 0
 

@@ -29,6 +29,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from supportbot.services import failed_task_record
+
 logger = logging.getLogger(__name__)
 
 OUTCOMES_KEY = "supportbot:metrics:task_outcomes"
@@ -94,8 +96,6 @@ def _on_failure(
     """A task raised and will not be retried: count it and keep it for staff."""
     name = sender.name if sender is not None else "unknown"
     _count("failed", name)
-    from supportbot.services import failed_task_record
-
     trace = str(einfo) if einfo is not None else "".join(traceback_module.format_exception(exception)) if exception else ""
     try:
         failed_task_record(

@@ -14,13 +14,13 @@ from __future__ import annotations
 import gc
 import logging
 
+from knowledge import embeddings
+
 logger = logging.getLogger(__name__)
 
 
 def process_ready() -> None:
     try:
-        from knowledge import embeddings
-
         embeddings.warm_up()
     except Exception:  # noqa: BLE001 - a cold model loads on first use instead; never block start-up
         logger.exception("embedding model warm-up failed; it will load on first use")

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
+from supportbot.celery import app
 from supportbot.errors import ApplicationError
 from supportbot.models import FailedTask
 
@@ -103,8 +104,6 @@ def _send_again(failed: FailedTask) -> str:
     the commit itself failed after a successful publish the row would be sent once more by a later
     run — at least once, never zero times; the tasks are idempotent (ledgers) for that reason.
     """
-    from supportbot.celery import app
-
     args = failed.args if isinstance(failed.args, list) else []
     kwargs = failed.kwargs if isinstance(failed.kwargs, dict) else {}
     task_id = str(uuid.uuid4())

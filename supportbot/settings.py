@@ -14,7 +14,7 @@ from pathlib import Path
 
 import environ
 
-from supportbot import config
+from supportbot import config, embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 if (BASE_DIR / ".env").exists():
@@ -131,8 +131,6 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 if "DATABASE_URL" in os.environ:
     _database = config.read_database_url("DATABASE_URL")
 else:
-    from supportbot import embedded
-
     os.environ["DATABASE_URL"] = embedded.postgres_url()
     _database = config.read_database_url("DATABASE_URL")
     del os.environ["DATABASE_URL"]
@@ -153,8 +151,6 @@ DATABASES = {"default": _database}
 if "REDIS_URL" in os.environ:
     REDIS_URL = config.read_redis_url("REDIS_URL")
 else:
-    from supportbot import embedded
-
     REDIS_URL = embedded.redis_url()
 
 CACHES = {

@@ -8,6 +8,8 @@ import socket
 from celery import shared_task
 from django.db import connection
 
+from supportbot.services import unsent_tasks_requeue
+
 
 @shared_task(name="supportbot.ping")
 def ping() -> dict[str, object]:
@@ -21,6 +23,4 @@ def ping() -> dict[str, object]:
 @shared_task(name="supportbot.requeue_unsent_tasks")
 def requeue_unsent_tasks() -> int:
     """Beat, every minute: send again what a broker outage left unsent (see task_enqueue)."""
-    from supportbot.services import unsent_tasks_requeue
-
     return unsent_tasks_requeue()

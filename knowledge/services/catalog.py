@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.utils.text import slugify
 
 from knowledge.models import Document
 from knowledge.parsing import parse_document
 from knowledge.services.documents import IngestReport, _flush, _known_vectors, _parsed_fields, _Pending, _plan_chunks
+from orders.models import Product
+from supportbot.celery import app
+from supportbot.services import task_enqueue_on_commit
+
+# Queued by name: knowledge.tasks imports these services.
+SYNC_PRODUCT_TASK = "knowledge.tasks.sync_product_document"
 
 
-def _product_markdown(product: Any) -> str:
+def _product_markdown(product: Product) -> str:
     """The catalog page of a product as Markdown: what the assistant needs to answer about it.
 
     Availability is stated as in/out of stock rather than a count, so an ordinary sale does
@@ -42,8 +46,6 @@ def product_document_sync(*, product_id: str, report: IngestReport | None = None
     happened is added to `report` when given. The full-text statistics are not refreshed here
     (see chunk_statistics_refresh_if_stale).
     """
-    from orders.models import Product  # the orders app owns the catalog; imported lazily
-
     report = report if report is not None else IngestReport()
     slug = slugify(f"product-{product_id}")[:200]
     product = Product.objects.filter(product_id=product_id).prefetch_related("variants").first()
@@ -73,7 +75,4 @@ def product_document_sync(*, product_id: str, report: IngestReport | None = None
 
 def product_document_sync_enqueue(*, product_id: str) -> None:
     """Queue a catalog-document refresh after the caller's transaction commits (for orders services)."""
-    from knowledge.tasks import sync_product_document
-    from supportbot.services import task_enqueue_on_commit
-
-    task_enqueue_on_commit(sync_product_document, product_id)
+    task_enqueue_on_commit(app.signature(SYNC_PRODUCT_TASK), product_id)

@@ -26,7 +26,9 @@ from knowledge import embeddings
 from knowledge.chunking import ChunkPlan, chunk_sections
 from knowledge.models import Chunk, Document, LexemeFrequency
 from knowledge.parsing import ParsedDocument, parse_document, split_front_matter
+from supportbot.celery import app
 from supportbot.errors import InvalidInput, NotFound
+from supportbot.services import task_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ CHUNKER_VERSION = "1"
 # Chunks embedded per batch when ingesting many documents at once. Smaller batches sort worse by
 # length and pad more, so a corpus embeds more slowly.
 EMBED_BATCH = 256
+# Queued by name: knowledge.tasks imports these services.
+REINDEX_TASK = "knowledge.tasks.reindex_document"
 
 
 @dataclass
@@ -489,8 +493,5 @@ def document_reindex(*, document_id: int) -> IngestReport:
 
 def document_reindex_enqueue(*, document_id: int) -> None:
     """Queue a re-index on the embeddings queue once the caller's transaction commits."""
-    from knowledge.tasks import reindex_document
-    from supportbot.services import task_enqueue_on_commit
-
-    task_enqueue_on_commit(reindex_document, document_id)
+    task_enqueue_on_commit(app.signature(REINDEX_TASK), document_id)
 

@@ -27,9 +27,13 @@ from django.utils import timezone
 from orders.models import Cart, CartItem, CartReminder, EmailOptOut, Order
 from orders.notifications.ledger import SendOutcome, render_email, send_ledgered
 from orders.notifications.links import cart_restore_url, read_cart_restore_token, unsubscribe_url
+from supportbot.celery import app
 from supportbot.errors import NotFound
+from supportbot.services import task_enqueue_on_commit
 
 CART_BATCH_SIZE = 500
+# Queued by name: orders.tasks imports the services this task calls.
+CART_REMINDERS_TASK = "orders.send_cart_reminders"
 
 
 @dataclass(frozen=True)
@@ -129,10 +133,7 @@ def cart_reminders_claim(*, cart_ids: Sequence[int], sequence: int) -> list[int]
         .values_list("pk", flat=True)
     )
     if ids:
-        from orders.tasks import send_cart_reminders
-        from supportbot.services import task_enqueue_on_commit
-
-        task_enqueue_on_commit(send_cart_reminders, ids)
+        task_enqueue_on_commit(app.signature(CART_REMINDERS_TASK), ids)
     return ids
 
 

@@ -28,8 +28,14 @@ from django.utils import timezone
 from orders.models import EmailOptOut, RestockEvent, RestockNotification, RestockSubscription, Variant
 from orders.notifications.ledger import SendOutcome, render_email, send_ledgered
 from orders.notifications.links import unsubscribe_url
+from supportbot.celery import app
+from supportbot.services import task_enqueue, task_enqueue_on_commit
 
 logger = logging.getLogger(__name__)
+
+# Queued by name: orders.tasks imports the services these tasks call.
+DISPATCH_TASK = "orders.dispatch_restock_alerts"
+SEND_TASK = "orders.send_restock_alerts"
 
 
 def restock_detected(*, variant_id: int, previous: int, current: int) -> RestockEvent | None:
@@ -65,17 +71,11 @@ def restocks_detect(*, variant_ids: Iterable[int]) -> list[RestockEvent]:
 
 
 def _dispatch_on_commit(event_id: int) -> None:
-    from orders.tasks import dispatch_restock_alerts
-    from supportbot.services import task_enqueue_on_commit
-
-    task_enqueue_on_commit(dispatch_restock_alerts, event_id)
+    task_enqueue_on_commit(app.signature(DISPATCH_TASK), event_id)
 
 
 def _send_on_commit(notification_ids: list[int]) -> None:
-    from orders.tasks import send_restock_alerts
-    from supportbot.services import task_enqueue_on_commit
-
-    task_enqueue_on_commit(send_restock_alerts, notification_ids)
+    task_enqueue_on_commit(app.signature(SEND_TASK), notification_ids)
 
 
 class RestockAlertDispatcher:
@@ -201,11 +201,8 @@ def restock_sweep(*, stale_after: timedelta = timedelta(minutes=10)) -> dict[str
         .values_list("pk", flat=True)
     )
     batch_size = settings.RESTOCK_BATCH_SIZE
-    from orders.tasks import send_restock_alerts
-    from supportbot.services import task_enqueue
-
     for start in range(0, len(pending), batch_size):
-        task_enqueue(send_restock_alerts, pending[start : start + batch_size])
+        task_enqueue(app.signature(SEND_TASK), pending[start : start + batch_size])
     waiting_variants = RestockSubscription.objects.filter(
         status=RestockSubscription.Status.ACTIVE, variant__active=True, variant__stock_quantity__gt=0, created_at__lte=cutoff
     ).values_list("variant_id", flat=True)
@@ -215,7 +212,4 @@ def restock_sweep(*, stale_after: timedelta = timedelta(minutes=10)) -> dict[str
 
 
 def _queue_dispatch(event_id: int) -> None:
-    from orders.tasks import dispatch_restock_alerts
-    from supportbot.services import task_enqueue
-
-    task_enqueue(dispatch_restock_alerts, event_id)
+    task_enqueue(app.signature(DISPATCH_TASK), event_id)

@@ -9,6 +9,11 @@ from django.urls import reverse
 
 from orders.models import Fulfillment, OrderItem, ShipmentNotification
 from orders.notifications.ledger import SendOutcome, render_email, send_ledgered
+from supportbot.celery import app
+from supportbot.services import task_enqueue_on_commit
+
+# Queued by name: orders.tasks imports the services these tasks call.
+SHIPMENT_UPDATE_TASK = "orders.send_shipment_update"
 
 
 def tracking_status_changed(*, fulfillment_id: int, previous: str, current: str) -> None:
@@ -19,10 +24,7 @@ def tracking_status_changed(*, fulfillment_id: int, previous: str, current: str)
     """
     if not current or previous == current:
         return
-    from orders.tasks import send_shipment_update
-    from supportbot.services import task_enqueue_on_commit
-
-    task_enqueue_on_commit(send_shipment_update, fulfillment_id, current)
+    task_enqueue_on_commit(app.signature(SHIPMENT_UPDATE_TASK), fulfillment_id, current)
 
 
 @transaction.atomic

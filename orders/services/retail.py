@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from orders.emails import send_return_instructions
 from orders.models import Order, PaymentMethod, PaymentTransaction, SelfServiceRefund
 from orders.services._common import (
     ADDRESS_FIELDS,
@@ -210,8 +211,6 @@ def order_exchange_items(*, order_id: str, item_ids: Sequence[str], new_item_ids
 
 
 def _send_instructions_on_commit(order_id: str) -> None:
-    from orders.emails import send_return_instructions
-
     # Queued when the transaction commits (send_return_instructions does that): the mail must
     # never announce a request that was rolled back.
     send_return_instructions(order_id)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from django.db import transaction
 from django.utils import timezone
 
+from knowledge.services import product_document_sync_enqueue
 from orders.models import Customer, RestockNotification, RestockSubscription, Variant
 from orders.notifications.restock import restock_detected
 from supportbot.errors import InvalidInput, NotFound, RuleViolation
@@ -35,8 +36,6 @@ def variant_set_stock(*, item_id: str, stock_quantity: int) -> Variant:
     variant.save(update_fields=["stock_quantity"])
     if became_available_or_sold_out:
         # The catalog document states which options are in stock; refresh it after commit.
-        from knowledge.services import product_document_sync_enqueue
-
         product_document_sync_enqueue(product_id=variant.product.product_id)
     return variant
 

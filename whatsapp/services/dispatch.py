@@ -1,7 +1,8 @@
 """Handing work to Celery after commit — or, for the terminal simulator only, doing it here.
 
-Services never call tasks directly: they call `dispatch_processing` / `dispatch_delivery`,
-which enqueue after the transaction commits (a rolled-back event is never processed). The
+Services never call tasks directly: they call `dispatch_on_commit` with the task's name (a
+module import would close the circle tasks → services → tasks), which enqueues after the
+transaction commits (a rolled-back event is never processed). The
 `whatsapp_simulate` command wraps its session in `inline()`: the same services then run in
 its own process, so a terminal conversation needs no worker and its replies go to the
 command's fake Graph API rather than to whatever a running worker is configured with.
@@ -9,12 +10,14 @@ command's fake Graph API rather than to whatever a running worker is configured 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from django.db import transaction
 
+from supportbot.celery import app
 from supportbot.services import task_enqueue_on_commit
 
 _inline: ContextVar[bool] = ContextVar("whatsapp_inline", default=False)
@@ -29,34 +32,13 @@ def inline() -> Iterator[None]:
         _inline.reset(token)
 
 
-def dispatch_processing(event_id: int) -> None:
+def dispatch_on_commit(task_name: str, *args: Any, in_process: Callable[[], object]) -> None:
+    """Queue the task `task_name` with `args` once the transaction commits.
+
+    Inside `inline()`, `in_process` (the service the task would call) runs after the commit in
+    this process instead.
+    """
     if _inline.get():
-        from whatsapp.services.inbound import inbound_event_process
-
-        transaction.on_commit(lambda: inbound_event_process(event_id=event_id))
+        transaction.on_commit(in_process)
         return
-    from whatsapp.tasks import process_inbound_event
-
-    task_enqueue_on_commit(process_inbound_event, event_id)
-
-
-def dispatch_delivery(contact_id: int) -> None:
-    if _inline.get():
-        from whatsapp.services.outbound import outbound_deliver_pending
-
-        transaction.on_commit(lambda: outbound_deliver_pending(contact_id=contact_id, final_attempt=True))
-        return
-    from whatsapp.tasks import deliver_outbound
-
-    task_enqueue_on_commit(deliver_outbound, contact_id)
-
-
-def dispatch_link_code_email(link_code_id: int, code: str) -> None:
-    if _inline.get():
-        from whatsapp.services.linking import link_code_email_send
-
-        transaction.on_commit(lambda: link_code_email_send(link_code_id=link_code_id, code=code))
-        return
-    from whatsapp.tasks import email_link_code
-
-    task_enqueue_on_commit(email_link_code, link_code_id, code)
+    task_enqueue_on_commit(app.signature(task_name), *args)

@@ -30,7 +30,7 @@ from supportbot.errors import ApplicationError, InvalidInput, RateLimited
 from whatsapp.models import InboundEvent, WhatsAppContact
 from whatsapp.services import linking
 from whatsapp.services.contacts import acting_customer, contact_conversation, contact_for_phone
-from whatsapp.services.dispatch import dispatch_processing
+from whatsapp.services.dispatch import dispatch_on_commit
 from whatsapp.services.outbound import (
     CONFIRM,
     QUICK_REPLY_PREFIX,
@@ -119,6 +119,13 @@ def _store(*, key: str, kind: str, phone: str, payload: dict[str, Any]) -> list[
 
 
 # --- processing ----------------------------------------------------------------------------
+
+# Queued by name: whatsapp.tasks imports these services.
+PROCESS_TASK = "whatsapp.process_inbound_event"
+
+
+def dispatch_processing(event_id: int) -> None:
+    dispatch_on_commit(PROCESS_TASK, event_id, in_process=lambda: inbound_event_process(event_id=event_id))
 
 
 def inbound_event_process(*, event_id: int) -> bool:

@@ -36,7 +36,7 @@ from orders.models import Customer
 from supportbot.errors import InvalidInput, RuleViolation
 from whatsapp.models import LinkCode, WhatsAppContact
 from whatsapp.services.contacts import contact_link
-from whatsapp.services.dispatch import dispatch_link_code_email
+from whatsapp.services.dispatch import dispatch_on_commit
 
 _HMAC_SALT = "whatsapp.link-code"
 
@@ -58,6 +58,16 @@ EMAIL_QUESTION = (
     "Sure. What's the email address of your Cobalt Market account? Send it here and we'll email "
     "you a 6-digit code to link this number."
 )
+
+
+# Queued by name: whatsapp.tasks imports these services.
+EMAIL_LINK_CODE_TASK = "whatsapp.email_link_code"
+
+
+def dispatch_link_code_email(link_code_id: int, code: str) -> None:
+    dispatch_on_commit(
+        EMAIL_LINK_CODE_TASK, link_code_id, code, in_process=lambda: link_code_email_send(link_code_id=link_code_id, code=code)
+    )
 
 
 def _hash(code: str) -> str:

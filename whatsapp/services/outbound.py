@@ -23,7 +23,7 @@ from django.utils import timezone
 from whatsapp import graph
 from whatsapp.formatting import INTERACTIVE_BODY_LIMIT, answer_to_whatsapp, split_text
 from whatsapp.models import OutboundMessage, WhatsAppContact
-from whatsapp.services.dispatch import dispatch_delivery
+from whatsapp.services.dispatch import dispatch_on_commit
 
 if TYPE_CHECKING:
     from chat.models import Conversation, Message, PendingAction
@@ -33,6 +33,15 @@ logger = logging.getLogger(__name__)
 CONFIRM, DECLINE = "y", "n"
 QUICK_REPLY_PREFIX = "qr:"
 ACTION_PREFIX = "pa:"
+# Queued by name: whatsapp.tasks imports these services.
+DELIVER_TASK = "whatsapp.deliver_outbound"
+
+
+def dispatch_delivery(contact_id: int) -> None:
+    # Run in-process, the one attempt is the last: a failed message is marked failed at once.
+    dispatch_on_commit(
+        DELIVER_TASK, contact_id, in_process=lambda: outbound_deliver_pending(contact_id=contact_id, final_attempt=True)
+    )
 
 
 def action_button_id(action: PendingAction, decision: str) -> str:

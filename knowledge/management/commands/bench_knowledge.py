@@ -34,8 +34,9 @@ from tqdm import tqdm
 from knowledge import selectors
 from knowledge.embeddings import DIMENSIONS, embed_texts
 from knowledge.models import Audience, Chunk, Document
-from knowledge.parsing import split_front_matter
+from knowledge.parsing import parse_document, split_front_matter
 from knowledge.services import CONTENT_DIR, chunk_statistics_refresh, document_ingest_path
+from knowledge.services.documents import _plan_chunks
 
 SCHEMA = "knowledge_bench"
 INGEST_SCHEMA = "knowledge_bench_ingest"
@@ -289,9 +290,6 @@ class Command(BaseCommand):
 
     def _sample_texts(self, folder: Path) -> list[str]:
         """The chunk texts the ingestion will embed, computed without writing anything."""
-        from knowledge.parsing import parse_document
-        from knowledge.services.documents import _plan_chunks
-
         texts = []
         for path in sorted(folder.glob("*.md")):
             parsed = parse_document(path.read_text(), source_format="markdown")

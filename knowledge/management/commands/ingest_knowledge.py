@@ -17,6 +17,7 @@ from knowledge.services import (
     knowledge_files,
     product_document_sync,
 )
+from orders.models import Product
 from supportbot.errors import InvalidInput
 
 
@@ -45,8 +46,6 @@ class Command(BaseCommand):
                     setattr(total, name, getattr(total, name) + getattr(report, name))
                 total.skipped.extend(report.skipped)
         if options["catalog"]:
-            from orders.models import Product
-
             product_ids = list(Product.objects.order_by("product_id").values_list("product_id", flat=True))
             # Pages of products deleted behind the catalog hooks' back go too (the sync deletes them).
             gone = Document.objects.filter(kind=Document.Kind.PRODUCT).exclude(product_id__in=product_ids)

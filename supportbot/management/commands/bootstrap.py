@@ -15,6 +15,7 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
+from knowledge import embeddings
 from orders.models import Customer
 from supportbot import demo
 
@@ -41,8 +42,6 @@ class Command(BaseCommand):
         available = get_commands()
         # The embedding model is exported to ONNX once per machine (a couple of seconds); doing it
         # here keeps that out of the first chat turn.
-        from knowledge import embeddings
-
         embeddings.warm_up()
         self.stdout.write(f"Embedding model ready ({embeddings.backend()}).")
         # Later parts of the product register their own loaders; each one is idempotent.
