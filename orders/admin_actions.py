@@ -17,6 +17,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -56,10 +57,12 @@ def anonymize_customers(modeladmin: admin.ModelAdmin, request: HttpRequest, quer
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             },
         )
+    actor = request.user
+    assert isinstance(actor, AbstractBaseUser)  # the admin site has required a staff login
     for customer in list(queryset):
         label = str(customer)
         try:
-            report = customer_anonymize(customer_id=customer.pk, actor=request.user)
+            report = customer_anonymize(customer_id=customer.pk, actor=actor)
         except ApplicationError as error:
             messages.error(request, f"{label}: {error.message}")
             continue

@@ -19,6 +19,7 @@ from orders.emails import QueuedPasswordResetForm
 from orders.forms import SignUpForm
 from orders.services import customer_sign_up
 from supportbot.errors import ApplicationError, NotFound
+from supportbot.htmx import HtmxHttpRequest
 
 SIGNUP_RATE_LIMITED = "Too many sign-ups from your connection. Please wait a while, then try again."
 RESET_LINK_RATE_LIMITED = (
@@ -119,7 +120,7 @@ def catalog(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def restock_toggle(request: HttpRequest, product_id: str, item_id: str) -> HttpResponse:
+def restock_toggle(request: HtmxHttpRequest, product_id: str, item_id: str) -> HttpResponse:
     """Subscribe to or stop a back-in-stock notice. htmx swaps the variant row; without JS, redirect."""
     customer = selectors.customer_for_user(request.user)
     if customer is None:

@@ -115,6 +115,11 @@ def connect_signals() -> None:
     signals.task_failure.connect(_on_failure, weak=False, dispatch_uid="supportbot.metrics.failure")
 
 
+def _text(field: bytes | str) -> str:
+    # The client returns bytes (no decode_responses); redis-py's hints allow either.
+    return field.decode() if isinstance(field, bytes) else field
+
+
 class CeleryMetricsCollector:
     """Reads the shared counters and the broker's queue lengths at scrape time."""
 
@@ -125,14 +130,14 @@ class CeleryMetricsCollector:
         client = _redis()
         outcomes = CounterMetricFamily("supportbot_celery_tasks", "Celery tasks by final outcome of each run.", labels=["task", "outcome"])
         for field, value in sorted(client.hgetall(OUTCOMES_KEY).items()):
-            task, _, outcome = field.decode().rpartition("|")
+            task, _, outcome = _text(field).rpartition("|")
             outcomes.add_metric([task, outcome], float(value))
         yield outcomes
 
         latency = HistogramMetricFamily("supportbot_celery_task_duration_seconds", "Time a task ran in the worker.", labels=["task"])
         per_task: dict[str, dict[str, float]] = {}
         for field, value in client.hgetall(LATENCY_KEY).items():
-            task, _, bucket = field.decode().rpartition("|")
+            task, _, bucket = _text(field).rpartition("|")
             per_task.setdefault(task, {})[bucket] = float(value)
         for task, values in sorted(per_task.items()):
             cumulative, buckets = 0.0, []

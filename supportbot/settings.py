@@ -11,6 +11,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -381,7 +382,8 @@ CELERY_TIMEZONE = TIME_ZONE
 # --- Logging: JSON lines on stdout, each with the request id ------------------------------
 LOG_LEVEL = config.read_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 LOG_FORMAT = config.read_choice("LOG_FORMAT", "json", ("json", "console"))
-LOGGING = {
+# dictConfig's schema is nested and loosely typed; test_settings adjusts it in place.
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "supportbot.observability.RequestIdFilter"}},

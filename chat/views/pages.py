@@ -11,7 +11,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
-from django_htmx.middleware import HtmxDetails
 
 from chat import portal_selectors as selectors
 from chat.forms import MessageForm
@@ -20,6 +19,7 @@ from chat.selectors import access_conversation
 from chat.services.turns import turns_open
 from orders.selectors import customer_for_user
 from supportbot.errors import NotFound
+from supportbot.htmx import HtmxHttpRequest
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -31,10 +31,6 @@ QUICK_REPLIES = ("Track my order", "Return an item", "Talk to a human")
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def _user(request: HttpRequest) -> User:
