@@ -12,7 +12,7 @@ STAMP := $(VENV)/.requirements-installed
 help:
 	@echo "make run   - install, migrate, load demo data, start web + worker + beat (Ctrl-C stops all)"
 	@echo "make test  - run the whole test suite against real PostgreSQL+pgvector and Redis"
-	@echo "make lint / make typecheck / make stop / make bench"
+	@echo "make check (ruff, ruff format, mypy, import contracts: the first step of make test) / make lint / make typecheck / make stop / make bench"
 	@echo "make loadtest - 60 s headless Locust run against gunicorn + worker with production settings (LOADTEST_ARGS=--users N --duration S)"
 
 $(PY):
@@ -41,16 +41,23 @@ install: $(STAMP)
 run: install-run
 	$(PY) -m supportbot.devstack run
 
-test: install
+test: check
 	@./scripts/ensure-chromium  # Debian's chromium for the browser tests (they skip without it)
-	$(VENV)/bin/lint-imports  # the import contracts in .importlinter
 	$(PY) -m supportbot.devstack test $(PYTEST_ARGS)
 
-lint: install
-	$(VENV)/bin/ruff check .
+# The static checks `make test` (so CI) runs before pytest; each failure stops it and says how to fix it.
+check: lint typecheck
+	@$(VENV)/bin/lint-imports || { echo "make test: an import contract in .importlinter is broken (see above)."; exit 1; }
 
+lint: install
+	@$(VENV)/bin/ruff check . || { echo "make test: ruff check found problems (fix them; '$(VENV)/bin/ruff check --fix .' fixes some)."; exit 1; }
+	@$(VENV)/bin/ruff format --check . || { echo "make test: files above are not ruff-formatted (run '$(VENV)/bin/ruff format .')."; exit 1; }
+
+# django-stubs loads the settings: DEBUG=1 stands in for SECRET_KEY, and placeholder URLs keep
+# them from starting the embedded PostgreSQL and Redis (nothing connects while type checking).
 typecheck: install
-	$(VENV)/bin/mypy
+	@DEBUG=1 DATABASE_URL=$${DATABASE_URL:-postgres://typecheck@localhost/typecheck} REDIS_URL=$${REDIS_URL:-redis://localhost:6379/0} \
+	  $(VENV)/bin/mypy || { echo "make test: mypy found type errors (see above)."; exit 1; }
 
 stop:
 	$(PY) -m supportbot.devstack stop
