@@ -58,7 +58,9 @@ class WorkerProcess:
         self.process.send_signal(sig)
 
 
-def start_worker(*, queues: str = "default,email,embeddings,llm", concurrency: int = 1, extra_env: dict | None = None) -> WorkerProcess:
+def start_worker(
+    *, queues: str = "default,email,embeddings,llm", concurrency: int = 1, extra_env: dict | None = None
+) -> WorkerProcess:
     from django.conf import settings
     from django.db import connection
 
@@ -78,9 +80,30 @@ def start_worker(*, queues: str = "default,email,embeddings,llm", concurrency: i
     log_path = log_dir / f"worker-{name.split('@')[0]}.log"
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "supportbot", "worker", "--queues", queues, "--pool", "prefork",
-         "--concurrency", str(concurrency), "--hostname", name, "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-        cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "supportbot",
+            "worker",
+            "--queues",
+            queues,
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            name,
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     hostname = name.replace("%h", os.uname().nodename)
     deadline = time.monotonic() + 60

@@ -146,9 +146,10 @@ def _check_ownership(*, context: ToolContext, arguments: dict[str, Any]) -> None
     customer = context.customer
     if "order_id" in arguments:
         selectors.check_order_access(customer=customer, order_id=arguments["order_id"])
-    if "payment_method_id" in arguments and selectors.payment_method_for(
-        customer=customer, payment_method_id=arguments["payment_method_id"]
-    ) is None:
+    if (
+        "payment_method_id" in arguments
+        and selectors.payment_method_for(customer=customer, payment_method_id=arguments["payment_method_id"]) is None
+    ):
         raise NotFound(f"We couldn't find payment method {arguments['payment_method_id']} on your account.")
     if "user_id" in arguments and customer is not None and arguments["user_id"] != customer.handle:
         raise NotFound("We couldn't find that account.")
@@ -360,7 +361,10 @@ def actions_waiting(*, conversation: Conversation) -> list[PendingAction]:
     """The conversation's proposals shown to the customer and still waiting, oldest first."""
     return list(
         PendingAction.objects.filter(
-            conversation=conversation, status=PendingAction.Status.PROPOSED, message__isnull=False, expires_at__gt=timezone.now()
+            conversation=conversation,
+            status=PendingAction.Status.PROPOSED,
+            message__isnull=False,
+            expires_at__gt=timezone.now(),
         )
     )
 

@@ -59,7 +59,9 @@ def conversation_escalate(
     created = ticket is None
     if ticket is None:
         user_messages = Message.objects.filter(conversation=locked, role=Message.Role.USER)
-        worst = user_messages.order_by("-created_at")[:SUMMARY_MESSAGES].aggregate(worst=Min("sentiment_score"))["worst"]
+        worst = user_messages.order_by("-created_at")[:SUMMARY_MESSAGES].aggregate(worst=Min("sentiment_score"))[
+            "worst"
+        ]
         first = user_messages.order_by("created_at").values_list("text", flat=True).first() or "Chat conversation"
         # The ticket's urgency follows the customer's worst recent mood, not just the last line.
         score = float(worst) if worst is not None else 0.0
@@ -107,7 +109,10 @@ def escalation_from_tool(context: ToolContext, *, summary: str) -> dict[str, Any
     if conversation is None:
         raise NotFound("That conversation was not found.")
     escalation = conversation_escalate(
-        conversation=conversation, reason="The assistant transferred the conversation.", summary_hint=summary, announce=False
+        conversation=conversation,
+        reason="The assistant transferred the conversation.",
+        summary_hint=summary,
+        announce=False,
     )
     handoff_assistant_summary_note(ticket=escalation.ticket, summary=summary)
     return {
@@ -132,7 +137,11 @@ def conversation_summary(*, conversation: Conversation, reason: str, hint: str =
     if said:
         lines.append("Customer said (latest last):")
         lines += [f"- {text[:300]}" for text in reversed(said)]
-    acted = PendingAction.objects.filter(conversation=conversation).order_by("created_at").values_list("description", "status")
+    acted = (
+        PendingAction.objects.filter(conversation=conversation)
+        .order_by("created_at")
+        .values_list("description", "status")
+    )
     if acted:
         lines.append("Actions:")
         lines += [f"- {description} [{status}]" for description, status in acted]

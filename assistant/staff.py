@@ -44,7 +44,9 @@ KNOWLEDGE_HITS = 3
 _ORDER_ID = re.compile(r"#?W\d{5,}", re.IGNORECASE)
 _REASON_LINE = re.compile(r"^Why escalated: (.+)$", re.MULTILINE)
 # The label the escalation summary gives the model's own words (and the one it had before).
-_HINT_LINE = re.compile(r"^(?:The assistant's summary \(written by the AI; may be wrong\):|Assistant's summary:) (.+)$", re.MULTILINE)
+_HINT_LINE = re.compile(
+    r"^(?:The assistant's summary \(written by the AI; may be wrong\):|Assistant's summary:) (.+)$", re.MULTILINE
+)
 
 
 class SummaryUnavailable(Exception):
@@ -84,7 +86,9 @@ def _knowledge(query: str) -> list[Any]:
 def _transcript_text(messages: list[Any]) -> str:
     lines = []
     for message in messages:
-        who = "Customer" if message.role == "user" else ("Support agent" if message.model == STAFF_MODEL else "Assistant")
+        who = (
+            "Customer" if message.role == "user" else ("Support agent" if message.model == STAFF_MODEL else "Assistant")
+        )
         lines.append(f"{who}: {message.text}")
     return "\n".join(lines)
 
@@ -107,7 +111,9 @@ def _agent_name(author: AbstractBaseUser | None) -> str:
 
 
 def _llm_reply(*, ticket: Ticket, messages: list[Any], hits: list[Any], author: AbstractBaseUser | None) -> Draft:
-    knowledge = "\n\n".join(f"[{index}] {hit.citation.get('title', '')}: {hit.text}" for index, hit in enumerate(hits, 1))
+    knowledge = "\n\n".join(
+        f"[{index}] {hit.citation.get('title', '')}: {hit.text}" for index, hit in enumerate(hits, 1)
+    )
     prompt = (
         f"Ticket {ticket.number} ({ticket.get_priority_display()} priority): {ticket.subject}\n\n"
         f"Summary:\n{ticket.summary}\n\nConversation (oldest first):\n{_transcript_text(messages)}\n\n"
@@ -120,7 +126,9 @@ def _llm_reply(*, ticket: Ticket, messages: list[Any], hits: list[Any], author: 
         "conversation does not show were done. "
         f"Sign off as {_agent_name(author) or 'the support team'}."
     )
-    response = chat_completion(messages=[{"role": "system", "content": system}, {"role": "user", "content": redact(prompt)}])
+    response = chat_completion(
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": redact(prompt)}]
+    )
     text = response.content.strip()
     if not text:
         raise ValueError("the model returned an empty draft")
@@ -148,7 +156,12 @@ def _offline_reply(*, ticket: Ticket, question: str, hits: list[Any], author: Ab
         citations.append(top.citation)
     else:
         parts.append(f"About your message — “{question[:200]}” — I'm looking into it and will update you here.")
-    parts += ["", "Is there anything else I can help with?", "", f"Best regards,\n{_agent_name(author) or 'Cobalt Market support'}"]
+    parts += [
+        "",
+        "Is there anything else I can help with?",
+        "",
+        f"Best regards,\n{_agent_name(author) or 'Cobalt Market support'}",
+    ]
     return Draft(text="\n".join(parts), source="offline", citations=citations)
 
 
@@ -189,7 +202,9 @@ def _llm_summary(*, ticket: Ticket) -> Draft:
         "short lines of plain text."
     )
     conversation = _transcript_text(_recent_messages(ticket))
-    response = chat_completion(messages=[{"role": "system", "content": system}, {"role": "user", "content": redact(conversation)}])
+    response = chat_completion(
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": redact(conversation)}]
+    )
     text = response.content.strip()
     if not text:
         raise ValueError("the model returned an empty summary")

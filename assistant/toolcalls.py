@@ -42,7 +42,11 @@ def tool_call_run(
         action: PendingAction | None = None
         try:
             proposed = action_propose(
-                conversation=conversation, context=context, tool_name=name, arguments=arguments, tool_call_id=call_id or ""
+                conversation=conversation,
+                context=context,
+                tool_name=name,
+                arguments=arguments,
+                tool_call_id=call_id or "",
             )
         except ApplicationError as exc:
             outcome = ToolOutcome(name, False, error=exc.as_dict())

@@ -99,7 +99,9 @@ def chat_turn(
     # A person has this conversation (escalated and assigned): the message goes to their ticket
     # and the assistant stays quiet; returned are only the notices the handoff stored.
     if handoff_route_customer_message(conversation=conversation, text=text):
-        notices = list(Message.objects.filter(conversation=conversation, pk__gt=user_message.pk, role=Message.Role.ASSISTANT))
+        notices = list(
+            Message.objects.filter(conversation=conversation, pk__gt=user_message.pk, role=Message.Role.ASSISTANT)
+        )
         _emit(on_token, notices)
         return notices
 
@@ -108,7 +110,9 @@ def chat_turn(
         _emit(on_token, early)
         return early
 
-    context = ToolContext(customer=customer, conversation_id=conversation.pk, channel=conversation.channel, verified=verified)
+    context = ToolContext(
+        customer=customer, conversation_id=conversation.pk, channel=conversation.channel, verified=verified
+    )
     request = BrainRequest(
         conversation=conversation,
         text=text,
@@ -123,7 +127,9 @@ def chat_turn(
         reply = brain(request)
     except Exception:  # noqa: BLE001 - whatever breaks inside a brain, the customer gets an answer
         logger.exception("chat brain failed", extra={"conversation": conversation.pk})
-        reply = BrainReply(text="I'm sorry — something went wrong on our side while answering. " + OFFER_HUMAN, model="error")
+        reply = BrainReply(
+            text="I'm sorry — something went wrong on our side while answering. " + OFFER_HUMAN, model="error"
+        )
     if not reply.streamed:
         _emit_text(on_token, reply.text)
     return _persist_reply(
@@ -177,7 +183,9 @@ def _store_customer_message(*, conversation: Conversation, text: str, sentiment:
         )
 
 
-def _answer_without_brain(*, conversation: Conversation, text: str, customer: Customer, message: Message) -> list[Message] | None:
+def _answer_without_brain(
+    *, conversation: Conversation, text: str, customer: Customer, message: Message
+) -> list[Message] | None:
     """Confirmations, declines and escalations, which must not depend on a model's judgement.
 
     A typed yes/no decides an action only when the assistant's latest message asked about
@@ -200,7 +208,9 @@ def _answer_without_brain(*, conversation: Conversation, text: str, customer: Cu
         if asked is not None and asked.status in {PendingAction.Status.EXPIRED, PendingAction.Status.SUPERSEDED}:
             return [actions_service.action_lapsed_reply(action=asked)]
     if is_human_request(text):
-        return escalation.conversation_escalate(conversation=conversation, reason="The customer asked for a person.").messages
+        return escalation.conversation_escalate(
+            conversation=conversation, reason="The customer asked for a person."
+        ).messages
     if conversation.very_negative_streak >= 2:
         return escalation.conversation_escalate(
             conversation=conversation, reason="The customer has been very unhappy for two messages in a row."

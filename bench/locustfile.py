@@ -55,7 +55,9 @@ SEARCHES = ["returns", "shipping", "refund", "warranty", "exchange", "gift card"
 
 
 class Shopper(FastHttpUser):
-    wait_time = between(float(os.environ.get("LOADTEST_WAIT_MIN", "0.5")), float(os.environ.get("LOADTEST_WAIT_MAX", "1.5")))
+    wait_time = between(
+        float(os.environ.get("LOADTEST_WAIT_MIN", "0.5")), float(os.environ.get("LOADTEST_WAIT_MAX", "1.5"))
+    )
 
     def on_start(self) -> None:
         account = SESSIONS["customers"][next(_next_account) % len(SESSIONS["customers"])]
@@ -70,7 +72,9 @@ class Shopper(FastHttpUser):
 
     def _get(self, path: str, name: str) -> None:
         # No redirects followed: a lost session would show as a 302 to the login page, not a 200.
-        with self.client.get(path, headers=self._headers(), name=name, catch_response=True, allow_redirects=False) as response:
+        with self.client.get(
+            path, headers=self._headers(), name=name, catch_response=True, allow_redirects=False
+        ) as response:
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}")
 
@@ -83,8 +87,11 @@ class Shopper(FastHttpUser):
         if self.conversation_id is not None:
             payload["conversation_id"] = self.conversation_id
         with self.client.post(
-            "/api/chat/message", json=payload, name="POST /api/chat/message",
-            headers=self._headers(**{"X-CSRFToken": self.csrf, "Accept": "application/json"}), catch_response=True,
+            "/api/chat/message",
+            json=payload,
+            name="POST /api/chat/message",
+            headers=self._headers(**{"X-CSRFToken": self.csrf, "Accept": "application/json"}),
+            catch_response=True,
         ) as response:
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")

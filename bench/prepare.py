@@ -41,27 +41,38 @@ def main(argv: list[str]) -> int:
     password = secrets.token_urlsafe(16)
     hashed = make_password(password)
     candidates = list(
-        Customer.objects.filter(user__isnull=True).annotate(order_count=Count("orders")).filter(order_count__gt=0)
+        Customer.objects.filter(user__isnull=True)
+        .annotate(order_count=Count("orders"))
+        .filter(order_count__gt=0)
         .order_by("-order_count", "handle")[: args.customers]
     )
     if len(candidates) < args.customers:
-        print(f"Only {len(candidates)} seeded customers with orders; asked for {args.customers}. "
-              "Seed a bigger store (seed_demo --customers/--orders).", file=sys.stderr)
+        print(
+            f"Only {len(candidates)} seeded customers with orders; asked for {args.customers}. "
+            "Seed a bigger store (seed_demo --customers/--orders).",
+            file=sys.stderr,
+        )
         return 1
     users = get_user_model().objects
     accounts = []
     with transaction.atomic():
         for customer in tqdm(candidates, desc="Load-test customers", unit="customer"):
-            user = users.create(username=customer.email, email=customer.email, password=hashed, first_name=customer.first_name)
+            user = users.create(
+                username=customer.email, email=customer.email, password=hashed, first_name=customer.first_name
+            )
             customer.user = user
             customer.save(update_fields=["user"])
             orders = list(customer.orders.order_by("order_id").values_list("order_id", flat=True))
             accounts.append({"email": customer.email, "orders": orders})
-    slugs = list(Document.objects.filter(kind__in=Document.PUBLIC_KINDS).order_by("slug").values_list("slug", flat=True)[:50])
+    slugs = list(
+        Document.objects.filter(kind__in=Document.PUBLIC_KINDS).order_by("slug").values_list("slug", flat=True)[:50]
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"password": password, "customers": accounts, "articles": slugs}, indent=1))
-    print(f"{len(accounts)} load-test customers with {sum(len(a['orders']) for a in accounts)} orders; "
-          f"{len(slugs)} help-center articles.")
+    print(
+        f"{len(accounts)} load-test customers with {sum(len(a['orders']) for a in accounts)} orders; "
+        f"{len(slugs)} help-center articles."
+    )
     return 0
 
 

@@ -111,8 +111,9 @@ def start(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     log_file = (OUT / f"{name}.log").open("wb")
     command = procfile_command(name)
     log(f"starting {name}: {command}")
-    return subprocess.Popen(["sh", "-c", command], cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        ["sh", "-c", command], cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -159,14 +160,22 @@ def log_in_everyone(base_url: str, accounts: dict) -> dict:
             # Secure cookies are not sent over http by a client: present them by hand (see locustfile).
             response = http.post(
                 f"{base_url}/accounts/login/",
-                data=urlencode({"username": customer["email"], "password": accounts["password"], "csrfmiddlewaretoken": csrftoken}),
+                data=urlencode(
+                    {"username": customer["email"], "password": accounts["password"], "csrfmiddlewaretoken": csrftoken}
+                ),
                 headers={"Cookie": f"csrftoken={csrftoken}", "Content-Type": "application/x-www-form-urlencoded"},
-                allow_redirects=False, timeout=30,
+                allow_redirects=False,
+                timeout=30,
             )
             if response.status_code != 302 or "sessionid" not in response.cookies:
                 raise SystemExit(f"login of {customer['email']} failed: HTTP {response.status_code}")
-            sessions.append({**customer, "sessionid": response.cookies["sessionid"],
-                             "csrftoken": response.cookies.get("csrftoken", csrftoken)})
+            sessions.append(
+                {
+                    **customer,
+                    "sessionid": response.cookies["sessionid"],
+                    "csrftoken": response.cookies.get("csrftoken", csrftoken),
+                }
+            )
     return {"customers": sessions, "articles": accounts["articles"]}
 
 
@@ -184,9 +193,13 @@ def warm_up(base_url: str, sessions: dict, *, rounds: int = 4, concurrency: int 
         account = sessions["customers"][index % len(sessions["customers"])]
         started = time.perf_counter()
         response = requests.post(
-            f"{base_url}/api/chat/message", json={"text": "What is your return policy?"}, timeout=120,
-            headers={"Cookie": f"sessionid={account['sessionid']}; csrftoken={account['csrftoken']}",
-                     "X-CSRFToken": account["csrftoken"]},
+            f"{base_url}/api/chat/message",
+            json={"text": "What is your return policy?"},
+            timeout=120,
+            headers={
+                "Cookie": f"sessionid={account['sessionid']}; csrftoken={account['csrftoken']}",
+                "X-CSRFToken": account["csrftoken"],
+            },
         )
         response.raise_for_status()
         return time.perf_counter() - started
@@ -211,11 +224,18 @@ def print_report(stats: list[dict[str, str]], failures: list[dict[str, str]]) ->
     chat: dict[str, float] = {}
     for row in stats:
         name = row["Name"] if row["Name"] != "Aggregated" else "all endpoints"
-        print(f"{name:<28} {row['Request Count']:>9} {float(row['Requests/s']):>7.1f} {row['50%']:>7} {row['95%']:>7} "
-              f"{row['99%']:>7} {float(row['Max Response Time']):>7.0f} {row['Failure Count']:>7}")
+        print(
+            f"{name:<28} {row['Request Count']:>9} {float(row['Requests/s']):>7.1f} {row['50%']:>7} {row['95%']:>7} "
+            f"{row['99%']:>7} {float(row['Max Response Time']):>7.0f} {row['Failure Count']:>7}"
+        )
         if row["Name"] == CHAT_ENDPOINT:
-            chat = {"rps": float(row["Requests/s"]), "p95": float(row["95%"]), "p50": float(row["50%"]),
-                    "p99": float(row["99%"]), "count": float(row["Request Count"])}
+            chat = {
+                "rps": float(row["Requests/s"]),
+                "p95": float(row["95%"]),
+                "p50": float(row["50%"]),
+                "p99": float(row["99%"]),
+                "count": float(row["Request Count"]),
+            }
     if failures:
         print("\nErrors:")
         for row in failures:
@@ -238,8 +258,11 @@ def verify_no_lost_messages(database_url: str, acknowledged: dict[str, int], sin
     import psycopg
 
     host = database_url.split("host=", 1)[1] if "host=" in database_url else None
-    connect = (lambda: psycopg.connect(host=host, user="postgres", dbname=DATABASE_NAME)) if host else (
-        lambda: psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)))
+    connect = (
+        (lambda: psycopg.connect(host=host, user="postgres", dbname=DATABASE_NAME))
+        if host
+        else (lambda: psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)))
+    )
     with connect() as conn:
         rows = conn.execute(
             """
@@ -269,7 +292,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--users", type=int, default=int(os.environ.get("LOADTEST_USERS", "60")))
     parser.add_argument("--duration", type=int, default=int(os.environ.get("LOADTEST_DURATION", "60")), help="seconds")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LOADTEST_PORT", "8055")))
-    parser.add_argument("--skip-setup", action="store_true", help="reuse the loadtest database and logins of the last run")
+    parser.add_argument(
+        "--skip-setup", action="store_true", help="reuse the loadtest database and logins of the last run"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 600:
         raise SystemExit("--duration must be 1..600 seconds: the load test is bounded.")
@@ -277,7 +302,9 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
 
     database_url = os.environ.get("LOADTEST_DATABASE_URL") or (
-        f"postgres://postgres@/{DATABASE_NAME}?host=" + (OUT / "pghost").read_text() if args.skip_setup else _embedded_database_url()
+        f"postgres://postgres@/{DATABASE_NAME}?host=" + (OUT / "pghost").read_text()
+        if args.skip_setup
+        else _embedded_database_url()
     )
     if "host=" in database_url and not os.environ.get("LOADTEST_DATABASE_URL"):
         (OUT / "pghost").write_text(database_url.split("host=", 1)[1])
@@ -288,27 +315,53 @@ def main(argv: list[str]) -> int:
     if not args.skip_setup:
         log(f"database {DATABASE_NAME}: bootstrap (migrate, demo store, help center, NLU model)")
         subprocess.run([sys.executable, "manage.py", "bootstrap"], cwd=ROOT, env=env, check=True)
-        subprocess.run([sys.executable, "-m", "bench.prepare", "--customers", str(args.users), "--out", str(accounts_path)],
-                       cwd=ROOT, env=env, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "bench.prepare", "--customers", str(args.users), "--out", str(accounts_path)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
     processes = [start("web", env), start("worker", env)]
     try:
         health = wait_healthy(base_url, processes[0])
-        log("healthy: " + ", ".join(f"{name} {'ok' if check['ok'] else 'down'}" for name, check in health["checks"].items()))
+        log(
+            "healthy: "
+            + ", ".join(f"{name} {'ok' if check['ok'] else 'down'}" for name, check in health["checks"].items())
+        )
         sessions = log_in_everyone(base_url, json.loads(accounts_path.read_text()))
         sessions_path.write_text(json.dumps(sessions))
         warm_up(base_url, sessions)
         started_at = time.time()
         command = [
-            sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
-            "--users", str(args.users), "--spawn-rate", str(max(1, args.users // 5)), "--run-time", f"{args.duration}s",
-            "--host", base_url, "--csv", str(OUT / "locust"), "--only-summary", "--stop-timeout", "15",
-            "--loglevel", "WARNING",
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(ROOT / "bench" / "locustfile.py"),
+            "--headless",
+            "--users",
+            str(args.users),
+            "--spawn-rate",
+            str(max(1, args.users // 5)),
+            "--run-time",
+            f"{args.duration}s",
+            "--host",
+            base_url,
+            "--csv",
+            str(OUT / "locust"),
+            "--only-summary",
+            "--stop-timeout",
+            "15",
+            "--loglevel",
+            "WARNING",
         ]
         log(f"locust: {args.users} customers for {args.duration} s against {base_url}")
         log("  " + shlex.join(command[1:]))
         locust_env = {**os.environ, "LOADTEST_SESSIONS": str(sessions_path), "LOADTEST_ACKS": str(acks_path)}
         acks_path.unlink(missing_ok=True)
-        subprocess.run(command, cwd=ROOT, env=locust_env, stdout=(OUT / "locust.log").open("wb"), stderr=subprocess.STDOUT)
+        subprocess.run(
+            command, cwd=ROOT, env=locust_env, stdout=(OUT / "locust.log").open("wb"), stderr=subprocess.STDOUT
+        )
         # Let in-flight turns finish before counting what is stored.
         time.sleep(2)
     finally:
@@ -321,13 +374,17 @@ def main(argv: list[str]) -> int:
     server_errors = count_5xx(failures)
     acknowledged = json.loads(acks_path.read_text()) if acks_path.exists() else {}
     acked, stored, unanswered, missing = verify_no_lost_messages(database_url, acknowledged, started_at - 1)
-    print(f"\nMessages: {acked} chat turns acknowledged, {stored} customer messages stored, "
-          f"{unanswered} without an answer, {missing} acknowledged but not stored.")
+    print(
+        f"\nMessages: {acked} chat turns acknowledged, {stored} customer messages stored, "
+        f"{unanswered} without an answer, {missing} acknowledged but not stored."
+    )
     rps, p95 = chat.get("rps", 0.0), chat.get("p95", float("inf"))
-    print(f"\nTargets (2 cores): chat turns/s {rps:.1f} (≥ {TARGET_CHAT_RPS:.0f}: {'PASS' if rps >= TARGET_CHAT_RPS else 'MISS'}), "
-          f"chat p95 {p95:.0f} ms (≤ {TARGET_CHAT_P95_MS:.0f}: {'PASS' if p95 <= TARGET_CHAT_P95_MS else 'MISS'}), "
-          f"5xx {server_errors} ({'PASS' if server_errors == 0 else 'FAIL'}), "
-          f"lost messages {unanswered + missing} ({'PASS' if unanswered + missing == 0 else 'FAIL'})")
+    print(
+        f"\nTargets (2 cores): chat turns/s {rps:.1f} (≥ {TARGET_CHAT_RPS:.0f}: {'PASS' if rps >= TARGET_CHAT_RPS else 'MISS'}), "
+        f"chat p95 {p95:.0f} ms (≤ {TARGET_CHAT_P95_MS:.0f}: {'PASS' if p95 <= TARGET_CHAT_P95_MS else 'MISS'}), "
+        f"5xx {server_errors} ({'PASS' if server_errors == 0 else 'FAIL'}), "
+        f"lost messages {unanswered + missing} ({'PASS' if unanswered + missing == 0 else 'FAIL'})"
+    )
     print(f"Logs and CSVs: {OUT}")
     return 0 if server_errors == 0 and unanswered + missing == 0 else 1
 

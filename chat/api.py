@@ -81,7 +81,17 @@ class MessageOut(serializers.ModelSerializer[Message]):
 class ActionOut(serializers.ModelSerializer[PendingAction]):
     class Meta:
         model = PendingAction
-        fields = ["id", "tool", "description", "status", "idempotency_key", "result", "created_at", "expires_at", "message_id"]
+        fields = [
+            "id",
+            "tool",
+            "description",
+            "status",
+            "idempotency_key",
+            "result",
+            "created_at",
+            "expires_at",
+            "message_id",
+        ]
 
 
 class MessageIn(serializers.Serializer[dict[str, Any]]):
@@ -158,7 +168,12 @@ def message(request: Request) -> Response:
 @extend_schema(
     responses=inline_serializer(
         "History",
-        {"conversation_id": serializers.IntegerField(), "status": serializers.CharField(), "messages": MessageOut(many=True), "actions": ActionOut(many=True)},
+        {
+            "conversation_id": serializers.IntegerField(),
+            "status": serializers.CharField(),
+            "messages": MessageOut(many=True),
+            "actions": ActionOut(many=True),
+        },
     ),
     summary="A conversation's messages and actions (your own conversations only)",
 )
@@ -178,7 +193,9 @@ def history(request: Request, conversation_id: int) -> Response:
 
 @extend_schema(
     request=FeedbackIn,
-    responses={201: inline_serializer("FeedbackOut", {"id": serializers.IntegerField(), "rating": serializers.CharField()})},
+    responses={
+        201: inline_serializer("FeedbackOut", {"id": serializers.IntegerField(), "rating": serializers.CharField()})
+    },
     summary="Thumbs up or down on an assistant answer",
 )
 @api_view(["POST"])

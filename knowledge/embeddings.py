@@ -66,13 +66,13 @@ def threads() -> int:
 
 
 def query_model() -> str:
-    """"int8" (default) or "float32": the ONNX weights queries run on (EMBEDDING_QUERY_MODEL)."""
+    """ "int8" (default) or "float32": the ONNX weights queries run on (EMBEDDING_QUERY_MODEL)."""
     wanted = os.environ.get("EMBEDDING_QUERY_MODEL", "int8").strip().lower() or "int8"
     return "float32" if wanted == "float32" else "int8"
 
 
 def backend() -> str:
-    """"onnx" or "torch": EMBEDDING_BACKEND, falling back to torch when onnxruntime is missing."""
+    """ "onnx" or "torch": EMBEDDING_BACKEND, falling back to torch when onnxruntime is missing."""
     wanted = os.environ.get("EMBEDDING_BACKEND", "onnx").strip().lower() or "onnx"
     if wanted == "onnx":
         try:
@@ -152,7 +152,9 @@ def export_onnx() -> Path:
                 self.inner = inner
 
             def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-                hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+                hidden = self.inner(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                ).last_hidden_state
                 mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 return torch.nn.functional.normalize(pooled, p=2, dim=1)
@@ -164,8 +166,13 @@ def export_onnx() -> Path:
             # The tracer's notes on transformers' mask code; the equivalence test is the check that matters.
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Pooled(transformer), tuple(sample[name] for name in names), str(partial),
-                input_names=names, output_names=["embedding"], opset_version=17, dynamo=False,
+                _Pooled(transformer),
+                tuple(sample[name] for name in names),
+                str(partial),
+                input_names=names,
+                output_names=["embedding"],
+                opset_version=17,
+                dynamo=False,
                 dynamic_axes={**{name: {0: "batch", 1: "tokens"} for name in names}, "embedding": {0: "batch"}},
             )
         os.replace(partial, target)  # readers never see a half-written file

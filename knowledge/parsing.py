@@ -25,8 +25,26 @@ HEADING = re.compile(r"<h([1-6])(\s[^>]*)?>(.*?)</h\1>", re.DOTALL | re.IGNORECA
 TAG = re.compile(r"<[^>]+>")
 HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.DOTALL | re.IGNORECASE)
 BLOCK_TAGS = {
-    "p", "li", "tr", "pre", "blockquote", "div", "table", "ul", "ol", "dl", "dt", "dd",
-    "section", "article", "header", "footer", "br", "hr", "figure", "figcaption",
+    "p",
+    "li",
+    "tr",
+    "pre",
+    "blockquote",
+    "div",
+    "table",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "br",
+    "hr",
+    "figure",
+    "figcaption",
 }
 HEADING_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 # What survives sanitizing: nh3's defaults minus anything that could carry script or styling.
@@ -62,7 +80,7 @@ def split_front_matter(text: str) -> tuple[dict[str, str], str]:
         raise InvalidInput(f"The front matter is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidInput("The front matter must be a mapping such as 'title: ...' and 'kind: ...'.")
-    return {str(key): str(value) for key, value in data.items() if value is not None}, text[match.end():]
+    return {str(key): str(value) for key, value in data.items() if value is not None}, text[match.end() :]
 
 
 def sanitize_html(raw_html: str) -> str:
@@ -186,7 +204,7 @@ def _drop_title_heading(clean_html: str, title: str) -> str:
     match = HEADING.search(clean_html)
     if match and match.group(1) == "1" and inner_text(match.group(3)).casefold() == title.casefold():
         if not inner_text(clean_html[: match.start()]):
-            return clean_html[match.end():].lstrip()
+            return clean_html[match.end() :].lstrip()
     return clean_html
 
 
@@ -219,4 +237,6 @@ def parse_document(text: str, *, source_format: str, title: str = "") -> ParsedD
     sections = read_sections(clean, title=resolved_title)
     if not sections:
         raise InvalidInput("The document has no text to index.")
-    return ParsedDocument(title=resolved_title[:200], html=clean, sections=sections, summary=_summary(sections), meta=meta)
+    return ParsedDocument(
+        title=resolved_title[:200], html=clean, sections=sections, summary=_summary(sections), meta=meta
+    )

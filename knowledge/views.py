@@ -43,4 +43,8 @@ def article(request: HttpRequest, slug: str) -> HttpResponse:
     document = selectors.document_public_get(slug=slug)
     if document is None:
         raise Http404("No such article.")
-    return render(request, "knowledge/article.html", {"document": document, "sections": selectors.article_sections(document=document)})
+    return render(
+        request,
+        "knowledge/article.html",
+        {"document": document, "sections": selectors.article_sections(document=document)},
+    )

@@ -115,8 +115,15 @@ class OrderAdmin(admin.ModelAdmin):
     raw_id_fields = ("customer", "return_payment_method", "exchange_payment_method")
     # Status and money fields move only through services; the admin shows them.
     readonly_fields = (
-        "status", "cancel_reason", "return_items", "return_payment_method", "return_received_at",
-        "exchange_items", "exchange_new_items", "exchange_payment_method", "exchange_price_difference",
+        "status",
+        "cancel_reason",
+        "return_items",
+        "return_payment_method",
+        "return_received_at",
+        "exchange_items",
+        "exchange_new_items",
+        "exchange_payment_method",
+        "exchange_price_difference",
     )
     inlines = [OrderItemInline, FulfillmentInline, PaymentTransactionInline]
     actions = ["mark_return_received", *ORDER_ACTIONS]

@@ -31,7 +31,9 @@ from tickets.data_rights import customer_anonymize, customer_data_export
 
 
 @admin.action(description="Export all data about the selected customers (JSON)", permissions=["change"])
-def export_customer_data(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Customer]) -> HttpResponse:
+def export_customer_data(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Customer]
+) -> HttpResponse:
     exports = [customer_data_export(customer_id=pk) for pk in queryset.values_list("pk", flat=True)]
     body = exports[0] if len(exports) == 1 else {"customers": exports}
     name = f"customer-{exports[0]['customer']['handle']}" if len(exports) == 1 else f"customers-{len(exports)}"
@@ -42,8 +44,12 @@ def export_customer_data(modeladmin: admin.ModelAdmin, request: HttpRequest, que
     return response
 
 
-@admin.action(description="Erase the selected customers (conversations, tickets, PII; orders kept)", permissions=["delete"])
-def anonymize_customers(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Customer]) -> HttpResponse | None:
+@admin.action(
+    description="Erase the selected customers (conversations, tickets, PII; orders kept)", permissions=["delete"]
+)
+def anonymize_customers(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Customer]
+) -> HttpResponse | None:
     if request.POST.get("confirm") != "yes":
         # Irreversible: show what will happen and ask once more, like "delete selected".
         return TemplateResponse(
@@ -68,8 +74,13 @@ def anonymize_customers(modeladmin: admin.ModelAdmin, request: HttpRequest, quer
             continue
         deleted = sum(report.deleted.values())
         customer.refresh_from_db()  # the admin log must name the erased record, not the person
-        modeladmin.log_change(request, customer, f"Erased (data rights): {deleted} rows deleted, {report.kept_orders} orders kept.")
-        messages.success(request, f"{label} erased: {deleted} related rows deleted, {report.kept_orders} order(s) kept for accounting.")
+        modeladmin.log_change(
+            request, customer, f"Erased (data rights): {deleted} rows deleted, {report.kept_orders} orders kept."
+        )
+        messages.success(
+            request,
+            f"{label} erased: {deleted} related rows deleted, {report.kept_orders} order(s) kept for accounting.",
+        )
     return None
 
 
@@ -93,7 +104,10 @@ def resend_return_instructions(modeladmin: admin.ModelAdmin, request: HttpReques
     open_requests = (Order.Status.RETURN_REQUESTED, Order.Status.EXCHANGE_REQUESTED)
     for order in queryset.order_by("pk"):
         if order.status not in open_requests:
-            messages.error(request, f"{order.order_id} is {order.status!r}: there are return instructions only for a requested return or exchange.")
+            messages.error(
+                request,
+                f"{order.order_id} is {order.status!r}: there are return instructions only for a requested return or exchange.",
+            )
             continue
         # Queued on the email queue once the request's writes (the log entry) have committed.
         send_return_instructions(order.order_id)
@@ -105,7 +119,9 @@ ORDER_ACTIONS = [approve_exchange, resend_return_instructions]
 
 
 class SetStockForm(forms.Form):
-    stock_quantity = forms.IntegerField(min_value=0, label="New stock quantity", help_text="Units on hand, zero or more.")
+    stock_quantity = forms.IntegerField(
+        min_value=0, label="New stock quantity", help_text="Units on hand, zero or more."
+    )
 
 
 @admin.action(description="Set stock of the selected variants (customers waiting are notified)", permissions=["change"])

@@ -50,7 +50,11 @@ def send_return_instructions(order_id: str) -> None:
 
 def return_instructions_email_send(*, order_id: str) -> bool:
     """Email how to send back the items of a requested return or exchange. False if nothing to send."""
-    order = Order.objects.select_related("customer", "return_payment_method", "exchange_payment_method").filter(order_id=order_id).first()
+    order = (
+        Order.objects.select_related("customer", "return_payment_method", "exchange_payment_method")
+        .filter(order_id=order_id)
+        .first()
+    )
     if order is None or order.status not in (Order.Status.RETURN_REQUESTED, Order.Status.EXCHANGE_REQUESTED):
         return False
     is_return = order.status == Order.Status.RETURN_REQUESTED
@@ -93,12 +97,21 @@ class QueuedPasswordResetForm(PasswordResetForm):
         super().save(**{**kwargs, "domain_override": site.netloc + site.path, "use_https": site.scheme == "https"})
 
     def send_mail(
-        self, subject_template_name: str, email_template_name: str, context: dict[str, Any], from_email: str | None,
-        to_email: str, html_email_template_name: str | None = None,
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
     ) -> None:
         task_enqueue_on_commit(
-            app.signature(PASSWORD_RESET_TASK), user_id=context["user"].pk, to_email=to_email, domain=context["domain"],
-            site_name=context["site_name"], protocol=context["protocol"],
+            app.signature(PASSWORD_RESET_TASK),
+            user_id=context["user"].pk,
+            to_email=to_email,
+            domain=context["domain"],
+            site_name=context["site_name"],
+            protocol=context["protocol"],
         )
 
 
@@ -114,8 +127,13 @@ def password_reset_email_send(*, user_id: int, to_email: str, domain: str, site_
     if (getattr(user, user.get_email_field_name(), "") or "").lower() != to_email.lower():
         return False
     context = {
-        "email": to_email, "domain": domain, "site_name": site_name, "protocol": protocol, "user": user,
-        "uid": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user),
+        "email": to_email,
+        "domain": domain,
+        "site_name": site_name,
+        "protocol": protocol,
+        "user": user,
+        "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+        "token": default_token_generator.make_token(user),
     }
     subject = "".join(render_to_string("registration/password_reset_subject.txt", context).splitlines())
     body = render_to_string("registration/password_reset_email.html", context)

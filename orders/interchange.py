@@ -148,7 +148,9 @@ def _check_order(order_id: str, order: Any, data: ShopData, known_items: dict[st
         check.get(item, "name", str, path)
         item_id = check.get(item, "item_id", str, path)
         if known_items.get(item_id) != check.get(item, "product_id", str, path):
-            raise check.fail(f"{path}.item_id", f"item {item_id!r} of product {item.get('product_id')!r} is not in products.json")
+            raise check.fail(
+                f"{path}.item_id", f"item {item_id!r} of product {item.get('product_id')!r} is not in products.json"
+            )
         check.money(item, "price", path)
         check.get(item, "options", dict, path)
     for index, fulfillment in enumerate(check.get(order, "fulfillments", list)):
@@ -190,7 +192,9 @@ def shop_read(directory: Path) -> ShopData:
 def _upsert(model: type[Any], rows: list[Any], unique: str, update: list[str]) -> dict[str, int]:
     """Insert or update `rows` by their public id; returns public id → primary key."""
     if rows:
-        model.objects.bulk_create(rows, batch_size=1000, update_conflicts=True, unique_fields=[unique], update_fields=update)
+        model.objects.bulk_create(
+            rows, batch_size=1000, update_conflicts=True, unique_fields=[unique], update_fields=update
+        )
     keys = [getattr(row, unique) for row in rows]
     return dict(model.objects.filter(**{f"{unique}__in": keys}).values_list(unique, "pk"))
 
@@ -205,62 +209,136 @@ def shop_import(*, data: ShopData, stock: int = 10, progress: Callable[[int], No
     tick = progress or (lambda n: None)
     customers = _upsert(
         Customer,
-        [Customer(handle=h, first_name=u["name"]["first_name"], last_name=u["name"]["last_name"], email=u["email"],
-                  **{k: u["address"][k] for k in ADDRESS_KEYS}) for h, u in data.users.items()],
-        "handle", ["first_name", "last_name", "email", *ADDRESS_KEYS, "updated_at"],
+        [
+            Customer(
+                handle=h,
+                first_name=u["name"]["first_name"],
+                last_name=u["name"]["last_name"],
+                email=u["email"],
+                **{k: u["address"][k] for k in ADDRESS_KEYS},
+            )
+            for h, u in data.users.items()
+        ],
+        "handle",
+        ["first_name", "last_name", "email", *ADDRESS_KEYS, "updated_at"],
     )
     methods = _upsert(
         PaymentMethod,
-        [PaymentMethod(customer_id=customers[h], payment_method_id=m["id"], source=m["source"], brand=m.get("brand", ""),
-                       last_four=m.get("last_four", ""), balance=money(m["balance"]) if m["source"] == "gift_card" else None)
-         for h, u in data.users.items() for m in u["payment_methods"].values()],
-        "payment_method_id", ["customer", "source", "brand", "last_four", "balance"],
+        [
+            PaymentMethod(
+                customer_id=customers[h],
+                payment_method_id=m["id"],
+                source=m["source"],
+                brand=m.get("brand", ""),
+                last_four=m.get("last_four", ""),
+                balance=money(m["balance"]) if m["source"] == "gift_card" else None,
+            )
+            for h, u in data.users.items()
+            for m in u["payment_methods"].values()
+        ],
+        "payment_method_id",
+        ["customer", "source", "brand", "last_four", "balance"],
     )
     tick(len(data.users))
     products = _upsert(
-        Product, [Product(product_id=pid, name=p["name"], product_type=p["name"]) for pid, p in data.products.items()],
-        "product_id", ["name", "product_type"],
+        Product,
+        [Product(product_id=pid, name=p["name"], product_type=p["name"]) for pid, p in data.products.items()],
+        "product_id",
+        ["name", "product_type"],
     )
     variants = _upsert(
         Variant,
-        [Variant(product_id=products[pid], item_id=v["item_id"], options=v["options"], price=money(v["price"]),
-                 stock_quantity=stock if v["available"] else 0, active=True)
-         for pid, p in data.products.items() for v in p["variants"].values()],
-        "item_id", ["product", "options", "price", "stock_quantity", "active"],
+        [
+            Variant(
+                product_id=products[pid],
+                item_id=v["item_id"],
+                options=v["options"],
+                price=money(v["price"]),
+                stock_quantity=stock if v["available"] else 0,
+                active=True,
+            )
+            for pid, p in data.products.items()
+            for v in p["variants"].values()
+        ],
+        "item_id",
+        ["product", "options", "price", "stock_quantity", "active"],
     )
     restocks_detect(variant_ids=variants.values())  # back-in-stock alerts, queued on commit
     tick(len(data.products))
     order_rows = []
     for oid, o in data.orders.items():
-        order_rows.append(Order(
-            order_id=oid, customer_id=customers[o["user_id"]], status=o["status"], cancel_reason=o.get("cancel_reason", ""),
-            return_items=o.get("return_items"), return_payment_method_id=methods.get(o.get("return_payment_method_id", "")),
-            exchange_items=o.get("exchange_items"), exchange_new_items=o.get("exchange_new_items"),
-            exchange_payment_method_id=methods.get(o.get("exchange_payment_method_id", "")),
-            exchange_price_difference=money(o["exchange_price_difference"]) if "exchange_price_difference" in o else None,
-            **{k: o["address"][k] for k in ADDRESS_KEYS},
-        ))
+        order_rows.append(
+            Order(
+                order_id=oid,
+                customer_id=customers[o["user_id"]],
+                status=o["status"],
+                cancel_reason=o.get("cancel_reason", ""),
+                return_items=o.get("return_items"),
+                return_payment_method_id=methods.get(o.get("return_payment_method_id", "")),
+                exchange_items=o.get("exchange_items"),
+                exchange_new_items=o.get("exchange_new_items"),
+                exchange_payment_method_id=methods.get(o.get("exchange_payment_method_id", "")),
+                exchange_price_difference=money(o["exchange_price_difference"])
+                if "exchange_price_difference" in o
+                else None,
+                **{k: o["address"][k] for k in ADDRESS_KEYS},
+            )
+        )
     orders = _upsert(
-        Order, order_rows, "order_id",
-        ["customer", "status", "cancel_reason", "return_items", "return_payment_method", "exchange_items",
-         "exchange_new_items", "exchange_payment_method", "exchange_price_difference", *ADDRESS_KEYS, "updated_at"],
+        Order,
+        order_rows,
+        "order_id",
+        [
+            "customer",
+            "status",
+            "cancel_reason",
+            "return_items",
+            "return_payment_method",
+            "exchange_items",
+            "exchange_new_items",
+            "exchange_payment_method",
+            "exchange_price_difference",
+            *ADDRESS_KEYS,
+            "updated_at",
+        ],
     )
     order_pks = list(orders.values())
     for child in (OrderItem, Fulfillment, PaymentTransaction):
         child.objects.filter(order_id__in=order_pks).delete()
     OrderItem.objects.bulk_create(
-        [OrderItem(order_id=orders[oid], product_id=products[i["product_id"]], variant_id=variants[i["item_id"]], name=i["name"],
-                   price=money(i["price"]), options=i["options"]) for oid, o in data.orders.items() for i in o["items"]],
+        [
+            OrderItem(
+                order_id=orders[oid],
+                product_id=products[i["product_id"]],
+                variant_id=variants[i["item_id"]],
+                name=i["name"],
+                price=money(i["price"]),
+                options=i["options"],
+            )
+            for oid, o in data.orders.items()
+            for i in o["items"]
+        ],
         batch_size=2000,
     )
     Fulfillment.objects.bulk_create(
-        [Fulfillment(order_id=orders[oid], tracking_ids=f["tracking_id"], item_ids=f["item_ids"])
-         for oid, o in data.orders.items() for f in o["fulfillments"]],
+        [
+            Fulfillment(order_id=orders[oid], tracking_ids=f["tracking_id"], item_ids=f["item_ids"])
+            for oid, o in data.orders.items()
+            for f in o["fulfillments"]
+        ],
         batch_size=2000,
     )
     PaymentTransaction.objects.bulk_create(
-        [PaymentTransaction(order_id=orders[oid], transaction_type=p["transaction_type"], amount=money(p["amount"]),
-                            payment_method_id=methods[p["payment_method_id"]]) for oid, o in data.orders.items() for p in o["payment_history"]],
+        [
+            PaymentTransaction(
+                order_id=orders[oid],
+                transaction_type=p["transaction_type"],
+                amount=money(p["amount"]),
+                payment_method_id=methods[p["payment_method_id"]],
+            )
+            for oid, o in data.orders.items()
+            for p in o["payment_history"]
+        ],
         batch_size=2000,
     )
     # Fresh planner statistics, so the first reads after a bulk load use the indexes.
@@ -268,7 +346,13 @@ def shop_import(*, data: ShopData, stock: int = 10, progress: Callable[[int], No
         for model in (Customer, PaymentMethod, Product, Variant, Order, OrderItem, Fulfillment, PaymentTransaction):
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     tick(len(data.orders))
-    return {"users": len(customers), "payment_methods": len(methods), "products": len(products), "variants": len(variants), "orders": len(orders)}
+    return {
+        "users": len(customers),
+        "payment_methods": len(methods),
+        "products": len(products),
+        "variants": len(variants),
+        "orders": len(orders),
+    }
 
 
 def _write(path: Path, records: dict[str, Any]) -> None:
@@ -280,7 +364,9 @@ def shop_export(*, directory: Path, progress: Callable[[int], None] | None = Non
     tick = progress or (lambda n: None)
     directory.mkdir(parents=True, exist_ok=True)
 
-    def collect(rows: Iterable[Any], key: Callable[[Any], str], shape: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    def collect(
+        rows: Iterable[Any], key: Callable[[Any], str], shape: Callable[[Any], dict[str, Any]]
+    ) -> dict[str, Any]:
         records = {key(row): shape(row) for row in rows}
         tick(len(records))
         return records

@@ -65,7 +65,8 @@ class PaymentMethod(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(source="gift_card", balance__isnull=False, balance__gte=0) | (~Q(source="gift_card") & Q(balance__isnull=True)),
+                condition=Q(source="gift_card", balance__isnull=False, balance__gte=0)
+                | (~Q(source="gift_card") & Q(balance__isnull=True)),
                 name="payment_method_balance_only_on_gift_cards",
             )
         ]
@@ -240,7 +241,9 @@ class PaymentTransaction(models.Model):
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gte=Decimal("0")), name="payment_amount_not_negative")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=Decimal("0")), name="payment_amount_not_negative")
+        ]
 
     def __str__(self) -> str:
         return f"{self.transaction_type} {self.amount} ({self.payment_method_id})"

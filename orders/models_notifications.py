@@ -51,7 +51,9 @@ class RestockEvent(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["detected_at"], condition=Q(dispatched_at__isnull=True), name="restock_event_open")]
+        indexes = [
+            models.Index(fields=["detected_at"], condition=Q(dispatched_at__isnull=True), name="restock_event_open")
+        ]
 
     def __str__(self) -> str:
         return f"Restock of variant {self.variant_id} at {self.detected_at:%Y-%m-%d %H:%M}"
@@ -60,7 +62,9 @@ class RestockEvent(models.Model):
 class RestockNotification(EmailLedgerEntry):
     """The back-in-stock alert for one subscription and one restock event; also the portal note."""
 
-    subscription = models.ForeignKey("orders.RestockSubscription", on_delete=models.CASCADE, related_name="notifications")
+    subscription = models.ForeignKey(
+        "orders.RestockSubscription", on_delete=models.CASCADE, related_name="notifications"
+    )
     event = models.ForeignKey(RestockEvent, on_delete=models.CASCADE, related_name="notifications")
     customer = models.ForeignKey("orders.Customer", on_delete=models.CASCADE, related_name="restock_notifications")
     # The portal note: shown until the customer has seen it.
@@ -107,7 +111,9 @@ class ShipmentNotification(EmailLedgerEntry):
     tracking_status = models.CharField(max_length=30)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["fulfillment", "tracking_status"], name="shipment_notification_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["fulfillment", "tracking_status"], name="shipment_notification_once")
+        ]
         indexes = [models.Index(fields=["status", "created_at"], name="shipment_notification_status")]
 
     def __str__(self) -> str:

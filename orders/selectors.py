@@ -43,17 +43,31 @@ def _amount(value: Any) -> float:
 
 # --- export shapes ---------------------------------------------------------------------------
 
+
 def orders_for_export() -> QuerySet[Order]:
     """Orders with everything `order_export` reads, in 4 queries whatever their number."""
     return (
         Order.objects.select_related("customer", "return_payment_method", "exchange_payment_method")
         .prefetch_related(
-            Prefetch("items", queryset=OrderItem.objects.select_related("variant", "product").only(
-                "order_id", "name", "price", "options", "variant__item_id", "product__product_id")),
+            Prefetch(
+                "items",
+                queryset=OrderItem.objects.select_related("variant", "product").only(
+                    "order_id", "name", "price", "options", "variant__item_id", "product__product_id"
+                ),
+            ),
             "fulfillments",
-            Prefetch("payments", queryset=PaymentTransaction.objects.select_related("payment_method").only(
-                "order_id", "transaction_type", "amount", "payment_method__payment_method_id", "payment_method__source",
-                "payment_method__brand", "payment_method__last_four")),
+            Prefetch(
+                "payments",
+                queryset=PaymentTransaction.objects.select_related("payment_method").only(
+                    "order_id",
+                    "transaction_type",
+                    "amount",
+                    "payment_method__payment_method_id",
+                    "payment_method__source",
+                    "payment_method__brand",
+                    "payment_method__last_four",
+                ),
+            ),
         )
         .order_by("id")
     )
@@ -66,13 +80,25 @@ def order_export(order: Order) -> dict[str, Any]:
         "user_id": order.customer.handle,
         "address": {key: getattr(order, key) for key in ("address1", "address2", "city", "country", "state", "zip")},
         "items": [
-            {"name": item.name, "product_id": item.product.product_id, "item_id": item.variant.item_id, "price": _amount(item.price), "options": item.options}
+            {
+                "name": item.name,
+                "product_id": item.product.product_id,
+                "item_id": item.variant.item_id,
+                "price": _amount(item.price),
+                "options": item.options,
+            }
             for item in order.items.all()
         ],
-        "fulfillments": [{"tracking_id": list(f.tracking_ids), "item_ids": list(f.item_ids)} for f in order.fulfillments.all()],
+        "fulfillments": [
+            {"tracking_id": list(f.tracking_ids), "item_ids": list(f.item_ids)} for f in order.fulfillments.all()
+        ],
         "status": order.status,
         "payment_history": [
-            {"transaction_type": p.transaction_type, "amount": _amount(p.amount), "payment_method_id": p.payment_method.payment_method_id}
+            {
+                "transaction_type": p.transaction_type,
+                "amount": _amount(p.amount),
+                "payment_method_id": p.payment_method.payment_method_id,
+            }
             for p in order.payments.all()
         ],
     }
@@ -81,11 +107,15 @@ def order_export(order: Order) -> dict[str, Any]:
         record["cancel_reason"] = order.cancel_reason
     if order.return_items is not None:
         record["return_items"] = list(order.return_items)
-        record["return_payment_method_id"] = order.return_payment_method.payment_method_id if order.return_payment_method else None
+        record["return_payment_method_id"] = (
+            order.return_payment_method.payment_method_id if order.return_payment_method else None
+        )
     if order.exchange_items is not None:
         record["exchange_items"] = list(order.exchange_items)
         record["exchange_new_items"] = list(order.exchange_new_items or [])
-        record["exchange_payment_method_id"] = order.exchange_payment_method.payment_method_id if order.exchange_payment_method else None
+        record["exchange_payment_method_id"] = (
+            order.exchange_payment_method.payment_method_id if order.exchange_payment_method else None
+        )
         record["exchange_price_difference"] = _amount(order.exchange_price_difference or 0)
     return record
 
@@ -102,7 +132,8 @@ def payment_method_export(method: PaymentMethod) -> dict[str, Any]:
 
 def customers_for_export() -> QuerySet[Customer]:
     return Customer.objects.prefetch_related(
-        "payment_methods", Prefetch("orders", queryset=Order.objects.only("id", "order_id", "customer_id").order_by("id"))
+        "payment_methods",
+        Prefetch("orders", queryset=Order.objects.only("id", "order_id", "customer_id").order_by("id")),
     ).order_by("id")
 
 
@@ -117,7 +148,9 @@ def customer_export(customer: Customer) -> dict[str, Any]:
 
 
 def products_for_export() -> QuerySet[Product]:
-    return Product.objects.prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("id"))).order_by("id")
+    return Product.objects.prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("id"))).order_by(
+        "id"
+    )
 
 
 def product_export(product: Product) -> dict[str, Any]:
@@ -132,6 +165,7 @@ def product_export(product: Product) -> dict[str, Any]:
 
 
 # --- single records --------------------------------------------------------------------------
+
 
 def _order_not_found(order_id: str) -> NotFound:
     return NotFound(f"We couldn't find order {order_id}. Please check the order number.", extra={"order_id": order_id})
@@ -233,8 +267,16 @@ def order_details(order_id: str, *, customer: Customer | None = None) -> dict[st
         row = cursor.fetchone()
     if row is None:
         raise _order_not_found(order_id)
-    (record_json, cancel_reason, return_items, return_method, exchange_items, exchange_new_items,
-     exchange_method, exchange_difference) = row
+    (
+        record_json,
+        cancel_reason,
+        return_items,
+        return_method,
+        exchange_items,
+        exchange_new_items,
+        exchange_method,
+        exchange_difference,
+    ) = row
     record: dict[str, Any] = json.loads(record_json)
     # Request fields appear only once set, as tau-bench adds them (same rules as order_export).
     if cancel_reason:
@@ -278,8 +320,13 @@ def order_tracking(order_id: str, *, customer: Customer | None = None) -> dict[s
     if row is None:
         raise _order_not_found(order_id)
     found_id, status, created_at, items, fulfillments = row
-    return {"order_id": found_id, "status": status, "created_at": created_at, "items": json.loads(items),
-            "fulfillments": json.loads(fulfillments)}
+    return {
+        "order_id": found_id,
+        "status": status,
+        "created_at": created_at,
+        "items": json.loads(items),
+        "fulfillments": json.loads(fulfillments),
+    }
 
 
 def customer_for_user(user: AbstractBaseUser | AnonymousUser) -> Customer | None:
@@ -345,7 +392,9 @@ def customer_find_by_email(email: str) -> Customer:
 
 def customer_find_by_name_zip(first_name: str, last_name: str, zip: str) -> Customer:  # noqa: A002
     found = (
-        Customer.objects.filter(first_name__iexact=first_name.strip(), last_name__iexact=last_name.strip(), zip=zip.strip())
+        Customer.objects.filter(
+            first_name__iexact=first_name.strip(), last_name__iexact=last_name.strip(), zip=zip.strip()
+        )
         .order_by("id")
         .first()
     )
@@ -355,6 +404,7 @@ def customer_find_by_name_zip(first_name: str, last_name: str, zip: str) -> Cust
 
 
 # --- pages and the assistant's profile context -----------------------------------------------
+
 
 def orders_for_customer(customer: Customer) -> QuerySet[Order]:
     """The customer's orders, newest first, with items and products for listing."""
@@ -382,7 +432,11 @@ def order_for_page(*, customer: Customer | None, order_id: str) -> Order:
 
 
 def product_for_page(*, product_id: str) -> Product:
-    product = Product.objects.prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("price", "id"))).filter(product_id=product_id).first()
+    product = (
+        Product.objects.prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("price", "id")))
+        .filter(product_id=product_id)
+        .first()
+    )
     if product is None:
         raise NotFound(f"We couldn't find product {product_id} in the catalog.")
     return product
@@ -391,8 +445,9 @@ def product_for_page(*, product_id: str) -> Product:
 def restock_item_ids_for(*, customer: Customer, product: Product) -> set[str]:
     """Item ids of `product` the customer is waiting for."""
     return set(
-        RestockSubscription.objects.filter(customer=customer, variant__product=product, status=RestockSubscription.Status.ACTIVE)
-        .values_list("variant__item_id", flat=True)
+        RestockSubscription.objects.filter(
+            customer=customer, variant__product=product, status=RestockSubscription.Status.ACTIVE
+        ).values_list("variant__item_id", flat=True)
     )
 
 

@@ -32,7 +32,9 @@ def _retry_refused(task: Task, outcome: SendOutcome, *, ids: Sequence[int], name
     if not outcome.failed:
         return {"sent": len(outcome.sent), "skipped": len(outcome.skipped)}
     if task.request.retries >= settings.EMAIL_MAX_RETRIES:
-        raise EmailRefusedError(f"{name}: {len(outcome.failed)} email(s) refused after {task.request.retries} retries: {outcome.last_error}")
+        raise EmailRefusedError(
+            f"{name}: {len(outcome.failed)} email(s) refused after {task.request.retries} retries: {outcome.last_error}"
+        )
     countdown = get_exponential_backoff_interval(
         factor=EMAIL_RETRY_BACKOFF, retries=task.request.retries, maximum=EMAIL_RETRY_BACKOFF_MAX, full_jitter=True
     )
@@ -51,7 +53,9 @@ def _send_or_retry(task: Task, send: Any, ids: list[int], *, name: str) -> dict[
 def _retry_email(task: Task, exc: BaseException, *, name: str) -> NoReturn:
     """Retry one refused/unreachable email with exponential backoff; fail (FailedTask) after the last."""
     if task.request.retries >= settings.EMAIL_MAX_RETRIES:
-        raise EmailRefusedError(f"{name}: refused after {task.request.retries} retries: {type(exc).__name__}: {exc}") from exc
+        raise EmailRefusedError(
+            f"{name}: refused after {task.request.retries} retries: {type(exc).__name__}: {exc}"
+        ) from exc
     countdown = get_exponential_backoff_interval(
         factor=EMAIL_RETRY_BACKOFF, retries=task.request.retries, maximum=EMAIL_RETRY_BACKOFF_MAX, full_jitter=True
     )
@@ -83,20 +87,26 @@ def run_cart_recovery() -> dict[str, int]:
 
 @shared_task(bind=True, name="orders.send_cart_reminders", max_retries=None)
 def send_cart_reminders(self: Task, reminder_ids: list[int]) -> dict[str, int]:
-    return _send_or_retry(self, lambda ids: notifications.cart_reminders_send(reminder_ids=ids), reminder_ids, name="cart reminders")
+    return _send_or_retry(
+        self, lambda ids: notifications.cart_reminders_send(reminder_ids=ids), reminder_ids, name="cart reminders"
+    )
 
 
 @shared_task(bind=True, name="orders.send_shipment_update", max_retries=None)
 def send_shipment_update(self: Task, fulfillment_id: int, tracking_status: str) -> dict[str, int]:
     try:
-        outcome = notifications.shipment_notification_send(fulfillment_id=fulfillment_id, tracking_status=tracking_status)
+        outcome = notifications.shipment_notification_send(
+            fulfillment_id=fulfillment_id, tracking_status=tracking_status
+        )
     except TRANSIENT_EMAIL_ERRORS as exc:
         outcome = SendOutcome(failed=[fulfillment_id], last_error=f"{type(exc).__name__}: {exc}")
     if outcome is None:
         return {"sent": 0, "skipped": 1}
     if outcome.failed:
         if self.request.retries >= settings.EMAIL_MAX_RETRIES:
-            raise EmailRefusedError(f"shipment update: refused after {self.request.retries} retries: {outcome.last_error}")
+            raise EmailRefusedError(
+                f"shipment update: refused after {self.request.retries} retries: {outcome.last_error}"
+            )
         countdown = get_exponential_backoff_interval(
             factor=EMAIL_RETRY_BACKOFF, retries=self.request.retries, maximum=EMAIL_RETRY_BACKOFF_MAX, full_jitter=True
         )
@@ -115,6 +125,8 @@ def send_return_instructions(self: Task, order_id: str) -> bool:
 @shared_task(bind=True, name="orders.send_password_reset", max_retries=None)
 def send_password_reset(self: Task, *, user_id: int, to_email: str, domain: str, site_name: str, protocol: str) -> bool:
     try:
-        return emails.password_reset_email_send(user_id=user_id, to_email=to_email, domain=domain, site_name=site_name, protocol=protocol)
+        return emails.password_reset_email_send(
+            user_id=user_id, to_email=to_email, domain=domain, site_name=site_name, protocol=protocol
+        )
     except TRANSIENT_EMAIL_ERRORS as exc:
         _retry_email(self, exc, name="password reset")

@@ -144,7 +144,14 @@ def restock_toggle(request: HtmxHttpRequest, product_id: str, item_id: str) -> H
         error = exc.message
     if request.htmx:
         waiting = selectors.restock_item_ids_for(customer=customer, product=product)
-        context = {"product": product, "variant": variant, "waiting": waiting, "customer": customer, "notice": notice, "error": error}
+        context = {
+            "product": product,
+            "variant": variant,
+            "waiting": waiting,
+            "customer": customer,
+            "notice": notice,
+            "error": error,
+        }
         return render(request, "orders/product_detail.html#variant-row", context)
     if error:
         messages.error(request, error)

@@ -33,7 +33,17 @@ class FailedTaskAdmin(admin.ModelAdmin):
     list_filter = (KindFilter, "name")
     search_fields = ("name", "task_id", "exception")
     date_hierarchy = "failed_at"
-    readonly_fields = ("task_id", "name", "args", "kwargs", "exception", "traceback", "failed_at", "retried_at", "retry_task_id")
+    readonly_fields = (
+        "task_id",
+        "name",
+        "args",
+        "kwargs",
+        "exception",
+        "traceback",
+        "failed_at",
+        "retried_at",
+        "retry_task_id",
+    )
     actions = ["retry"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -46,5 +46,7 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                     parameter["schema"]["minimum"] = 0
             responses = operation.setdefault("responses", {})
             for status, description in ERRORS.items():
-                responses.setdefault(status, {"description": description, "content": {"application/json": {"schema": reference}}})
+                responses.setdefault(
+                    status, {"description": description, "content": {"application/json": {"schema": reference}}}
+                )
     return result

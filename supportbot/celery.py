@@ -14,7 +14,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 # Queues by kind of work, so slow embedding or LLM jobs never hold up customer email.
 # Each queue gets its own routing key: with one shared key every queue would receive a copy.
-app.conf.task_queues = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("default", "email", "embeddings", "llm")]
+app.conf.task_queues = [
+    Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("default", "email", "embeddings", "llm")
+]
 app.conf.task_default_exchange = "default"
 app.conf.task_default_routing_key = "default"
 app.conf.task_routes = {

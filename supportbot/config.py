@@ -114,7 +114,9 @@ def read_database_url(name: str) -> dict[str, Any]:
     try:
         config: dict[str, Any] = env.db_url(name)
     except Exception as exc:  # noqa: BLE001
-        fail(f"{name}={raw!r} is invalid ({exc}); expected a PostgreSQL URL such as postgres://user:password@host:5432/dbname.")
+        fail(
+            f"{name}={raw!r} is invalid ({exc}); expected a PostgreSQL URL such as postgres://user:password@host:5432/dbname."
+        )
         raise
     # A unix-socket URL (postgres://user@/db?host=/run/pg) carries the socket dir as an option.
     if not config.get("HOST") and "host" in config.get("OPTIONS", {}):
@@ -127,14 +129,16 @@ def read_database_url(name: str) -> dict[str, Any]:
 def read_redis_url(name: str) -> str:
     raw = os.environ[name]
     if not raw.startswith(("redis://", "rediss://", "unix://")):
-        fail(f"{name}={raw!r} is invalid; expected a Redis URL such as redis://localhost:6379/0 or unix:///path/redis.sock.")
+        fail(
+            f"{name}={raw!r} is invalid; expected a Redis URL such as redis://localhost:6379/0 or unix:///path/redis.sock."
+        )
     return raw
 
 
 def celery_url(redis_url: str) -> str:
     """Celery (kombu) spells a unix-socket Redis URL differently from redis-py."""
     if redis_url.startswith("unix://"):
-        path, _, query = redis_url[len("unix://"):].partition("?")
+        path, _, query = redis_url[len("unix://") :].partition("?")
         db = dict(part.split("=", 1) for part in query.split("&") if "=" in part).get("db", "0")
         return f"redis+socket://{path}?virtual_host={db}"
     return redis_url

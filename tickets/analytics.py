@@ -109,7 +109,9 @@ class ConversationActivity:
 PER_DAY, PER_INTENT, TOTAL = 1, 2, 3
 
 
-def conversation_activity(*, period: DateRange, now: datetime | None = None, limit: int = TOP_INTENTS) -> ConversationActivity:
+def conversation_activity(
+    *, period: DateRange, now: datetime | None = None, limit: int = TOP_INTENTS
+) -> ConversationActivity:
     """Conversations per day, outcomes and top intents from one pass over the period's conversations.
 
     One scan counts per (day, intent) — a hash aggregate of at most days × intents groups — and
@@ -139,8 +141,11 @@ def conversation_activity(*, period: DateRange, now: datetime | None = None, lim
         ORDER BY kind, conversations DESC, intent
     """  # noqa: S608
     params: dict[str, Any] = {
-        "tz": timezone.get_current_timezone_name(), "since": period.since, "until": period.until,
-        "escalated": Conversation.Status.ESCALATED, "resolved": Conversation.Status.RESOLVED,
+        "tz": timezone.get_current_timezone_name(),
+        "since": period.since,
+        "until": period.until,
+        "escalated": Conversation.Status.ESCALATED,
+        "resolved": Conversation.Status.RESOLVED,
         "idle_before": (now or timezone.now()) - timedelta(minutes=CONVERSATION_IDLE_MINUTES),
     }
     with connection.cursor() as cursor:
@@ -180,7 +185,9 @@ class Satisfaction:
 
 def csat(*, period: DateRange) -> Satisfaction:
     values = Ticket.objects.filter(period.q("created_at"), csat_score__isnull=False).aggregate(
-        rated=Count("id"), average=Avg("csat_score"), **{f"s{score}": Count("id", filter=Q(csat_score=score)) for score in range(1, 6)}
+        rated=Count("id"),
+        average=Avg("csat_score"),
+        **{f"s{score}": Count("id", filter=Q(csat_score=score)) for score in range(1, 6)},
     )
     return Satisfaction(
         rated=values["rated"],
@@ -256,8 +263,11 @@ def assistant_latency(*, period: DateRange) -> Latency:
         SELECT answers, lo + (hi - lo) * (pos - floor(pos)) FROM bounds ORDER BY fraction
     """  # noqa: S608
     params: dict[str, Any] = {
-        "tz": timezone.get_current_timezone_name(), "start": period.start, "end": period.end,
-        "role": Message.Role.ASSISTANT, "fractions": [0.5, 0.95],
+        "tz": timezone.get_current_timezone_name(),
+        "start": period.start,
+        "end": period.end,
+        "role": Message.Role.ASSISTANT,
+        "fractions": [0.5, 0.95],
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -269,9 +279,9 @@ def assistant_latency(*, period: DateRange) -> Latency:
 
 def assistant_latency_live(*, period: DateRange) -> Latency:
     """The definition `assistant_latency` must match: percentile_cont over the messages."""
-    values = Message.objects.filter(period.q("created_at"), role=Message.Role.ASSISTANT, latency_ms__isnull=False).aggregate(
-        answers=Count("latency_ms"), percentiles=PercentilesCont("latency_ms", fractions=(0.5, 0.95))
-    )
+    values = Message.objects.filter(
+        period.q("created_at"), role=Message.Role.ASSISTANT, latency_ms__isnull=False
+    ).aggregate(answers=Count("latency_ms"), percentiles=PercentilesCont("latency_ms", fractions=(0.5, 0.95)))
     median, p95 = values["percentiles"] or (None, None)
     return Latency(answers=values["answers"], median_ms=median, p95_ms=p95)
 
@@ -292,7 +302,9 @@ def tool_usage(*, period: DateRange) -> list[ToolUsage]:
     rows = (
         ToolCallLog.objects.filter(period.q("created_at"))
         .values("tool")
-        .annotate(calls=Count("id"), failures=Count("id", filter=Q(ok=False)), proposed=Count("id", filter=Q(proposed=True)))
+        .annotate(
+            calls=Count("id"), failures=Count("id", filter=Q(ok=False)), proposed=Count("id", filter=Q(proposed=True))
+        )
         .order_by("-calls", "tool")
     )
     return [ToolUsage(**row) for row in rows]

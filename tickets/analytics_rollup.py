@@ -62,9 +62,13 @@ def dashboard_rollup_seal(*, today: date | None = None) -> SealReport:
         return SealReport(sealed_days=0, answers=0)
     start = timezone.localtime(first).date()
     sealed = set(
-        DashboardRollupDay.objects.filter(time_zone=time_zone, day__gte=start, day__lt=today).values_list("day", flat=True)
+        DashboardRollupDay.objects.filter(time_zone=time_zone, day__gte=start, day__lt=today).values_list(
+            "day", flat=True
+        )
     )
-    missing = [start + timedelta(days=n) for n in range((today - start).days) if start + timedelta(days=n) not in sealed]
+    missing = [
+        start + timedelta(days=n) for n in range((today - start).days) if start + timedelta(days=n) not in sealed
+    ]
     report = SealReport(sealed_days=0, answers=0)
     for offset in range(0, len(missing), SEAL_BATCH_DAYS):
         days = missing[offset : offset + SEAL_BATCH_DAYS]
@@ -111,8 +115,12 @@ def _seal_days(*, time_zone: str, days: list[date]) -> int:
             "AND (created_at AT TIME ZONE %s)::date = ANY(%s::date[]) "
             "GROUP BY 2, 3",
             [
-                time_zone, time_zone, _local_midnight(new_days[0]), _local_midnight(new_days[-1] + timedelta(days=1)),
-                time_zone, new_days,
+                time_zone,
+                time_zone,
+                _local_midnight(new_days[0]),
+                _local_midnight(new_days[-1] + timedelta(days=1)),
+                time_zone,
+                new_days,
             ],
         )
         cursor.execute(

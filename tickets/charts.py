@@ -38,22 +38,45 @@ def column_chart(*, chart_id: str, title: str, points: Sequence[tuple[str, float
         bars.append(
             format_html(
                 '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {}{}</title></rect>',
-                f"{x:.1f}", f"{y:.1f}", f"{max(slot * 0.8, 1):.1f}", f"{bar_h:.1f}", BAR_COLOUR, label, _number(value), unit,
+                f"{x:.1f}",
+                f"{y:.1f}",
+                f"{max(slot * 0.8, 1):.1f}",
+                f"{bar_h:.1f}",
+                BAR_COLOUR,
+                label,
+                _number(value),
+                unit,
             )
         )
     axis = format_html(
         '<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="{c}"/><text x="{l}" y="{t}" font-size="11" fill="{c}" text-anchor="end" dx="-4" dy="4">{peak}</text>'
         '<text x="{l}" y="{b}" font-size="11" fill="{c}" text-anchor="end" dx="-4">0</text>',
-        l=left, b=top + plot_h, r=WIDTH - 8, t=top, c=AXIS_COLOUR, peak=_number(peak),
+        l=left,
+        b=top + plot_h,
+        r=WIDTH - 8,
+        t=top,
+        c=AXIS_COLOUR,
+        peak=_number(peak),
     )
     labels = ""
     if points:
         labels = format_html(
             '<text x="{}" y="{}" font-size="11" fill="{}">{}</text><text x="{}" y="{}" font-size="11" fill="{}" text-anchor="end">{}</text>',
-            left, height - 8, AXIS_COLOUR, points[0][0], WIDTH - 8, height - 8, AXIS_COLOUR, points[-1][0],
+            left,
+            height - 8,
+            AXIS_COLOUR,
+            points[0][0],
+            WIDTH - 8,
+            height - 8,
+            AXIS_COLOUR,
+            points[-1][0],
         )
     total = sum(value for _, value in points)
-    desc = f"{len(points)} bars from {points[0][0]} to {points[-1][0]}; total {_number(total)}{unit}, highest {_number(peak)}{unit}." if points else "No data."
+    desc = (
+        f"{len(points)} bars from {points[0][0]} to {points[-1][0]}; total {_number(total)}{unit}, highest {_number(peak)}{unit}."
+        if points
+        else "No data."
+    )
     return _svg(chart_id=chart_id, title=title, desc=desc, height=height, body=axis + "".join(bars) + labels)
 
 
@@ -71,9 +94,20 @@ def bar_chart(*, chart_id: str, title: str, points: Sequence[tuple[str, float]],
                 '<text x="{}" y="{}" font-size="12" fill="{}" text-anchor="end">{}</text>'
                 '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/>'
                 '<text x="{}" y="{}" font-size="12" fill="{}">{}{}</text>',
-                label_w - 6, y + 15, AXIS_COLOUR, label[:28],
-                label_w, y + 3, f"{plot_w * value / peak:.1f}", row - 8, BAR_COLOUR,
-                label_w + plot_w * value / peak + 4, y + 15, AXIS_COLOUR, _number(value), unit,
+                label_w - 6,
+                y + 15,
+                AXIS_COLOUR,
+                label[:28],
+                label_w,
+                y + 3,
+                f"{plot_w * value / peak:.1f}",
+                row - 8,
+                BAR_COLOUR,
+                label_w + plot_w * value / peak + 4,
+                y + 15,
+                AXIS_COLOUR,
+                _number(value),
+                unit,
             )
         )
     desc = "; ".join(f"{label}: {_number(value)}{unit}" for label, value in points) or "No data."

@@ -67,11 +67,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "cart_recovery": _pct(data.emails.cart_recovery_rate),
         },
         "per_day_chart": charts.column_chart(
-            chart_id="chart-per-day", title="Conversations per day",
+            chart_id="chart-per-day",
+            title="Conversations per day",
             points=[(day.isoformat(), count) for day, count in data.per_day],
         ),
         "csat_chart": charts.bar_chart(
-            chart_id="chart-csat", title="CSAT score distribution",
+            chart_id="chart-csat",
+            title="CSAT score distribution",
             points=[(f"{score} ★", count) for score, count in data.satisfaction.distribution.items()],
         ),
         "intents_chart": charts.bar_chart(chart_id="chart-intents", title="Top intents", points=data.intents),
@@ -122,8 +124,13 @@ def dashboard_csv(request: HttpRequest) -> HttpResponse:
     ]
     writer.writerows(summary)
     for row in data.tools:
-        writer.writerows([(f"tool:{row.tool}", "calls", row.calls), (f"tool:{row.tool}", "failures", row.failures),
-                          (f"tool:{row.tool}", "failure_rate", rate(row.failure_rate))])
+        writer.writerows(
+            [
+                (f"tool:{row.tool}", "calls", row.calls),
+                (f"tool:{row.tool}", "failures", row.failures),
+                (f"tool:{row.tool}", "failure_rate", rate(row.failure_rate)),
+            ]
+        )
     return response
 
 

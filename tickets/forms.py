@@ -12,8 +12,10 @@ class ReplyForm(forms.Form):
         label="Your reply",
         max_length=REPLY_MAX,
         widget=forms.Textarea(attrs={"rows": 4}),
-        error_messages={"required": "Please write your reply before sending.",
-                        "max_length": f"Please keep your reply to {REPLY_MAX:,} characters or fewer."},
+        error_messages={
+            "required": "Please write your reply before sending.",
+            "max_length": f"Please keep your reply to {REPLY_MAX:,} characters or fewer.",
+        },
     )
 
 
@@ -25,4 +27,6 @@ class RatingForm(forms.Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Please choose a rating from 1 to 5."},
     )
-    comment = forms.CharField(label="Comment (optional)", required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+    comment = forms.CharField(
+        label="Comment (optional)", required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )

@@ -39,7 +39,9 @@ def support_analytics_summary(*, since: datetime, until: datetime) -> dict[str, 
     tools = list(
         ToolCallLog.objects.filter(created_at__gte=since, created_at__lt=until)
         .values("tool")
-        .annotate(calls=Count("id"), failures=Count("id", filter=Q(ok=False)), proposed=Count("id", filter=Q(proposed=True)))
+        .annotate(
+            calls=Count("id"), failures=Count("id", filter=Q(ok=False)), proposed=Count("id", filter=Q(proposed=True))
+        )
         .order_by("-calls", "tool")
     )
     actions = dict(
@@ -50,12 +52,20 @@ def support_analytics_summary(*, since: datetime, until: datetime) -> dict[str, 
     )
     per_day = [
         {"date": row["day"].isoformat(), "conversations": row["n"]}
-        for row in conversations.annotate(day=TruncDate("started_at")).values("day").annotate(n=Count("id")).order_by("day")
+        for row in conversations.annotate(day=TruncDate("started_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by("day")
     ]
     intents = list(
-        conversations.exclude(intent="").values("intent").annotate(conversations=Count("id")).order_by("-conversations")[:10]
+        conversations.exclude(intent="")
+        .values("intent")
+        .annotate(conversations=Count("id"))
+        .order_by("-conversations")[:10]
     )
-    tickets = Ticket.objects.filter(created_at__gte=since, created_at__lt=until).values("priority").annotate(n=Count("id"))
+    tickets = (
+        Ticket.objects.filter(created_at__gte=since, created_at__lt=until).values("priority").annotate(n=Count("id"))
+    )
     return {
         "since": since.isoformat(),
         "until": until.isoformat(),

@@ -66,7 +66,9 @@ def ticket_create_from_conversation(
     if not subject:
         raise InvalidInput("A ticket needs a subject.")
     if priority not in Ticket.Priority.values:
-        raise InvalidInput(f"Unknown ticket priority {priority!r}; expected one of {', '.join(Ticket.Priority.values)}.")
+        raise InvalidInput(
+            f"Unknown ticket priority {priority!r}; expected one of {', '.join(Ticket.Priority.values)}."
+        )
     if len(subject) > SUBJECT_MAX:
         subject = subject[: SUBJECT_MAX - 1].rstrip() + "…"
     now = timezone.now()

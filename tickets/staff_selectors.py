@@ -41,9 +41,11 @@ def ticket_transcript(*, ticket: Ticket) -> list[TranscriptEntry]:
     """
     if ticket.conversation_id is None:
         return []
-    messages = Message.objects.filter(conversation_id=ticket.conversation_id).prefetch_related(
-        Prefetch("actions", queryset=PendingAction.objects.order_by("created_at", "id"))
-    ).order_by("created_at", "id")
+    messages = (
+        Message.objects.filter(conversation_id=ticket.conversation_id)
+        .prefetch_related(Prefetch("actions", queryset=PendingAction.objects.order_by("created_at", "id")))
+        .order_by("created_at", "id")
+    )
     return [
         TranscriptEntry(message=message, actions=list(message.actions.all()), from_staff=message.model == STAFF_MODEL)
         for message in messages
@@ -77,7 +79,9 @@ def customer_context(*, ticket: Ticket, order_limit: int = 10) -> CustomerContex
     """The ticket customer's recent orders (with items) and masked payment methods."""
     customer = ticket.customer
     orders = list(
-        Order.objects.filter(customer=customer).prefetch_related("items", "fulfillments").order_by("-created_at")[:order_limit]
+        Order.objects.filter(customer=customer)
+        .prefetch_related("items", "fulfillments")
+        .order_by("-created_at")[:order_limit]
     )
     methods = [
         {"label": mask_payment_method(method), "source": method.get_source_display()}

@@ -68,7 +68,9 @@ def _require_staff(user: AbstractBaseUser, *, role: str = "do this") -> None:
 
 
 def _event(ticket: Ticket, *, kind: str, author: AbstractBaseUser | None, **fields: Any) -> TicketEvent:
-    return TicketEvent.objects.create(ticket=ticket, kind=kind, author_id=author.pk if author is not None else None, **fields)
+    return TicketEvent.objects.create(
+        ticket=ticket, kind=kind, author_id=author.pk if author is not None else None, **fields
+    )
 
 
 def _user_label(user: AbstractBaseUser | None) -> str:
@@ -149,7 +151,9 @@ def ticket_assign(*, ticket_id: int, actor: AbstractBaseUser, assignee: Abstract
     """Give the ticket to `assignee` (an active staff user) or unassign it (None)."""
     _require_staff(actor, role="assign tickets")
     if assignee is not None and not (assignee.is_active and getattr(assignee, "is_staff", False)):
-        raise InvalidInput(f"{_user_label(assignee)} is not an active staff account, so tickets can't be assigned to them.")
+        raise InvalidInput(
+            f"{_user_label(assignee)} is not an active staff account, so tickets can't be assigned to them."
+        )
     ticket = _locked(ticket_id)
     _set_assignee(ticket, assignee=assignee, actor=actor)
     ticket.save()

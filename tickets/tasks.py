@@ -43,7 +43,10 @@ def summarize_ticket(self: Task, ticket_id: int) -> str:
         ticket = ticket_summary_refresh(ticket_id=ticket_id)
     except SummaryUnavailable as exc:
         countdown = get_exponential_backoff_interval(
-            factor=SUMMARY_RETRY_BACKOFF, retries=self.request.retries, maximum=SUMMARY_RETRY_BACKOFF_MAX, full_jitter=True
+            factor=SUMMARY_RETRY_BACKOFF,
+            retries=self.request.retries,
+            maximum=SUMMARY_RETRY_BACKOFF_MAX,
+            full_jitter=True,
         )
         # Past max_retries this raises `exc`: the task fails and is recorded as a FailedTask.
         raise self.retry(exc=exc, countdown=countdown) from exc

@@ -42,7 +42,11 @@ def my_tickets(request: HttpRequest) -> HttpResponse:
 
 
 def _render_detail(
-    request: HttpRequest, ticket: Ticket, *, reply_form: ReplyForm | None = None, rating_form: RatingForm | None = None,
+    request: HttpRequest,
+    ticket: Ticket,
+    *,
+    reply_form: ReplyForm | None = None,
+    rating_form: RatingForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     context = {
@@ -90,7 +94,12 @@ def ticket_rate(request: HttpRequest, number: str) -> HttpResponse:
         return _render_detail(request, ticket, rating_form=form, status=400)
     assert customer is not None
     try:
-        rate_ticket(ticket_id=ticket.pk, customer=customer, score=form.cleaned_data["score"], comment=form.cleaned_data["comment"])
+        rate_ticket(
+            ticket_id=ticket.pk,
+            customer=customer,
+            score=form.cleaned_data["score"],
+            comment=form.cleaned_data["comment"],
+        )
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

@@ -30,7 +30,15 @@ class WhatsAppContactAdmin(admin.ModelAdmin):
     list_display = ("__str__", "profile_name", "customer", "verified_at", "last_inbound_at", "window_open")
     list_filter = (("verified_at", admin.EmptyFieldListFilter),)
     search_fields = ("phone", "profile_name", "customer__email", "customer__handle")
-    readonly_fields = ("phone", "customer", "verified_at", "guest_customer", "conversation", "last_inbound_at", "created_at")
+    readonly_fields = (
+        "phone",
+        "customer",
+        "verified_at",
+        "guest_customer",
+        "conversation",
+        "last_inbound_at",
+        "created_at",
+    )
     fields = ("phone", "profile_name", *readonly_fields[1:])
     inlines = [LinkCodeInline]
     actions = ["unlink"]
@@ -53,8 +61,21 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     search_fields = ("contact__phone", "text", "wamid")
     list_select_related = ("contact",)
     readonly_fields = (
-        "contact", "conversation", "chat_message", "kind", "text", "payload", "wamid", "status", "attempts",
-        "last_error", "created_at", "sent_at", "delivered_at", "read_at", "failed_at",
+        "contact",
+        "conversation",
+        "chat_message",
+        "kind",
+        "text",
+        "payload",
+        "wamid",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "sent_at",
+        "delivered_at",
+        "read_at",
+        "failed_at",
     )
     actions = ["retry"]
 
@@ -76,7 +97,18 @@ class InboundEventAdmin(admin.ModelAdmin):
     list_display = ("received_at", "kind", "phone", "key", "state", "error")
     list_filter = ("state", "kind")
     search_fields = ("phone", "key")
-    readonly_fields = ("key", "kind", "phone", "payload", "state", "error", "contact", "conversation", "received_at", "processed_at")
+    readonly_fields = (
+        "key",
+        "kind",
+        "phone",
+        "payload",
+        "state",
+        "error",
+        "contact",
+        "conversation",
+        "received_at",
+        "processed_at",
+    )
     actions = ["process_again"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

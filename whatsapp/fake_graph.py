@@ -122,7 +122,11 @@ class FakeGraphAPI:
                 status, payload = 404, _error(f"Unknown path {path}", 100)
             elif authorization != f"Bearer {self.token}":
                 status, payload = 401, _error("Invalid OAuth access token.", 190)
-            elif body.get("messaging_product") != "whatsapp" or not body.get("to") or body.get("type") not in {"text", "interactive"}:
+            elif (
+                body.get("messaging_product") != "whatsapp"
+                or not body.get("to")
+                or body.get("type") not in {"text", "interactive"}
+            ):
                 status, payload = 400, _error("Invalid parameter", 100)
             elif self._failures:
                 status = self._failures.pop(0)

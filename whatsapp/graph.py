@@ -56,7 +56,10 @@ def buttons_body(*, to: str, text: str, buttons: list[tuple[str, str]]) -> dict[
             "type": "button",
             "body": {"text": text[:INTERACTIVE_BODY_LIMIT]},
             "action": {
-                "buttons": [{"type": "reply", "reply": {"id": id_[:256], "title": button_title(title)}} for id_, title in buttons]
+                "buttons": [
+                    {"type": "reply", "reply": {"id": id_[:256], "title": button_title(title)}}
+                    for id_, title in buttons
+                ]
             },
         },
     }

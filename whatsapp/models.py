@@ -1,13 +1,13 @@
 """The WhatsApp channel's records: who writes from which number, what arrived, what we sent.
 
-  WhatsAppContact  one WhatsApp number; linked to a Customer only after verification
-                   (`verified_at`). Until then it chats as its own guest customer, whose
-                   ToolContext is unverified, so order and account tools refuse.
-  LinkCode         a one-time code emailed to an account, proving the number's owner holds it;
-                   the only way a number is linked (see whatsapp.services.linking).
-  InboundEvent     the webhook ledger: one row per message id (per message id and status for
-                   status callbacks). The unique key makes a redelivered event a no-op.
-  OutboundMessage  a message posted to the Graph API, with its delivery status and attempts.
+WhatsAppContact  one WhatsApp number; linked to a Customer only after verification
+                 (`verified_at`). Until then it chats as its own guest customer, whose
+                 ToolContext is unverified, so order and account tools refuse.
+LinkCode         a one-time code emailed to an account, proving the number's owner holds it;
+                 the only way a number is linked (see whatsapp.services.linking).
+InboundEvent     the webhook ledger: one row per message id (per message id and status for
+                 status callbacks). The unique key makes a redelivered event a no-op.
+OutboundMessage  a message posted to the Graph API, with its delivery status and attempts.
 """
 
 from __future__ import annotations
@@ -177,7 +177,11 @@ class OutboundMessage(models.Model):
             return True
         if status not in self.PROGRESS or self.status == self.Status.FAILED:
             return False
-        stamp: dict[str, str] = {self.Status.SENT: "sent_at", self.Status.DELIVERED: "delivered_at", self.Status.READ: "read_at"}
+        stamp: dict[str, str] = {
+            self.Status.SENT: "sent_at",
+            self.Status.DELIVERED: "delivered_at",
+            self.Status.READ: "read_at",
+        }
         if getattr(self, stamp[status]) is None:
             setattr(self, stamp[status], at)
         if self.PROGRESS[status] <= self.PROGRESS[self.status]:

@@ -70,7 +70,13 @@ class LLMResponse:
 
 
 _totals_lock = threading.Lock()
-_totals: dict[str, float] = {"requests": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0, "elapsed_ms": 0.0}
+_totals: dict[str, float] = {
+    "requests": 0,
+    "failures": 0,
+    "prompt_tokens": 0,
+    "completion_tokens": 0,
+    "elapsed_ms": 0.0,
+}
 
 
 def usage_totals() -> dict[str, float]:
@@ -110,7 +116,9 @@ def _is_transient(exc: Exception) -> bool:
 
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code == 429 or exc.status_code >= 500
-    return isinstance(exc, openai.APITimeoutError | openai.APIConnectionError | MalformedResponse | openai.APIResponseValidationError)
+    return isinstance(
+        exc, openai.APITimeoutError | openai.APIConnectionError | MalformedResponse | openai.APIResponseValidationError
+    )
 
 
 def chat_completion(
@@ -161,7 +169,9 @@ def chat_completion(
         return response
 
 
-def _request(*, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, on_token: Callable[[str], None] | None) -> LLMResponse:
+def _request(
+    *, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, on_token: Callable[[str], None] | None
+) -> LLMResponse:
     client = get_client()
     # The conversation and the tool schemas travel in `extra_body`, which the client sends as
     # they are: passed as `messages=`/`tools=`, the client walks every nested value against its

@@ -87,7 +87,9 @@ class IntentModel:
         lexical = self.char_model.predict_proba(self.vectorizer.transform([normalize_for_chars(t) for t in texts]))
         return np.asarray(self.embedding_weight * semantic + (1 - self.embedding_weight) * lexical)
 
-    def predict(self, texts: list[str], embeddings: np.ndarray | None = None, *, top: int = 3) -> list[IntentPrediction]:
+    def predict(
+        self, texts: list[str], embeddings: np.ndarray | None = None, *, top: int = 3
+    ) -> list[IntentPrediction]:
         results = []
         for row in self.probabilities(texts, embeddings):
             order = np.argsort(row)[::-1][:top]
@@ -166,7 +168,9 @@ def cached_embeddings(texts: list[str], *, progress: bool = False) -> np.ndarray
         batches = [missing[i : i + 128] for i in range(0, len(missing), 128)]
         from tqdm import tqdm
 
-        vectors = [embed_texts(batch) for batch in tqdm(batches, desc="Embedding examples", unit="batch", disable=not progress)]
+        vectors = [
+            embed_texts(batch) for batch in tqdm(batches, desc="Embedding examples", unit="batch", disable=not progress)
+        ]
         known.update(zip(missing, np.vstack(vectors), strict=True))
         path.parent.mkdir(parents=True, exist_ok=True)
         kept = sorted(set(texts) | set(missing))

@@ -83,9 +83,23 @@ _AMOUNT_PLAIN = re.compile(
 )
 
 _ORDER_REFS: list[tuple[str, re.Pattern[str]]] = [
-    ("other", re.compile(r"\b(?:the\s+)?other\s+(?:order|one|purchase|package)\b|\bnot (?:that|this) (?:one|order)\b", re.IGNORECASE)),
-    ("previous", re.compile(r"\b(?:previous|earlier|older|prior)\s+(?:order|one|purchase)\b|\bthe one before\b", re.IGNORECASE)),
-    ("latest", re.compile(r"\b(?:last|latest|most recent|recent|newest|current|new)\s+(?:order|purchase|one|package|delivery)\b", re.IGNORECASE)),
+    (
+        "other",
+        re.compile(
+            r"\b(?:the\s+)?other\s+(?:order|one|purchase|package)\b|\bnot (?:that|this) (?:one|order)\b", re.IGNORECASE
+        ),
+    ),
+    (
+        "previous",
+        re.compile(r"\b(?:previous|earlier|older|prior)\s+(?:order|one|purchase)\b|\bthe one before\b", re.IGNORECASE),
+    ),
+    (
+        "latest",
+        re.compile(
+            r"\b(?:last|latest|most recent|recent|newest|current|new)\s+(?:order|purchase|one|package|delivery)\b",
+            re.IGNORECASE,
+        ),
+    ),
     ("first", re.compile(r"\b(?:first|oldest)\s+(?:order|one|purchase)\b", re.IGNORECASE)),
 ]
 
@@ -108,7 +122,9 @@ SIZE_WORDS: dict[str, tuple[str, ...]] = {
     "2xl": ("xxl",),
 }
 _SIZE_AFTER_WORD = re.compile(r"\bsize\s*(?:is|of|:|=)?\s*([a-z0-9.]+(?:\s+large|\s+small)?)", re.IGNORECASE)
-_SIZE_LOOSE = re.compile(r"\b(extra small|x small|extra large|x large|xxl|2xl|xl|xs|small|medium|large)\b", re.IGNORECASE)
+_SIZE_LOOSE = re.compile(
+    r"\b(extra small|x small|extra large|x large|xxl|2xl|xl|xs|small|medium|large)\b", re.IGNORECASE
+)
 _SIZE_LETTER = re.compile(r"(?<![\w'])(S|M|L|XL|XXL|XS)(?![\w'])")
 # Option values too common as plain words to be read as an option outside a product context.
 _OPTION_STOPWORDS = {"no", "yes", "none", "full", "half", "basic", "plain", "standard", "custom", "fixed", "new"}
@@ -336,7 +352,9 @@ def extract_products(text: str, index: CatalogIndex, *, words: list[str] | None 
         used |= span
         ordered = tuple(sorted(product_ids, key=lambda pid: index.products[pid].name))
         mentions.append(
-            ProductMention(text=gram, product_ids=ordered, names=tuple(index.products[pid].name for pid in ordered), score=score)
+            ProductMention(
+                text=gram, product_ids=ordered, names=tuple(index.products[pid].name for pid in ordered), score=score
+            )
         )
     return mentions
 
@@ -353,7 +371,9 @@ def extract_options(text: str, index: CatalogIndex, *, words: list[str] | None =
         if owners is not None:
             if len(value) > 2 and value not in _OPTION_STOPWORDS and not value.isdigit() and value not in seen:
                 seen.add(value)
-                found.append(OptionMention(text=gram, value=value, product_ids=tuple(sorted({pid for pid, _ in owners}))))
+                found.append(
+                    OptionMention(text=gram, value=value, product_ids=tuple(sorted({pid for pid, _ in owners})))
+                )
         elif len(gram) >= _FUZZY_MIN_LEN:
             fuzzy.append(gram)
     for gram, best in zip(fuzzy, _best_matches(fuzzy, tables.option_values, 88), strict=True):
@@ -378,10 +398,14 @@ def extract_entities(text: str, index: CatalogIndex | None = None) -> Entities:
     without_ids = _ORDER_ID.sub(" ", _TEN_DIGITS.sub(" ", text))
     zips = _unique(_ZIP.findall(without_ids))
     # A lone five-digit number is a zip only when the message says so, or nothing else fits.
-    entities.zips = zips if _ZIP_HINT.search(text) or not re.search(r"[$]|\bdollars?\b|\bbucks\b", text, re.IGNORECASE) else []
+    entities.zips = (
+        zips if _ZIP_HINT.search(text) or not re.search(r"[$]|\bdollars?\b|\bbucks\b", text, re.IGNORECASE) else []
+    )
     entities.payment_methods = extract_payment_methods(text)
     entities.reasons = extract_reasons(text)
-    entities.amounts = [a for a in extract_amounts(without_ids) if not (a.kind == "exact" and f"{a.value:.0f}" in entities.zips)]
+    entities.amounts = [
+        a for a in extract_amounts(without_ids) if not (a.kind == "exact" and f"{a.value:.0f}" in entities.zips)
+    ]
     entities.sizes = extract_sizes(text)
     entities.order_refs = [name for name, pattern in _ORDER_REFS if pattern.search(text)]
     if index is not None:

@@ -48,7 +48,11 @@ def knowledge_answer(turn: Turn, *, lead: str = "") -> str | None:
     turn.citations.append(citation)
     source = citation_label(citation) or "our help center"
     text = f"{lead}{_snippet(best.text)} [1]\n\n(From “{source}”.)"
-    if len(hits) > 1 and hits[1].citation.get("id") != best.citation.get("id") and hits[1].citation.get("title") != best.citation.get("title"):
+    if (
+        len(hits) > 1
+        and hits[1].citation.get("id") != best.citation.get("id")
+        and hits[1].citation.get("title") != best.citation.get("title")
+    ):
         turn.citations.append({"ref": 2, **hits[1].citation})
         text += f" See also “{hits[1].citation.get('title')}” [2]."
     return text
@@ -134,8 +138,10 @@ def stock_answer(turn: Turn, *, restock_requested: bool = False) -> str:
         turn.state.offer = {"kind": "restock", "item_id": variant["item_id"], "name": name}
         others = [v for v in variants if v["available"]]
         alternatives = f" In stock instead: {'; '.join(_options(v) for v in others[:4])}." if others else ""
-        return (f"Sorry — {name} ({_options(variant)}) is out of stock right now.{alternatives} "
-                "Would you like me to email you when it's back in stock?")
+        return (
+            f"Sorry — {name} ({_options(variant)}) is out of stock right now.{alternatives} "
+            "Would you like me to email you when it's back in stock?"
+        )
     available = [v for v in (chosen or variants) if v["available"]]
     missing = [v for v in (chosen or variants) if not v["available"]]
     if restock_requested and missing:
@@ -146,13 +152,17 @@ def stock_answer(turn: Turn, *, restock_requested: bool = False) -> str:
         return f"Which option of {name} should I alert you about? Out of stock: {listing}."
     if not available:
         if missing:
-            turn.state.offer = {"kind": "restock", "item_id": missing[0]["item_id"], "name": name} if len(missing) == 1 else {}
+            turn.state.offer = (
+                {"kind": "restock", "item_id": missing[0]["item_id"], "name": name} if len(missing) == 1 else {}
+            )
         return f"Sorry — {name} is out of stock in every option right now. Tell me which option and I can alert you when it's back."
     prices = [v["price"] for v in available]
     text = f"{name}: {len(available)} of {len(chosen or variants)} options in stock, ${min(prices):.2f}–${max(prices):.2f}."
     text += "\nIn stock: " + "; ".join(f"{_options(v)} (${v['price']:.2f})" for v in available[:6])
     if missing:
-        text += "\nOut of stock: " + "; ".join(_options(v) for v in missing[:4]) + " — I can alert you when one is back."
+        text += (
+            "\nOut of stock: " + "; ".join(_options(v) for v in missing[:4]) + " — I can alert you when one is back."
+        )
     return text
 
 
@@ -183,7 +193,9 @@ def product_answer(turn: Turn) -> str:
                 keys[str(key)].append(str(value))
     available = [v for v in variants if v["available"]]
     prices = [v["price"] for v in (available or variants)]
-    lines = [f"{stock['name']}: ${min(prices):.2f}–${max(prices):.2f}, {len(available)} of {len(variants)} options in stock."]
+    lines = [
+        f"{stock['name']}: ${min(prices):.2f}–${max(prices):.2f}, {len(available)} of {len(variants)} options in stock."
+    ]
     lines += [f"• {key}: {', '.join(values)}" for key, values in keys.items()]
     return "\n".join(lines) + "\nAsk me about a specific option to check its stock."
 
@@ -212,7 +224,12 @@ def recommendation_answer(turn: Turn, *, lead: str = "") -> str:
 
 
 def _strip_budget(text: str) -> str:
-    return re.sub(r"(?:under|below|less than|up to|max(?:imum)?|budget(?: of| is)?|within|around|about|for)?\s*\$?\d[\d,.]*\s*(?:dollars?|bucks|usd)?", " ", text, flags=re.I).strip()
+    return re.sub(
+        r"(?:under|below|less than|up to|max(?:imum)?|budget(?: of| is)?|within|around|about|for)?\s*\$?\d[\d,.]*\s*(?:dollars?|bucks|usd)?",
+        " ",
+        text,
+        flags=re.I,
+    ).strip()
 
 
 def comparison_answer(turn: Turn) -> str:
@@ -251,8 +268,10 @@ def payment_methods_answer(turn: Turn, *, mine: bool = False) -> str:
 
 # --- small talk -------------------------------------------------------------------------------
 
-CAPABILITIES = ("track an order, cancel or change a pending order, return or exchange delivered items, check stock "
-                "and prices, set up restock alerts, and answer questions about our policies")
+CAPABILITIES = (
+    "track an order, cancel or change a pending order, return or exchange delivered items, check stock "
+    "and prices, set up restock alerts, and answer questions about our policies"
+)
 
 
 def greeting(turn: Turn) -> str:

@@ -123,7 +123,9 @@ def advance_return(turn: Turn) -> str:
     if refusal:
         return refusal
     slots = turn.state.slots
-    names_items = bool(turn.entities.products or turn.entities.item_ids or re.search(r"\b(?:all|both|everything)\b", turn.text, re.I))
+    names_items = bool(
+        turn.entities.products or turn.entities.item_ids or re.search(r"\b(?:all|both|everything)\b", turn.text, re.I)
+    )
     if not slots.get("item_ids") or (names_items and turn.state.asking != "payment"):
         items = resolve_items(turn, order, purpose="to return")
         if items.say:
@@ -173,7 +175,9 @@ def _advance_swap(turn: Turn, *, statuses: tuple[str, ...], purpose: str, tool: 
             return variant.say
         slots["new_item_ids"] = [variant.value["item_id"]]
     if not slots.get("payment_method_id") or turn.entities.payment_methods:
-        original = next((p["payment_method_id"] for p in order["payment_history"] if p["transaction_type"] == "payment"), "")
+        original = next(
+            (p["payment_method_id"] for p in order["payment_history"] if p["transaction_type"] == "payment"), ""
+        )
         if turn.entities.payment_methods or original not in turn.payment_methods():
             method = resolve_payment_method(turn, order, allowed="any", purpose="cover the price difference")
             if method.say:
@@ -209,7 +213,7 @@ ADDRESS_FORMAT = "Please write it on one line as: street, apartment (if any), ci
 
 
 def parse_address(text: str) -> dict[str, str] | None:
-    """"12 Oak St, Apt 4, Austin, TX 78701, USA" → the tool's address fields, or None."""
+    """ "12 Oak St, Apt 4, Austin, TX 78701, USA" → the tool's address fields, or None."""
     parts = [part.strip(" .") for part in text.split(",") if part.strip(" .")]
     if len(parts) < 3:
         return None
@@ -281,7 +285,7 @@ def render_tracking(tracking: dict[str, Any]) -> str:
 
 
 def advance_refund(turn: Turn) -> str:
-    """"I want a refund": cancel a pending order, return a delivered one, explain otherwise."""
+    """ "I want a refund": cancel a pending order, return a delivered one, explain otherwise."""
     order, say = _fill_order(turn, statuses=None, purpose="refunded")
     if order is None:
         return say
@@ -309,12 +313,18 @@ def render_refund_status(order: dict[str, Any]) -> str:
         lines = [f"Refunds on order {order['order_id']}:"]
         for refund in refunds:
             method = refund["payment_method_id"]
-            when = "it is back on the gift card already" if method.startswith("gift_card") else "allow 5–7 business days for it to show"
+            when = (
+                "it is back on the gift card already"
+                if method.startswith("gift_card")
+                else "allow 5–7 business days for it to show"
+            )
             lines.append(f"• ${refund['amount']:.2f} to {method.replace('_', ' ')} — {when}")
         return "\n".join(lines)
     if order["status"] == "return requested":
-        return (f"The return for order {order['order_id']} is under way. The refund is issued as soon as the items reach "
-                "our warehouse; we emailed you the return instructions.")
+        return (
+            f"The return for order {order['order_id']} is under way. The refund is issued as soon as the items reach "
+            "our warehouse; we emailed you the return instructions."
+        )
     return f"There's no refund on order {order_words(order)} yet."
 
 

@@ -44,9 +44,23 @@ SWITCH_CONFIDENCE = 0.6
 TENTATIVE_CONFIDENCE = 0.25
 # Help-center intents: the answer is a cited passage.
 POLICY_INTENTS = {
-    "check_cancellation_fee", "check_invoice", "check_refund_policy", "contact_customer_service", "create_account",
-    "delete_account", "delivery_options", "delivery_period", "edit_account", "get_invoice", "newsletter_subscription",
-    "payment_issue", "place_order", "recover_password", "registration_problems", "review", "switch_account",
+    "check_cancellation_fee",
+    "check_invoice",
+    "check_refund_policy",
+    "contact_customer_service",
+    "create_account",
+    "delete_account",
+    "delivery_options",
+    "delivery_period",
+    "edit_account",
+    "get_invoice",
+    "newsletter_subscription",
+    "payment_issue",
+    "place_order",
+    "recover_password",
+    "registration_problems",
+    "review",
+    "switch_account",
 }
 SMALL_TALK: dict[str, Callable[[Turn], str]] = {
     "greeting": answers.greeting,
@@ -55,21 +69,60 @@ SMALL_TALK: dict[str, Callable[[Turn], str]] = {
 }
 
 
-_VERBS = {"cancel", "change", "make", "talk", "create", "delete", "edit", "get", "reset", "leave", "set", "switch", "track", "check", "exchange", "return", "compare"}
+_VERBS = {
+    "cancel",
+    "change",
+    "make",
+    "talk",
+    "create",
+    "delete",
+    "edit",
+    "get",
+    "reset",
+    "leave",
+    "set",
+    "switch",
+    "track",
+    "check",
+    "exchange",
+    "return",
+    "compare",
+}
 # How a clarifying question names each intent.
 PHRASES = {
-    "cancel_order": "cancel an order", "change_order": "change items in an order",
-    "change_shipping_address": "change an order's shipping address", "check_cancellation_fee": "whether cancelling costs anything",
-    "check_invoice": "a question about an invoice", "check_payment_methods": "which payment methods we accept",
-    "check_refund_policy": "our refund policy", "complaint": "make a complaint", "contact_customer_service": "how to contact us",
-    "contact_human_agent": "talk to a person", "create_account": "create an account", "delete_account": "delete your account",
-    "delivery_options": "shipping options", "delivery_period": "how long delivery takes", "edit_account": "edit your account",
-    "get_invoice": "get an invoice", "get_refund": "get a refund", "newsletter_subscription": "the newsletter",
-    "payment_issue": "a problem with a payment", "place_order": "how to place an order", "recover_password": "reset your password",
-    "registration_problems": "trouble signing up", "review": "leave a review", "set_up_shipping_address": "set your default address",
-    "switch_account": "switch accounts", "track_order": "track an order", "track_refund": "check on a refund",
-    "product_inquiry": "details of a product", "stock_check": "whether something is in stock", "restock_alert": "a back-in-stock alert",
-    "exchange_item": "exchange an item", "return_item": "return an item", "product_recommendation": "a product recommendation",
+    "cancel_order": "cancel an order",
+    "change_order": "change items in an order",
+    "change_shipping_address": "change an order's shipping address",
+    "check_cancellation_fee": "whether cancelling costs anything",
+    "check_invoice": "a question about an invoice",
+    "check_payment_methods": "which payment methods we accept",
+    "check_refund_policy": "our refund policy",
+    "complaint": "make a complaint",
+    "contact_customer_service": "how to contact us",
+    "contact_human_agent": "talk to a person",
+    "create_account": "create an account",
+    "delete_account": "delete your account",
+    "delivery_options": "shipping options",
+    "delivery_period": "how long delivery takes",
+    "edit_account": "edit your account",
+    "get_invoice": "get an invoice",
+    "get_refund": "get a refund",
+    "newsletter_subscription": "the newsletter",
+    "payment_issue": "a problem with a payment",
+    "place_order": "how to place an order",
+    "recover_password": "reset your password",
+    "registration_problems": "trouble signing up",
+    "review": "leave a review",
+    "set_up_shipping_address": "set your default address",
+    "switch_account": "switch accounts",
+    "track_order": "track an order",
+    "track_refund": "check on a refund",
+    "product_inquiry": "details of a product",
+    "stock_check": "whether something is in stock",
+    "restock_alert": "a back-in-stock alert",
+    "exchange_item": "exchange an item",
+    "return_item": "return an item",
+    "product_recommendation": "a product recommendation",
     "product_comparison": "compare two products",
 }
 
@@ -112,7 +165,9 @@ def _fills_form(turn: Turn) -> bool:
         return True
     if asking == "address" and any(ch.isdigit() for ch in turn.text):
         return True
-    return bool(turn.state.form in {"cancel"} and e.reasons) or bool(e.payment_methods and turn.state.form in {"return", "exchange", "change_items"})
+    return bool(turn.state.form in {"cancel"} and e.reasons) or bool(
+        e.payment_methods and turn.state.form in {"return", "exchange", "change_items"}
+    )
 
 
 def _reply(turn: Turn) -> str:
@@ -159,7 +214,12 @@ def _reply(turn: Turn) -> str:
         return answers.payment_methods_answer(turn, mine=True)
     if intent in FORM_INTENTS:
         form = FORM_INTENTS[intent]
-        keep = {"order_id": state.last_order_id} if state.last_order_id and not (turn.entities.order_ids or turn.entities.order_refs or turn.entities.products) else {}
+        keep = (
+            {"order_id": state.last_order_id}
+            if state.last_order_id
+            and not (turn.entities.order_ids or turn.entities.order_refs or turn.entities.products)
+            else {}
+        )
         state.start(form)
         if form in {"track"} and keep:
             state.slots.update(keep)
@@ -260,6 +320,9 @@ def _unsure(turn: Turn) -> str:
     top = [label for label, _ in turn.understanding.ranking[:2] if label not in {"out_of_scope", "affirm", "deny"}]
     guesses = [PHRASES[label] for label in top if label in PHRASES]
     if guesses:
-        options = " or ".join(f"to {guess}" if guess[0].islower() and " " in guess and guess.split()[0] in _VERBS else f"{guess}" for guess in guesses)
+        options = " or ".join(
+            f"to {guess}" if guess[0].islower() and " " in guess and guess.split()[0] in _VERBS else f"{guess}"
+            for guess in guesses
+        )
         return f"I'm not sure I understood. Did you mean {options}? You can also rephrase — or I can get a person to help (just say yes)."
     return "I'm not sure I understood. Could you rephrase? Or I can get a person to help (just say yes)."

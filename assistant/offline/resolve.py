@@ -15,7 +15,9 @@ from assistant.nlu.catalog import normalize, singular
 from assistant.nlu.entities import SIZE_WORDS
 from assistant.offline.turn import Turn, item_words, method_words, order_words
 
-_ALL_ITEMS = re.compile(r"\b(?:all|both|everything|every item|the whole (?:order|thing)|all of (?:them|it))\b", re.IGNORECASE)
+_ALL_ITEMS = re.compile(
+    r"\b(?:all|both|everything|every item|the whole (?:order|thing)|all of (?:them|it))\b", re.IGNORECASE
+)
 
 
 @dataclass
@@ -40,7 +42,10 @@ def resolve_order(turn: Turn, *, statuses: tuple[str, ...] | None, purpose: str)
         order_id = entities.order_ids[0]
         record, refusal = turn.order(order_id)
         if record is None:
-            return Resolved(say=refusal + " I can only look up orders on your own account — could you check the number?", refused=True)
+            return Resolved(
+                say=refusal + " I can only look up orders on your own account — could you check the number?",
+                refused=True,
+            )
         return _check_status(record, statuses, purpose)
     wants_other = "other" in entities.order_refs or "previous" in entities.order_refs
     orders = turn.orders()
@@ -63,7 +68,8 @@ def resolve_order(turn: Turn, *, statuses: tuple[str, ...] | None, purpose: str)
             return Resolved(value=narrowed[0])
         # "the running shoes in size 10": the options tell two orders of one product apart.
         by_options = [
-            order for order in matching
+            order
+            for order in matching
             if any(item["product_id"] in mentioned and _options_mentioned(item, turn.text) for item in order["items"])
         ]
         if len(by_options) == 1:
@@ -131,7 +137,9 @@ def resolve_items(turn: Turn, order: dict[str, Any], *, purpose: str, single: bo
         words = set(normalize(turn.text).split())
         for item in items:
             by_product = item["product_id"] in mentioned
-            by_name = normalize(item["name"]) in normalize(turn.text) or singular(normalize(item["name"]).split()[-1]) in {singular(w) for w in words}
+            by_name = normalize(item["name"]) in normalize(turn.text) or singular(
+                normalize(item["name"]).split()[-1]
+            ) in {singular(w) for w in words}
             if by_product or by_name:
                 chosen.append(item["item_id"])
     if chosen and single and len(set(chosen)) > 1:
@@ -149,9 +157,7 @@ def _options_mentioned(item: dict[str, Any], text: str) -> bool:
     return any(f" {normalize(str(value))} " in normalized for value in (item.get("options") or {}).values())
 
 
-def resolve_payment_method(
-    turn: Turn, order: dict[str, Any], *, allowed: str, purpose: str
-) -> Resolved:
+def resolve_payment_method(turn: Turn, order: dict[str, Any], *, allowed: str, purpose: str) -> Resolved:
     """The customer's payment method for a refund or a price difference.
 
     `allowed`: "refund" → the order's original method or one of the customer's gift cards
@@ -183,13 +189,17 @@ def resolve_payment_method(
         if len(matches) == 1:
             return Resolved(value=matches[0])
         if not matches and ref.kind != "original":
-            named = {"gift_card": "a gift card", "paypal": "PayPal", "credit_card": "that card"}.get(ref.kind, "that method")
+            named = {"gift_card": "a gift card", "paypal": "PayPal", "credit_card": "that card"}.get(
+                ref.kind, "that method"
+            )
             if allowed == "refund":
                 return Resolved(
                     say=f"A refund can only go to the original payment method or a gift card, and {named} isn't one of "
                     f"those here. {_which_method(options, original_id, purpose)}"
                 )
-            return Resolved(say=f"I couldn't find {named} on your account. {_which_method(options, original_id, purpose)}")
+            return Resolved(
+                say=f"I couldn't find {named} on your account. {_which_method(options, original_id, purpose)}"
+            )
     if len(options) == 1:
         return Resolved(value=next(iter(options)))
     return Resolved(say=_which_method(options, original_id, purpose))

@@ -78,7 +78,9 @@ class Turn:
     def order_ids_newest_first(self) -> list[str]:
         if self._order_ids is None:
             recent = [str(order["order_id"]) for order in self.request.profile.recent_orders if order.get("order_id")]
-            everything = [str(order_id) for order_id in reversed(self.user().get("orders", []))] if len(recent) >= 5 else []
+            everything = (
+                [str(order_id) for order_id in reversed(self.user().get("orders", []))] if len(recent) >= 5 else []
+            )
             self._order_ids = list(dict.fromkeys([*recent, *everything]))[:ORDERS_CONSIDERED]
         return self._order_ids
 

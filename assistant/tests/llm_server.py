@@ -116,7 +116,10 @@ class ScriptedLLM:
                     time.sleep(step.delay)
                 try:
                     if step.status != 200:
-                        self._json(step.status, {"error": {"message": step.content or "scripted failure", "type": "server_error"}})
+                        self._json(
+                            step.status,
+                            {"error": {"message": step.content or "scripted failure", "type": "server_error"}},
+                        )
                     elif step.malformed:
                         self._json(200, {"id": "x", "object": "chat.completion", "model": MODEL})
                     elif body.get("stream"):
@@ -191,7 +194,12 @@ def _completion(step: Step, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stream_chunks(step: Step, body: dict[str, Any]) -> list[dict[str, Any]]:
-    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:10]}", "object": "chat.completion.chunk", "created": int(time.time()), "model": MODEL}
+    base = {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:10]}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": MODEL,
+    }
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -204,7 +212,20 @@ def _stream_chunks(step: Step, body: dict[str, Any]) -> list[dict[str, Any]]:
     for index, (name, arguments) in enumerate(step.tool_calls):
         text = _arguments(arguments)
         middle = len(text) // 2
-        chunks.append(chunk({"tool_calls": [{"index": index, "id": _call_id(), "type": "function", "function": {"name": name, "arguments": ""}}]}))
+        chunks.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": _call_id(),
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
         for piece in (text[:middle], text[middle:]):
             chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
     chunks.append(chunk({}, "tool_calls" if step.tool_calls else "stop"))

@@ -19,7 +19,9 @@ def test_bench_chat_measures_turns_counts_queries_and_cleans_up():
     call_command("bench_chat", turns=4, warmup=1, stdout=out)
     report = out.getvalue()
     assert "turns measured: 4 (after 1 warm-up)" in report
-    statements, transactions = map(int, re.search(r"SQL per turn: +(\d+) statements \+ (\d+) BEGIN/COMMIT", report).groups())
+    statements, transactions = map(
+        int, re.search(r"SQL per turn: +(\d+) statements \+ (\d+) BEGIN/COMMIT", report).groups()
+    )
     assert 5 <= statements + transactions <= 25  # the budget; the tools and the turn do query
     assert re.search(r"server overhead \(no LLM\): +p50 [\d.]+ ms, p95 [\d.]+ ms", report)
     assert not Customer.objects.filter(handle__startswith="bench_").exists()

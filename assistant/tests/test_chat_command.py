@@ -30,7 +30,10 @@ def typed(monkeypatch, lines: list[str]) -> None:
 
 
 def test_a_terminal_conversation_proposes_and_yes_confirms_exactly_once(llm, customer, probe_executions, monkeypatch):
-    llm.add(ScriptedLLM.calls(("probe_write", {"note": "hello"})), ScriptedLLM.text("Shall I write “hello”? Please confirm."))
+    llm.add(
+        ScriptedLLM.calls(("probe_write", {"note": "hello"})),
+        ScriptedLLM.text("Shall I write “hello”? Please confirm."),
+    )
     typed(monkeypatch, ["Write hello to my account", "", "yes", "yes"])
     out = StringIO()
 
@@ -49,7 +52,9 @@ def test_a_terminal_conversation_proposes_and_yes_confirms_exactly_once(llm, cus
     assert action.status == PendingAction.Status.CONFIRMED
     assert probe_executions == [{"note": "hello", "customer": customer.handle}]
     assert "Done — write the note “hello”" in text
-    assert Message.objects.filter(conversation=conversation, role=Message.Role.USER).count() == 3  # the blank line is skipped
+    assert (
+        Message.objects.filter(conversation=conversation, role=Message.Role.USER).count() == 3
+    )  # the blank line is skipped
 
 
 def test_citations_are_listed_under_the_answer(llm, customer, monkeypatch):
@@ -61,7 +66,11 @@ def test_citations_are_listed_under_the_answer(llm, customer, monkeypatch):
             self.citation = {"id": url, "title": title, "heading": heading, "url": url}
 
     retrieved = RetrievedContext(
-        hits=[Hit("Returns", "Refund timing", "/help/returns/#refund-timing"), Hit("Returns", "Returns", "/help/returns/")], confident=True
+        hits=[
+            Hit("Returns", "Refund timing", "/help/returns/#refund-timing"),
+            Hit("Returns", "Returns", "/help/returns/"),
+        ],
+        confident=True,
     )
     monkeypatch.setattr(agent, "retrieve_knowledge", lambda text, **_: retrieved)
     llm.add(ScriptedLLM.text("Refunds take 5-7 business days [1], as the returns article says [2]."))
@@ -75,7 +84,10 @@ def test_citations_are_listed_under_the_answer(llm, customer, monkeypatch):
     assert lines[answer + 1] == "    [1] Returns › Refund timing /help/returns/#refund-timing"
     assert lines[answer + 2] == "    [2] Returns /help/returns/"  # an introduction: the title once
     knowledge = llm.requests[0]["messages"][-2]["content"]
-    assert "[1] Returns › Refund timing (/help/returns/#refund-timing)" in knowledge and "[2] Returns (/help/returns/)" in knowledge
+    assert (
+        "[1] Returns › Refund timing (/help/returns/#refund-timing)" in knowledge
+        and "[2] Returns (/help/returns/)" in knowledge
+    )
 
 
 def test_an_unknown_handle_or_someone_elses_conversation_is_refused(customer):

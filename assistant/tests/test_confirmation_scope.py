@@ -150,7 +150,9 @@ def test_a_newer_proposal_for_the_same_order_supersedes_the_older_card(llm, llm_
 # --- the LLM brain ---------------------------------------------------------------------------
 
 
-def test_llm_yes_to_its_own_question_goes_to_the_model_not_to_the_earlier_card(llm, conversation, customer, probe_executions):
+def test_llm_yes_to_its_own_question_goes_to_the_model_not_to_the_earlier_card(
+    llm, conversation, customer, probe_executions
+):
     llm.add(
         ScriptedLLM.calls(("probe_write", {"note": "hello"})),
         ScriptedLLM.text("Shall I write “hello”?"),
@@ -197,7 +199,9 @@ def test_stale_yes_over_whatsapp_leaves_the_order_pending(settings, client, grap
     settings.LLM_BASE_URL = ""
     settings.LLM_MODEL = ""
     customer = make_customer()
-    order = make_order(customer=customer, variants=[VariantFactory()], payment_method=PaymentMethodFactory(customer=customer))
+    order = make_order(
+        customer=customer, variants=[VariantFactory()], payment_method=PaymentMethodFactory(customer=customer)
+    )
     phone = new_phone()
     linked_contact(customer, phone)
 
@@ -211,9 +215,18 @@ def test_stale_yes_over_whatsapp_leaves_the_order_pending(settings, client, grap
     assert WhatsAppContact.objects.get(phone=phone).customer == customer
 
 
-def test_stale_yes_in_manage_py_chat_leaves_the_order_pending_and_confirm_n_still_works(store: Store, monkeypatch) -> None:
+def test_stale_yes_in_manage_py_chat_leaves_the_order_pending_and_confirm_n_still_works(
+    store: Store, monkeypatch
+) -> None:
     order = store.pending_headphones
-    typed(monkeypatch, [f"please cancel order {order.order_id}, I ordered it by mistake", "what payment methods do you accept?", "yes"])
+    typed(
+        monkeypatch,
+        [
+            f"please cancel order {order.order_id}, I ordered it by mistake",
+            "what payment methods do you accept?",
+            "yes",
+        ],
+    )
     out = StringIO()
     call_command("chat", "--as", store.customer.handle, stdout=out)
 
@@ -234,8 +247,12 @@ def test_stale_yes_in_manage_py_chat_leaves_the_order_pending_and_confirm_n_stil
 
 def _use_up_refunds(customer: Any, settings: Any) -> None:
     settings.ORDERS_SELF_SERVICE_REFUND_LIMIT = 1
-    earlier = make_order(customer=customer, variants=[VariantFactory()], payment_method=PaymentMethodFactory(customer=customer),
-                         status=Order.Status.CANCELLED)
+    earlier = make_order(
+        customer=customer,
+        variants=[VariantFactory()],
+        payment_method=PaymentMethodFactory(customer=customer),
+        status=Order.Status.CANCELLED,
+    )
     SelfServiceRefund.objects.create(customer=customer, order=earlier, kind=SelfServiceRefund.Kind.CANCELLATION)
 
 
@@ -256,9 +273,19 @@ def test_llm_proposal_that_can_only_fail_shows_no_card(llm, llm_store: Store, se
     _use_up_refunds(store.customer, settings)
     visa = store.visa.payment_method_id
     llm.add(
-        ScriptedLLM.calls(("cancel_pending_order", {"order_id": store.delivered.order_id, "reason": "no longer needed"})),
-        ScriptedLLM.calls(("return_delivered_order_items", {"order_id": store.delivered.order_id,
-                                                           "item_ids": [store.shirt_blue_m.item_id], "payment_method_id": visa})),
+        ScriptedLLM.calls(
+            ("cancel_pending_order", {"order_id": store.delivered.order_id, "reason": "no longer needed"})
+        ),
+        ScriptedLLM.calls(
+            (
+                "return_delivered_order_items",
+                {
+                    "order_id": store.delivered.order_id,
+                    "item_ids": [store.shirt_blue_m.item_id],
+                    "payment_method_id": visa,
+                },
+            )
+        ),
         ScriptedLLM.text("Sorry, I can't do either."),
     )
     store.say("cancel or return my delivered order")
@@ -266,7 +293,10 @@ def test_llm_proposal_that_can_only_fail_shows_no_card(llm, llm_store: Store, se
     assert PendingAction.objects.filter(customer=store.customer).count() == 0
     results = [message for message in llm.requests[1]["messages"] if message["role"] == "tool"]
     assert "delivered" in results[0]["content"]
-    assert "refund_limit" in [message for message in llm.requests[2]["messages"] if message["role"] == "tool"][-1]["content"]
+    assert (
+        "refund_limit"
+        in [message for message in llm.requests[2]["messages"] if message["role"] == "tool"][-1]["content"]
+    )
 
 
 def test_the_eligibility_rehearsal_leaves_nothing_behind(store: Store) -> None:

@@ -41,15 +41,25 @@ def test_while_escalated_the_assistant_says_once_that_a_person_will_answer(llm, 
     ticket.resolve()
     ticket.save()
     llm.add(ScriptedLLM.text("Back with the assistant."))
-    assert chat_turn(conversation=conversation, text="thanks", user=customer.user)[-1].text == "Back with the assistant."
+    assert (
+        chat_turn(conversation=conversation, text="thanks", user=customer.user)[-1].text == "Back with the assistant."
+    )
 
 
 def test_two_very_negative_messages_in_a_row_escalate_with_urgent_priority(llm, conversation, customer):
     llm.add(ScriptedLLM.text("I'm sorry to hear that."))
-    chat_turn(conversation=conversation, text="This is terrible, awful service, I hate it and I am furious!", user=customer.user)
+    chat_turn(
+        conversation=conversation,
+        text="This is terrible, awful service, I hate it and I am furious!",
+        user=customer.user,
+    )
     assert not Ticket.objects.exists()
 
-    replies = chat_turn(conversation=conversation, text="Horrible. Worst store ever, absolutely disgusting and useless!", user=customer.user)
+    replies = chat_turn(
+        conversation=conversation,
+        text="Horrible. Worst store ever, absolutely disgusting and useless!",
+        user=customer.user,
+    )
 
     ticket = Ticket.objects.get()
     assert ticket.priority == "urgent" and ticket.number in replies[-1].text
@@ -135,7 +145,9 @@ def test_a_conversation_deleted_mid_turn_is_not_found_and_nothing_is_half_writte
     assert Conversation.objects.filter(customer=customer).count() == 0
 
 
-def test_a_conversation_deleted_while_the_brain_works_is_not_found_without_orphan_rows(conversation, customer, monkeypatch):
+def test_a_conversation_deleted_while_the_brain_works_is_not_found_without_orphan_rows(
+    conversation, customer, monkeypatch
+):
     import assistant.turn as agent
     from chat.models import Message, ToolCallLog
 
@@ -166,7 +178,9 @@ def test_an_action_expires_after_the_configured_time(llm, conversation, customer
     assert "expired" in reply and "nothing was done" in reply and probe_executions == []
 
 
-def test_the_llm_context_carries_retrieved_citations_and_the_answer_keeps_the_cited_ones(llm, conversation, customer, monkeypatch):
+def test_the_llm_context_carries_retrieved_citations_and_the_answer_keeps_the_cited_ones(
+    llm, conversation, customer, monkeypatch
+):
     from assistant import turn as agent
 
     class Hit:
@@ -175,7 +189,10 @@ def test_the_llm_context_carries_retrieved_citations_and_the_answer_keeps_the_ci
             self.citation = {"id": title.lower(), "title": title, "heading": heading, "url": f"/help/{title.lower()}"}
 
     retrieved = RetrievedContext(
-        hits=[Hit("Returns", "Refund timing", "Refunds reach a card in 5-7 business days."), Hit("Shipping", "Costs", "Shipping is free over $50.")],
+        hits=[
+            Hit("Returns", "Refund timing", "Refunds reach a card in 5-7 business days."),
+            Hit("Shipping", "Costs", "Shipping is free over $50."),
+        ],
         confident=True,
     )
     monkeypatch.setattr(agent, "retrieve_knowledge", lambda text, **_: retrieved)
@@ -186,7 +203,9 @@ def test_the_llm_context_carries_retrieved_citations_and_the_answer_keeps_the_ci
     knowledge = llm.requests[0]["messages"][-2]["content"]  # a data message right before the question
     assert "[1] Returns › Refund timing (/help/returns)" in knowledge and "5-7 business days" in knowledge
     assert "[2] Shipping › Costs" in knowledge
-    assert replies[-1].citations == [{"ref": 1, "id": "returns", "title": "Returns", "heading": "Refund timing", "url": "/help/returns"}]
+    assert replies[-1].citations == [
+        {"ref": 1, "id": "returns", "title": "Returns", "heading": "Refund timing", "url": "/help/returns"}
+    ]
 
 
 def test_long_histories_are_trimmed_to_the_budget_and_summarised(llm, conversation, customer, settings):
@@ -201,6 +220,8 @@ def test_long_histories_are_trimmed_to_the_budget_and_summarised(llm, conversati
     assert last[-1]["content"].startswith("Question number 11")
     assert len(last) < 2 + 2 * 12
     assert Conversation.objects.get(pk=conversation.pk).messages.count() == 24
+
+
 def test_the_model_can_transfer_and_the_customer_learns_the_ticket_number(llm, conversation, customer):
     llm.add(
         ScriptedLLM.calls(("transfer_to_human_agents", {"summary": "Wants a refund exception for a late parcel."})),
@@ -214,5 +235,3 @@ def test_the_model_can_transfer_and_the_customer_learns_the_ticket_number(llm, c
     assert "Wants a refund exception" in ticket.summary
     conversation.refresh_from_db()
     assert conversation.status == "escalated"
-
-

@@ -86,9 +86,15 @@ def test_project_data_covers_every_label_with_enough_examples() -> None:
 
 
 SMALL = {
-    "track_order": {"train": ["where is my order", "track my package", "has my parcel shipped", "wheres my stuff"], "eval": []},
+    "track_order": {
+        "train": ["where is my order", "track my package", "has my parcel shipped", "wheres my stuff"],
+        "eval": [],
+    },
     "greeting": {"train": ["hello", "hi there", "good morning", "hey"], "eval": []},
-    "cancel_order": {"train": ["cancel my order", "please cancel it", "i want to cancel", "stop the order"], "eval": []},
+    "cancel_order": {
+        "train": ["cancel my order", "please cancel it", "i want to cancel", "stop the order"],
+        "eval": [],
+    },
 }
 
 
@@ -137,7 +143,11 @@ def test_classify_intents_writes_one_json_line_per_input(monkeypatch, capsys) ->
     assert records[0]["intent"] == "track_order" and records[0]["entities"]["order_ids"] == ["#W1234567"]
     assert records[2]["intent"] == "contact_human_agent"
     assert records[3]["intent"] == "cancel_order" and records[3]["entities"]["reasons"] == ["ordered by mistake"]
-    assert 0 <= records[0]["confidence"] <= 1 and records[0]["sentiment"]["label"] in {"negative", "neutral", "positive"}
+    assert 0 <= records[0]["confidence"] <= 1 and records[0]["sentiment"]["label"] in {
+        "negative",
+        "neutral",
+        "positive",
+    }
 
 
 def test_eval_nlu_meets_the_target_on_the_held_out_split() -> None:

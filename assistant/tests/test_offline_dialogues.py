@@ -34,30 +34,64 @@ class Store:
         now = timezone.now()
         self.customer = make_customer(first_name="Maya", last_name="Lopez")
         self.visa = PaymentMethodFactory(customer=self.customer, brand="visa", last_four="4242")
-        self.gift = PaymentMethodFactory(customer=self.customer, source=PaymentMethod.Source.GIFT_CARD, balance=Decimal("500.00"))
+        self.gift = PaymentMethodFactory(
+            customer=self.customer, source=PaymentMethod.Source.GIFT_CARD, balance=Decimal("500.00")
+        )
         shirt = ProductFactory(name="T-Shirt", product_type="T-Shirt")
-        self.shirt_blue_m = VariantFactory(product=shirt, options={"color": "blue", "size": "M"}, price=Decimal("20.00"))
-        self.shirt_blue_l = VariantFactory(product=shirt, options={"color": "blue", "size": "L"}, price=Decimal("21.00"))
-        self.shirt_red_m = VariantFactory(product=shirt, options={"color": "red", "size": "M"}, price=Decimal("22.00"), stock_quantity=0)
+        self.shirt_blue_m = VariantFactory(
+            product=shirt, options={"color": "blue", "size": "M"}, price=Decimal("20.00")
+        )
+        self.shirt_blue_l = VariantFactory(
+            product=shirt, options={"color": "blue", "size": "L"}, price=Decimal("21.00")
+        )
+        self.shirt_red_m = VariantFactory(
+            product=shirt, options={"color": "red", "size": "M"}, price=Decimal("22.00"), stock_quantity=0
+        )
         headphones = ProductFactory(name="Headphones", product_type="Headphones")
-        self.headphones_black = VariantFactory(product=headphones, options={"color": "black", "connectivity": "wireless"}, price=Decimal("150.00"))
-        self.headphones_white = VariantFactory(product=headphones, options={"color": "white", "connectivity": "wireless"}, price=Decimal("155.00"), stock_quantity=0)
+        self.headphones_black = VariantFactory(
+            product=headphones, options={"color": "black", "connectivity": "wireless"}, price=Decimal("150.00")
+        )
+        self.headphones_white = VariantFactory(
+            product=headphones,
+            options={"color": "white", "connectivity": "wireless"},
+            price=Decimal("155.00"),
+            stock_quantity=0,
+        )
         shoes = ProductFactory(name="Running Shoes", product_type="Running Shoes")
         self.shoes_9 = VariantFactory(product=shoes, options={"size": "9", "color": "red"}, price=Decimal("90.00"))
         self.shoes_10 = VariantFactory(product=shoes, options={"size": "10", "color": "red"}, price=Decimal("90.00"))
         laptop = ProductFactory(name="Laptop", product_type="Laptop")
-        self.laptop = VariantFactory(product=laptop, options={"ram": "16GB", "color": "silver"}, price=Decimal("999.00"))
-        tablet = ProductFactory(name="Tablet", product_type="Tablet")
-        self.tablet = VariantFactory(product=tablet, options={"storage": "64GB", "color": "black"}, price=Decimal("299.00"))
-
-        self.pending_headphones = make_order(customer=self.customer, variants=[self.headphones_black], payment_method=self.visa, created_at=now - timedelta(days=1))
-        self.pending_tablet = make_order(customer=self.customer, variants=[self.tablet], payment_method=self.visa, created_at=now - timedelta(days=3))
-        self.delivered = make_order(
-            customer=self.customer, variants=[self.shirt_blue_m, self.shoes_9], payment_method=self.visa,
-            status=Order.Status.DELIVERED, created_at=now - timedelta(days=20),
+        self.laptop = VariantFactory(
+            product=laptop, options={"ram": "16GB", "color": "silver"}, price=Decimal("999.00")
         )
-        self.processed = make_order(customer=self.customer, variants=[self.shoes_10], payment_method=self.visa,
-                                    status=Order.Status.PROCESSED, created_at=now - timedelta(days=2))
+        tablet = ProductFactory(name="Tablet", product_type="Tablet")
+        self.tablet = VariantFactory(
+            product=tablet, options={"storage": "64GB", "color": "black"}, price=Decimal("299.00")
+        )
+
+        self.pending_headphones = make_order(
+            customer=self.customer,
+            variants=[self.headphones_black],
+            payment_method=self.visa,
+            created_at=now - timedelta(days=1),
+        )
+        self.pending_tablet = make_order(
+            customer=self.customer, variants=[self.tablet], payment_method=self.visa, created_at=now - timedelta(days=3)
+        )
+        self.delivered = make_order(
+            customer=self.customer,
+            variants=[self.shirt_blue_m, self.shoes_9],
+            payment_method=self.visa,
+            status=Order.Status.DELIVERED,
+            created_at=now - timedelta(days=20),
+        )
+        self.processed = make_order(
+            customer=self.customer,
+            variants=[self.shoes_10],
+            payment_method=self.visa,
+            status=Order.Status.PROCESSED,
+            created_at=now - timedelta(days=2),
+        )
         other = make_customer(first_name="Olaf", last_name="Berg")
         other_card = PaymentMethodFactory(customer=other, brand="mastercard", last_four="1111")
         self.foreign = make_order(customer=other, variants=[self.headphones_black], payment_method=other_card)
@@ -68,7 +102,9 @@ class Store:
         return "\n".join(message.text for message in messages)
 
     def last_answer(self) -> Message:
-        return Message.objects.filter(conversation=self.conversation, role=Message.Role.ASSISTANT).order_by("-id").first()
+        return (
+            Message.objects.filter(conversation=self.conversation, role=Message.Role.ASSISTANT).order_by("-id").first()
+        )
 
     def proposed(self) -> list[PendingAction]:
         return list(PendingAction.objects.filter(conversation=self.conversation, status=PendingAction.Status.PROPOSED))
@@ -86,7 +122,12 @@ def help_center(tmp_path: Path) -> None:
     from knowledge.services import document_ingest_path
 
     source = Path(settings.BASE_DIR) / "knowledge" / "content"
-    for name in ("returns-and-refunds.md", "refund-timing.md", "payment-methods-and-gift-cards.md", "tracking-your-order.md"):
+    for name in (
+        "returns-and-refunds.md",
+        "refund-timing.md",
+        "payment-methods-and-gift-cards.md",
+        "tracking-your-order.md",
+    ):
         shutil.copy(source / name, tmp_path / name)
     document_ingest_path(path=tmp_path)
 
@@ -253,7 +294,9 @@ def test_unavailable_variant_offers_a_restock_alert(store: Store) -> None:
     assert "out of stock" in reply and "email you" in reply
     reply = store.say("yes please")
     assert "back in stock" in reply
-    assert RestockSubscription.objects.filter(customer=store.customer, variant=store.shirt_red_m, status="active").exists()
+    assert RestockSubscription.objects.filter(
+        customer=store.customer, variant=store.shirt_red_m, status="active"
+    ).exists()
 
 
 def test_available_variant_is_reported_with_price(store: Store) -> None:

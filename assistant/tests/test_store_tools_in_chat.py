@@ -25,7 +25,9 @@ def shop(customer):
     card = PaymentMethodFactory(customer=customer, source=PaymentMethod.Source.CREDIT_CARD)
     boots = ProductFactory(name="Hiking Boots", product_type="Hiking Boots", description="Waterproof leather boots")
     boots_9 = VariantFactory(product=boots, options={"size": "9", "color": "brown"}, price=Decimal("120.00"))
-    boots_10 = VariantFactory(product=boots, options={"size": "10", "color": "brown"}, price=Decimal("125.00"), stock_quantity=0)
+    boots_10 = VariantFactory(
+        product=boots, options={"size": "10", "color": "brown"}, price=Decimal("125.00"), stock_quantity=0
+    )
     lamp = ProductFactory(name="Desk Lamp", product_type="Desk Lamp", description="LED lamp")
     lamp_white = VariantFactory(product=lamp, options={"color": "white"}, price=Decimal("35.00"), stock_quantity=2)
     order = make_order(customer=customer, variants=[boots_9, lamp_white], payment_method=card)
@@ -83,11 +85,17 @@ def test_an_injected_instruction_cannot_cancel_another_customers_order(llm, conv
 
 def test_even_a_forged_pending_action_for_another_customers_order_is_refused_at_execution(conversation, customer, shop):
     victim = make_customer()
-    their_order = make_order(customer=victim, variants=[shop["lamp"].variants.first()], payment_method=PaymentMethodFactory(customer=victim))
+    their_order = make_order(
+        customer=victim, variants=[shop["lamp"].variants.first()], payment_method=PaymentMethodFactory(customer=victim)
+    )
     forged = PendingAction.objects.create(
-        conversation=conversation, customer=customer, tool="cancel_pending_order",
-        arguments={"order_id": their_order.order_id, "reason": "ordered by mistake"}, description="forged",
-        idempotency_key="forged-key", expires_at=conversation.started_at.replace(year=2100),
+        conversation=conversation,
+        customer=customer,
+        tool="cancel_pending_order",
+        arguments={"order_id": their_order.order_id, "reason": "ordered by mistake"},
+        description="forged",
+        idempotency_key="forged-key",
+        expires_at=conversation.started_at.replace(year=2100),
     )
 
     decision = actions.action_confirm(action_id=forged.pk, customer=customer)
@@ -118,7 +126,9 @@ def test_track_order_summarises_shipments_for_the_owner_only(customer, shop):
 
     assert outcome.ok, outcome.error
     assert outcome.result["status"] == "processed"
-    assert outcome.result["shipments"] == [{"carrier": "UPS", "tracking_ids": ["123456789012"], "tracking_status": "in transit", "items": ["Desk Lamp"]}]
+    assert outcome.result["shipments"] == [
+        {"carrier": "UPS", "tracking_ids": ["123456789012"], "tracking_status": "in transit", "items": ["Desk Lamp"]}
+    ]
     other = call_tool("track_order", {"order_id": shipped.order_id}, context=ToolContext(customer=make_customer()))
     assert not other.ok and other.error["code"] == "not_found"
 
@@ -140,7 +150,9 @@ def test_search_products_sees_new_products_and_current_stock_and_prices(customer
     boots_10 = shop["boots_10"]
     boots_10.stock_quantity, boots_10.price = 4, Decimal("99.00")
     boots_10.save()
-    with django_assert_max_num_queries(2):  # shape check (every call in tests) + the matched variants with their products
+    with django_assert_max_num_queries(
+        2
+    ):  # shape check (every call in tests) + the matched variants with their products
         found = call_tool("search_products", {"query": "hiking boots"}, context=context)
     boots = found.result["products"][0]
     assert boots["name"] == "Hiking Boots" and boots["available_variants"] == 2 and boots["price_from"] == 99.0
@@ -152,14 +164,19 @@ def test_search_products_sees_new_products_and_current_stock_and_prices(customer
 def test_search_products_finds_by_meaning_when_no_product_is_named(customer, shop):
     from knowledge.services import product_document_sync
 
-    fleece = ProductFactory(name="Alpine Fleece", product_type="Fleece Jacket",
-                            description="A thick, warm layer for cold mountain evenings and winter hikes.")
+    fleece = ProductFactory(
+        name="Alpine Fleece",
+        product_type="Fleece Jacket",
+        description="A thick, warm layer for cold mountain evenings and winter hikes.",
+    )
     VariantFactory(product=fleece, options={"size": "M"}, price=Decimal("80.00"))
     for product in (fleece, shop["lamp"], shop["boots_10"].product):
         product_document_sync(product_id=product.product_id)
     context = ToolContext(customer=customer)
 
-    found = call_tool("search_products", {"query": "something to keep me cozy when it is freezing outside"}, context=context)
+    found = call_tool(
+        "search_products", {"query": "something to keep me cozy when it is freezing outside"}, context=context
+    )
 
     assert found.ok and found.result["products"], found.result
     assert found.result["products"][0]["name"] == "Alpine Fleece"
@@ -182,13 +199,18 @@ def test_check_stock_and_restock_alert(customer, shop):
 
     stock = call_tool("check_stock", {"product": "hiking boot"}, context=context)
     assert stock.ok
-    assert {variant["options"]["size"]: variant["stock"] for variant in stock.result["variants"]} == {"9": "in stock", "10": "out of stock"}
+    assert {variant["options"]["size"]: variant["stock"] for variant in stock.result["variants"]} == {
+        "9": "in stock",
+        "10": "out of stock",
+    }
     lamp = call_tool("check_stock", {"item_id": shop["lamp"].variants.first().item_id}, context=context)
     assert lamp.result["variant"]["stock"] == "only 2 left"
     assert call_tool("check_stock", {}, context=context).error["code"] == "invalid_input"
 
     subscribed = call_tool("subscribe_restock_alert", {"item_id": shop["boots_10"].item_id}, context=context)
-    assert subscribed.ok and RestockSubscription.objects.filter(customer=customer, variant=shop["boots_10"]).count() == 1
+    assert (
+        subscribed.ok and RestockSubscription.objects.filter(customer=customer, variant=shop["boots_10"]).count() == 1
+    )
     in_stock = call_tool("subscribe_restock_alert", {"item_id": shop["lamp"].variants.first().item_id}, context=context)
     assert not in_stock.ok and "in stock" in in_stock.error["message"]
 

@@ -65,7 +65,13 @@ def _variant(variant: Variant) -> dict[str, Any]:
         stock = f"only {variant.stock_quantity} left"
     else:
         stock = "in stock"
-    return {"item_id": variant.item_id, "options": variant.options, "price": _price(variant.price), "available": variant.available, "stock": stock}
+    return {
+        "item_id": variant.item_id,
+        "options": variant.options,
+        "price": _price(variant.price),
+        "available": variant.available,
+        "stock": stock,
+    }
 
 
 def _summary(product: Product, variants: list[Variant], *, max_price: float | None = None) -> dict[str, Any]:
@@ -90,7 +96,10 @@ def _summary(product: Product, variants: list[Variant], *, max_price: float | No
     parameters={
         "type": "object",
         "properties": {
-            "query": {"type": "string", "description": "What the customer is looking for, e.g. 'waterproof hiking boots'."},
+            "query": {
+                "type": "string",
+                "description": "What the customer is looking for, e.g. 'waterproof hiking boots'.",
+            },
             "max_price": {"type": "number", "description": "Only variants at or under this price."},
         },
         "required": ["query"],
@@ -104,8 +113,14 @@ def search_products(context: ToolContext, query: str, max_price: float | None = 
         raise InvalidInput("The maximum price must be more than zero.")
     texts = _search_texts()
     haystacks = {index: text for index, (_product_id, _name, text) in enumerate(texts)}
-    matches = process.extract(query, haystacks, scorer=fuzz.WRatio, limit=RESULTS * 3, score_cutoff=MATCH_AT_LEAST,
-                              processor=utils.default_process)
+    matches = process.extract(
+        query,
+        haystacks,
+        scorer=fuzz.WRatio,
+        limit=RESULTS * 3,
+        score_cutoff=MATCH_AT_LEAST,
+        processor=utils.default_process,
+    )
     ranked = [(texts[index][0], float(score)) for _text, score, index in matches]
     if not ranked or ranked[0][1] < STRONG_MATCH:
         ranked = _with_meaning(query, ranked)
@@ -130,8 +145,11 @@ def _with_meaning(query: str, lexical: list[tuple[str, float]]) -> list[tuple[st
     Reciprocal-rank fusion of the two rankings; the score shown is the better of the fuzzy
     score and the similarity as a percentage.
     """
-    semantic = [(product_id, similarity * 100) for product_id, similarity in products_matching(query=query, k=RESULTS * 2)
-                if similarity >= SEMANTIC_AT_LEAST]
+    semantic = [
+        (product_id, similarity * 100)
+        for product_id, similarity in products_matching(query=query, k=RESULTS * 2)
+        if similarity >= SEMANTIC_AT_LEAST
+    ]
     fused: dict[str, float] = {}
     shown: dict[str, float] = {}
     for ranking in (lexical, semantic):
@@ -147,8 +165,13 @@ def _find_product(product: str) -> selectors.ProductVariants:
     names = [(product_id, name) for product_id, name, _text in _search_texts()]
     product_id = next((pid for pid, _name in names if pid == wanted), None)
     if product_id is None:
-        best = process.extractOne(wanted, {index: name for index, (_pid, name) in enumerate(names)}, scorer=fuzz.WRatio, score_cutoff=75,
-                                    processor=utils.default_process)
+        best = process.extractOne(
+            wanted,
+            {index: name for index, (_pid, name) in enumerate(names)},
+            scorer=fuzz.WRatio,
+            score_cutoff=75,
+            processor=utils.default_process,
+        )
         product_id = names[best[2]][0] if best is not None else None
     found = selectors.product_with_variants(product_id) if product_id is not None else None
     if found is None:

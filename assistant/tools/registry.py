@@ -205,7 +205,11 @@ def call_tool(name: str, arguments: Any, *, context: ToolContext) -> ToolOutcome
     tool_ = get_tool(name)
     if tool_ is None:
         known = ", ".join(sorted(REGISTRY))
-        return ToolOutcome(name, False, error={"code": "unknown_tool", "message": f"There is no tool named '{name}'. Available tools: {known}."})
+        return ToolOutcome(
+            name,
+            False,
+            error={"code": "unknown_tool", "message": f"There is no tool named '{name}'. Available tools: {known}."},
+        )
     try:
         check_verified(name, context)
         parsed = validate_arguments(tool_, arguments)
@@ -215,6 +219,13 @@ def call_tool(name: str, arguments: Any, *, context: ToolContext) -> ToolOutcome
         outcome = ToolOutcome(name, False, error=exc.as_dict())
     except Exception:  # noqa: BLE001 - a bug in a tool must not break the conversation
         logger.exception("tool %s failed", name)
-        outcome = ToolOutcome(name, False, error={"code": "internal_error", "message": "The tool failed unexpectedly. Please try again or ask for a human agent."})
+        outcome = ToolOutcome(
+            name,
+            False,
+            error={
+                "code": "internal_error",
+                "message": "The tool failed unexpectedly. Please try again or ask for a human agent.",
+            },
+        )
     outcome.duration_ms = (time.perf_counter() - started) * 1000
     return outcome

@@ -24,7 +24,10 @@ from supportbot.errors import InvalidInput, NotFound
 _STRING = {"type": "string"}
 _ORDER_ID = {"type": "string", "description": "The order id, starting with '#', such as '#W0000000'."}
 _ITEM_IDS = {"type": "array", "items": {"type": "string"}, "description": "Item ids; repeat an id once per unit."}
-_PAYMENT_METHOD_ID = {"type": "string", "description": "A payment method id from the user's details, such as 'gift_card_0000000'."}
+_PAYMENT_METHOD_ID = {
+    "type": "string",
+    "description": "A payment method id from the user's details, such as 'gift_card_0000000'.",
+}
 _ADDRESS = {
     "address1": {"type": "string", "description": "First line, such as '123 Main St'."},
     "address2": {"type": "string", "description": "Second line, such as 'Apt 1', or an empty string."},
@@ -79,7 +82,12 @@ def _items_words(record: dict[str, Any], item_ids: list[str]) -> str:
 
 # --- read tools ------------------------------------------------------------------------------
 
-@tool(name="get_order_details", description="Get the status and details of an order.", parameters=_schema({"order_id": _ORDER_ID}))
+
+@tool(
+    name="get_order_details",
+    description="Get the status and details of an order.",
+    parameters=_schema({"order_id": _ORDER_ID}),
+)
 def get_order_details(context: ToolContext, order_id: str) -> dict[str, Any]:
     return selectors.order_details(order_id, customer=context.customer)
 
@@ -87,7 +95,9 @@ def get_order_details(context: ToolContext, order_id: str) -> dict[str, Any]:
 @tool(
     name="get_product_details",
     description="Get the inventory details of a product: its variants (items) with options, price and availability.",
-    parameters=_schema({"product_id": {"type": "string", "description": "The product id, such as '6086499569'. Not an item id."}}),
+    parameters=_schema(
+        {"product_id": {"type": "string", "description": "The product id, such as '6086499569'. Not an item id."}}
+    ),
 )
 def get_product_details(context: ToolContext, product_id: str) -> dict[str, Any]:
     return selectors.product_details(product_id)
@@ -130,9 +140,13 @@ def find_user_id_by_email(context: ToolContext, email: str) -> str:
 @tool(
     name="find_user_id_by_name_zip",
     description="Find a user id by first name, last name and zip code. Use it only when the email can't be found.",
-    parameters=_schema({"first_name": {"type": "string", "description": "First name, such as 'John'."},
-                        "last_name": {"type": "string", "description": "Last name, such as 'Doe'."},
-                        "zip": {"type": "string", "description": "Zip code, such as '12345'."}}),
+    parameters=_schema(
+        {
+            "first_name": {"type": "string", "description": "First name, such as 'John'."},
+            "last_name": {"type": "string", "description": "Last name, such as 'Doe'."},
+            "zip": {"type": "string", "description": "Zip code, such as '12345'."},
+        }
+    ),
 )
 def find_user_id_by_name_zip(context: ToolContext, first_name: str, last_name: str, zip: str) -> str:  # noqa: A002
     message = "We couldn't find an account with that name and zip code."
@@ -144,6 +158,7 @@ def find_user_id_by_name_zip(context: ToolContext, first_name: str, last_name: s
 
 
 # --- consequential tools ----------------------------------------------------------------------
+
 
 def _describe_cancel(context: ToolContext, *, order_id: str, reason: str = "") -> str:
     record, summary = _order_summary(context, order_id)
@@ -162,7 +177,9 @@ def _describe_cancel(context: ToolContext, *, order_id: str, reason: str = "") -
         "Cancel a pending order. Confirm the order id and reason ('no longer needed' or 'ordered by mistake') with the "
         "user first. Refunds go to the original payment methods: gift cards at once, others in 5–7 business days."
     ),
-    parameters=_schema({"order_id": _ORDER_ID, "reason": {"type": "string", "enum": ["no longer needed", "ordered by mistake"]}}),
+    parameters=_schema(
+        {"order_id": _ORDER_ID, "reason": {"type": "string", "enum": ["no longer needed", "ordered by mistake"]}}
+    ),
     consequential=True,
     describe=_safe_describe(_describe_cancel, "Cancel order {order_id} and refund its payments."),
 )
@@ -173,8 +190,13 @@ def cancel_pending_order(context: ToolContext, order_id: str, reason: str) -> di
 
 
 def _address_words(arguments: dict[str, Any]) -> str:
-    parts = [arguments.get("address1", ""), arguments.get("address2", ""), arguments.get("city", ""),
-             f"{arguments.get('state', '')} {arguments.get('zip', '')}".strip(), arguments.get("country", "")]
+    parts = [
+        arguments.get("address1", ""),
+        arguments.get("address2", ""),
+        arguments.get("city", ""),
+        f"{arguments.get('state', '')} {arguments.get('zip', '')}".strip(),
+        arguments.get("country", ""),
+    ]
     return ", ".join(part for part in parts if part)
 
 
@@ -197,8 +219,10 @@ def modify_pending_order_address(context: ToolContext, order_id: str, **address:
 def _describe_payment(context: ToolContext, *, order_id: str, payment_method_id: str) -> str:
     record, summary = _order_summary(context, order_id)
     current = record["payment_history"][0]["payment_method_id"] if record["payment_history"] else ""
-    return (f"Pay order {order_id} ({summary}) with your {_method_words(context, payment_method_id)} instead of "
-            f"{_method_words(context, current)}; the original payment is refunded")
+    return (
+        f"Pay order {order_id} ({summary}) with your {_method_words(context, payment_method_id)} instead of "
+        f"{_method_words(context, current)}; the original payment is refunded"
+    )
 
 
 @tool(
@@ -233,7 +257,9 @@ def _pair_words(record: dict[str, Any], item_ids: list[str], new_item_ids: list[
 
 
 def _describe_swap(verb: str) -> Callable[..., str]:
-    def build(context: ToolContext, *, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str) -> str:
+    def build(
+        context: ToolContext, *, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
+    ) -> str:
         record, _ = _order_summary(context, order_id)
         pairs, difference = _pair_words(record, item_ids, new_item_ids)
         method = _method_words(context, payment_method_id)
@@ -243,7 +269,11 @@ def _describe_swap(verb: str) -> Callable[..., str]:
             money = f"the price difference of ${-difference:.2f} is refunded to your {method}"
         else:
             money = "no price difference"
-        tail = " — the order can't be changed again afterwards" if verb == "Change" else "; we'll email return instructions"
+        tail = (
+            " — the order can't be changed again afterwards"
+            if verb == "Change"
+            else "; we'll email return instructions"
+        )
         return f"{verb} in order {order_id}: {pairs}; {money}{tail}"
 
     return build
@@ -256,13 +286,24 @@ def _describe_swap(verb: str) -> Callable[..., str]:
         "order, so collect every change first and confirm with the user. The price difference is charged or refunded "
         "on the given payment method."
     ),
-    parameters=_schema({"order_id": _ORDER_ID, "item_ids": _ITEM_IDS, "new_item_ids": _ITEM_IDS, "payment_method_id": _PAYMENT_METHOD_ID}),
+    parameters=_schema(
+        {
+            "order_id": _ORDER_ID,
+            "item_ids": _ITEM_IDS,
+            "new_item_ids": _ITEM_IDS,
+            "payment_method_id": _PAYMENT_METHOD_ID,
+        }
+    ),
     consequential=True,
     describe=_safe_describe(_describe_swap("Change"), "Change items of order {order_id}."),
 )
-def modify_pending_order_items(context: ToolContext, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str) -> dict[str, Any]:
+def modify_pending_order_items(
+    context: ToolContext, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
+) -> dict[str, Any]:
     _own_order(context, order_id)
-    services.order_modify_items(order_id=order_id, item_ids=item_ids, new_item_ids=new_item_ids, payment_method_id=payment_method_id)
+    services.order_modify_items(
+        order_id=order_id, item_ids=item_ids, new_item_ids=new_item_ids, payment_method_id=payment_method_id
+    )
     return selectors.order_details(order_id)
 
 
@@ -270,8 +311,10 @@ def _describe_return(context: ToolContext, *, order_id: str, item_ids: list[str]
     record, _ = _order_summary(context, order_id)
     prices = {item["item_id"]: Decimal(str(item["price"])) for item in record["items"]}
     total = sum((prices.get(item_id, Decimal("0")) for item_id in item_ids), Decimal("0"))
-    return (f"Return from order {order_id}: {_items_words(record, item_ids)}; refund ${total:.2f} to your "
-            f"{_method_words(context, payment_method_id)} once the items arrive; we'll email return instructions")
+    return (
+        f"Return from order {order_id}: {_items_words(record, item_ids)}; refund ${total:.2f} to your "
+        f"{_method_words(context, payment_method_id)} once the items arrive; we'll email return instructions"
+    )
 
 
 @tool(
@@ -284,9 +327,13 @@ def _describe_return(context: ToolContext, *, order_id: str, item_ids: list[str]
     consequential=True,
     describe=_safe_describe(_describe_return, "Return items from order {order_id} for a refund."),
 )
-def return_delivered_order_items(context: ToolContext, order_id: str, item_ids: list[str], payment_method_id: str) -> dict[str, Any]:
+def return_delivered_order_items(
+    context: ToolContext, order_id: str, item_ids: list[str], payment_method_id: str
+) -> dict[str, Any]:
     _own_order(context, order_id)
-    services.order_return_items(order_id=order_id, item_ids=item_ids, payment_method_id=payment_method_id, self_service=_self_service(context))
+    services.order_return_items(
+        order_id=order_id, item_ids=item_ids, payment_method_id=payment_method_id, self_service=_self_service(context)
+    )
     return selectors.order_details(order_id)
 
 
@@ -296,20 +343,33 @@ def return_delivered_order_items(context: ToolContext, order_id: str, item_ids: 
         "Request an exchange of items of a delivered order for other available options of the same products. Can be "
         "done once per order; collect every change first and confirm with the user."
     ),
-    parameters=_schema({"order_id": _ORDER_ID, "item_ids": _ITEM_IDS, "new_item_ids": _ITEM_IDS, "payment_method_id": _PAYMENT_METHOD_ID}),
+    parameters=_schema(
+        {
+            "order_id": _ORDER_ID,
+            "item_ids": _ITEM_IDS,
+            "new_item_ids": _ITEM_IDS,
+            "payment_method_id": _PAYMENT_METHOD_ID,
+        }
+    ),
     consequential=True,
     describe=_safe_describe(_describe_swap("Exchange"), "Exchange items of order {order_id}."),
 )
-def exchange_delivered_order_items(context: ToolContext, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str) -> dict[str, Any]:
+def exchange_delivered_order_items(
+    context: ToolContext, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
+) -> dict[str, Any]:
     _own_order(context, order_id)
-    services.order_exchange_items(order_id=order_id, item_ids=item_ids, new_item_ids=new_item_ids, payment_method_id=payment_method_id)
+    services.order_exchange_items(
+        order_id=order_id, item_ids=item_ids, new_item_ids=new_item_ids, payment_method_id=payment_method_id
+    )
     return selectors.order_details(order_id)
 
 
 @tool(
     name="modify_user_address",
     description="Change the default address of a user. Confirm the new address with the user first.",
-    parameters=_schema({"user_id": {"type": "string", "description": "The user id, such as 'sara_doe_496'."}, **_ADDRESS}),
+    parameters=_schema(
+        {"user_id": {"type": "string", "description": "The user id, such as 'sara_doe_496'."}, **_ADDRESS}
+    ),
     consequential=True,
     describe=_safe_describe(
         lambda context, user_id, **address: f"Change your default address to {_address_words(address)}",
@@ -325,7 +385,10 @@ def modify_user_address(context: ToolContext, user_id: str, **address: str) -> d
 # --- calculate and transfer ------------------------------------------------------------------
 
 _OPERATORS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
 }
 
 
@@ -392,4 +455,3 @@ def transfer_to_human(context: ToolContext, *, summary: str) -> dict[str, Any]:
 )
 def transfer_to_human_agents(context: ToolContext, summary: str) -> dict[str, Any]:
     return transfer_to_human(context, summary=summary)
-

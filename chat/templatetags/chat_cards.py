@@ -30,9 +30,18 @@ def _product_card(product: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(row, dict):
             continue
         options = row.get("options") or {}
-        label = ", ".join(f"{key}: {value}" for key, value in options.items()) if isinstance(options, dict) else str(options)
+        label = (
+            ", ".join(f"{key}: {value}" for key, value in options.items())
+            if isinstance(options, dict)
+            else str(options)
+        )
         items.append(
-            {"item_id": str(row.get("item_id", "")), "options": label, "price": row.get("price"), "available": bool(row.get("available"))}
+            {
+                "item_id": str(row.get("item_id", "")),
+                "options": label,
+                "price": row.get("price"),
+                "available": bool(row.get("available")),
+            }
         )
     return {"name": product.get("name", ""), "product_id": product.get("product_id", ""), "items": items}
 
@@ -48,7 +57,11 @@ def _order_card(order: dict[str, Any]) -> dict[str, Any]:
         "order_id": str(order.get("order_id", "")),
         "status": str(order.get("status", "")),
         "items": [
-            {"name": item.get("name", ""), "options": ", ".join(f"{k}: {v}" for k, v in (item.get("options") or {}).items()), "price": item.get("price")}
+            {
+                "name": item.get("name", ""),
+                "options": ", ".join(f"{k}: {v}" for k, v in (item.get("options") or {}).items()),
+                "price": item.get("price"),
+            }
             for item in items
         ],
         "tracking": tracking,
@@ -77,5 +90,5 @@ def tool_card(message: Any) -> dict[str, Any] | None:
 
 @register.filter
 def words(value: Any) -> str:
-    """"track_order" → "track order" (intents and statuses as plain words)."""
+    """ "track_order" → "track order" (intents and statuses as plain words)."""
     return str(value or "").replace("_", " ")

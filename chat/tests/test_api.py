@@ -18,8 +18,14 @@ def test_schema_is_served_and_lists_the_endpoints(client):
     response = client.get("/api/schema")
     assert response.status_code == 200
     body = response.content.decode()
-    for path in ["/api/chat/message", "/api/chat/history/{conversation_id}", "/api/chat/feedback",
-                 "/api/chat/actions/{action_id}/confirm", "/api/chat/actions/{action_id}/decline", "/api/chat/analytics"]:
+    for path in [
+        "/api/chat/message",
+        "/api/chat/history/{conversation_id}",
+        "/api/chat/feedback",
+        "/api/chat/actions/{action_id}/confirm",
+        "/api/chat/actions/{action_id}/decline",
+        "/api/chat/analytics",
+    ]:
         assert path in body
 
 
@@ -48,7 +54,10 @@ def test_message_starts_a_conversation_and_history_returns_it(llm, customer):
     conversation = Conversation.objects.get(pk=body["conversation_id"])
     assert conversation.customer == customer and conversation.channel == "api"
     history = client.get(f"/api/chat/history/{conversation.pk}").json()
-    assert [(m["role"], m["text"]) for m in history["messages"]] == [("user", "hi there"), ("assistant", "Hello! How can I help?")]
+    assert [(m["role"], m["text"]) for m in history["messages"]] == [
+        ("user", "hi there"),
+        ("assistant", "Hello! How can I help?"),
+    ]
 
 
 def test_another_customers_conversation_is_a_404_everywhere(llm, customer, conversation):
@@ -57,7 +66,9 @@ def test_another_customers_conversation_is_a_404_everywhere(llm, customer, conve
     client.force_login(intruder.user)
 
     assert client.get(f"/api/chat/history/{conversation.pk}").status_code == 404
-    response = client.post("/api/chat/message", {"text": "hi", "conversation_id": conversation.pk}, content_type="application/json")
+    response = client.post(
+        "/api/chat/message", {"text": "hi", "conversation_id": conversation.pk}, content_type="application/json"
+    )
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
     assert not conversation.messages.exists() and llm.requests == []
 
@@ -112,16 +123,40 @@ def test_feedback_on_an_answer(llm, customer):
     client = Client()
     client.force_login(customer.user)
     llm.add(ScriptedLLM.text("An answer."))
-    answer = client.post("/api/chat/message", {"text": "question"}, content_type="application/json").json()["messages"][0]
+    answer = client.post("/api/chat/message", {"text": "question"}, content_type="application/json").json()["messages"][
+        0
+    ]
 
-    assert client.post("/api/chat/feedback", {"message_id": answer["id"], "rating": "up"}, content_type="application/json").status_code == 201
-    assert client.post("/api/chat/feedback", {"message_id": answer["id"], "rating": "down", "comment": "wrong"}, content_type="application/json").status_code == 201
+    assert (
+        client.post(
+            "/api/chat/feedback", {"message_id": answer["id"], "rating": "up"}, content_type="application/json"
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            "/api/chat/feedback",
+            {"message_id": answer["id"], "rating": "down", "comment": "wrong"},
+            content_type="application/json",
+        ).status_code
+        == 201
+    )
     assert list(Feedback.objects.values_list("rating", "comment")) == [("down", "wrong")]
-    assert client.post("/api/chat/feedback", {"message_id": answer["id"], "rating": "meh"}, content_type="application/json").status_code == 400
+    assert (
+        client.post(
+            "/api/chat/feedback", {"message_id": answer["id"], "rating": "meh"}, content_type="application/json"
+        ).status_code
+        == 400
+    )
     intruder = make_customer()
     other = Client()
     other.force_login(intruder.user)
-    assert other.post("/api/chat/feedback", {"message_id": answer["id"], "rating": "up"}, content_type="application/json").status_code == 404
+    assert (
+        other.post(
+            "/api/chat/feedback", {"message_id": answer["id"], "rating": "up"}, content_type="application/json"
+        ).status_code
+        == 404
+    )
 
 
 def test_analytics_is_staff_only_and_counts(llm, customer):

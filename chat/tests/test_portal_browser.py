@@ -47,7 +47,9 @@ TIMEOUT_MS = 60_000
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
-        pytest.skip("Debian's Chromium is not at /usr/bin/chromium; run scripts/ensure-chromium as root (apt-get install chromium).")
+        pytest.skip(
+            "Debian's Chromium is not at /usr/bin/chromium; run scripts/ensure-chromium as root (apt-get install chromium)."
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -117,7 +119,11 @@ def test_log_in_and_ask_a_policy_question_get_a_cited_answer(page, llm):
 
     document_ingest_path(path=CONTENT / "returns-and-refunds.md")
     customer = make_customer(first_name="Dana", last_name="Demo")
-    llm.add(ScriptedLLM.text("You can return unused items within **30 days** of delivery [1]. Refunds go to the original payment method."))
+    llm.add(
+        ScriptedLLM.text(
+            "You can return unused items within **30 days** of delivery [1]. Refunds go to the original payment method."
+        )
+    )
 
     log_in(page, customer)
     expect(page.get_by_role("heading", name="Chat with our assistant")).to_be_visible()

@@ -43,14 +43,19 @@ def propose_cancel(llm, conversation, customer, order) -> PendingAction:
     return PendingAction.objects.get(conversation=conversation)
 
 
-def test_a_proposed_action_shows_as_a_card_with_confirm_and_cancel(llm, logged_in, conversation, customer, pending_order):
+def test_a_proposed_action_shows_as_a_card_with_confirm_and_cancel(
+    llm, logged_in, conversation, customer, pending_order
+):
     action = propose_cancel(llm, conversation, customer, pending_order)
 
     html = logged_in.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
 
     card = html[html.index(f'id="action-{action.pk}"') :]
     assert "Please confirm" in card and f"Cancel order {pending_order.order_id}" in card
-    assert reverse("chat:action_confirm", args=[action.pk]) in card and reverse("chat:action_decline", args=[action.pk]) in card
+    assert (
+        reverse("chat:action_confirm", args=[action.pk]) in card
+        and reverse("chat:action_decline", args=[action.pk]) in card
+    )
     assert f'value="{action.idempotency_key}"' in card
     assert f'hx-disabled-elt=".action-{action.pk} button"' in card  # buttons off while in flight
     pending_order.refresh_from_db()
@@ -77,10 +82,14 @@ def test_confirming_twice_cancels_the_order_exactly_once(llm, logged_in, convers
     assert Message.objects.filter(conversation=conversation, text__startswith="Done —").count() == 1
 
 
-def test_confirming_without_javascript_redirects_back_to_the_card(llm, logged_in, conversation, customer, pending_order):
+def test_confirming_without_javascript_redirects_back_to_the_card(
+    llm, logged_in, conversation, customer, pending_order
+):
     action = propose_cancel(llm, conversation, customer, pending_order)
 
-    response = logged_in.post(reverse("chat:action_confirm", args=[action.pk]), {"idempotency_key": action.idempotency_key})
+    response = logged_in.post(
+        reverse("chat:action_confirm", args=[action.pk]), {"idempotency_key": action.idempotency_key}
+    )
 
     assert response.status_code == 302
     assert response["Location"] == reverse("chat:conversation", args=[conversation.pk]) + f"#action-{action.pk}"
@@ -145,7 +154,9 @@ def test_product_lookups_render_a_card_with_notify_me_for_missing_items(llm, log
 def test_order_lookups_render_an_order_card_with_tracking(llm, logged_in, conversation, customer):
     card_method = PaymentMethodFactory(customer=customer)
     order = make_order(customer=customer, variants=[VariantFactory()], payment_method=card_method, status="processed")
-    llm.add(ScriptedLLM.calls(("get_order_details", {"order_id": order.order_id})), ScriptedLLM.text("It's on the way."))
+    llm.add(
+        ScriptedLLM.calls(("get_order_details", {"order_id": order.order_id})), ScriptedLLM.text("It's on the way.")
+    )
     chat_turn(conversation=conversation, text="Where is my order?", user=customer.user)
 
     html = logged_in.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
@@ -166,13 +177,19 @@ def test_thumbs_and_an_optional_comment_are_recorded(llm, logged_in, conversatio
     logged_in.post(url, {"rating": "down", "comment": "It opens at 10 on Sundays."}, **HTMX)
 
     feedback = Feedback.objects.get(message=answer)
-    assert (feedback.rating, feedback.comment, feedback.user_id) == ("down", "It opens at 10 on Sundays.", customer.user.pk)
+    assert (feedback.rating, feedback.comment, feedback.user_id) == (
+        "down",
+        "It opens at 10 on Sundays.",
+        customer.user.pk,
+    )
 
 
 def test_feedback_needs_a_valid_rating_and_ones_own_message(logged_in, customer):
     theirs = Conversation.objects.create(customer=make_customer())
     other_answer = Message.objects.create(conversation=theirs, role="assistant", text="Hi")
-    mine = Message.objects.create(conversation=Conversation.objects.create(customer=customer), role="assistant", text="Hi")
+    mine = Message.objects.create(
+        conversation=Conversation.objects.create(customer=customer), role="assistant", text="Hi"
+    )
 
     assert logged_in.post(reverse("chat:feedback", args=[other_answer.pk]), {"rating": "up"}, **HTMX).status_code == 404
     invalid = logged_in.post(reverse("chat:feedback", args=[mine.pk]), {"rating": "meh"}, **HTMX)

@@ -158,7 +158,14 @@ def test_citations_become_footnote_links_to_the_help_article(logged_in, customer
         conversation=conversation,
         role="assistant",
         text="You can return unworn items within 30 days [1]. Gift cards are final [2].",
-        citations=[{"ref": 1, "title": "Returns and refunds", "heading": "Return window", "url": "/help/returns-and-refunds/#return-window"}],
+        citations=[
+            {
+                "ref": 1,
+                "title": "Returns and refunds",
+                "heading": "Return window",
+                "url": "/help/returns-and-refunds/#return-window",
+            }
+        ],
     )
 
     html = logged_in.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
@@ -172,7 +179,9 @@ def test_citations_become_footnote_links_to_the_help_article(logged_in, customer
 def test_a_citation_with_a_script_url_is_not_linked(logged_in, customer):
     conversation = Conversation.objects.create(customer=customer)
     Message.objects.create(
-        conversation=conversation, role="assistant", text="See [1].",
+        conversation=conversation,
+        role="assistant",
+        text="See [1].",
         citations=[{"ref": 1, "title": "Evil", "url": "javascript:alert(1)"}],
     )
     html = logged_in.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()

@@ -15,11 +15,21 @@ pytestmark = pytest.mark.django_db
 
 
 def test_history_up_to_the_message_and_latest_orders_in_two_queries(conversation, customer, django_assert_num_queries):
-    texts = [Message.objects.create(conversation=conversation, role=Message.Role.USER, text=f"m{index}") for index in range(5)]
-    call = Message.objects.create(conversation=conversation, role=Message.Role.ASSISTANT,
-                                  tool_calls=[{"id": "c1", "name": "track_order", "arguments": "{}"}])
-    result = Message.objects.create(conversation=conversation, role=Message.Role.TOOL, tool_result={"tool_call_id": "c1", "ok": True})
-    Message.objects.create(conversation=conversation, role=Message.Role.USER, text="sent after: not in this turn's history")
+    texts = [
+        Message.objects.create(conversation=conversation, role=Message.Role.USER, text=f"m{index}")
+        for index in range(5)
+    ]
+    call = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        tool_calls=[{"id": "c1", "name": "track_order", "arguments": "{}"}],
+    )
+    result = Message.objects.create(
+        conversation=conversation, role=Message.Role.TOOL, tool_result={"tool_call_id": "c1", "ok": True}
+    )
+    Message.objects.create(
+        conversation=conversation, role=Message.Role.USER, text="sent after: not in this turn's history"
+    )
     card = PaymentMethodFactory(customer=customer)
     variants = [VariantFactory(), VariantFactory()]
     older = make_order(customer=customer, variants=variants[:1], payment_method=card)

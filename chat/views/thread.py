@@ -104,7 +104,7 @@ def feedback(request: HtmxHttpRequest, message_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def restock_subscribe(request: HtmxHttpRequest, item_id: str) -> HttpResponse:
-    """"Notify me" on a product card: a back-in-stock email for that item."""
+    """ "Notify me" on a product card: a back-in-stock email for that item."""
     customer = customer_for_user(request.user)
     if customer is None:
         return _no_customer(request)
@@ -126,4 +126,3 @@ def restock_subscribe(request: HtmxHttpRequest, item_id: str) -> HttpResponse:
     if back and back.isdigit():
         return redirect("chat:conversation", conversation_id=int(back))
     return redirect("chat:index")
-

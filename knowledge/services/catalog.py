@@ -34,7 +34,12 @@ def _product_markdown(product: Product) -> str:
         lines.append(f"- Item {variant.item_id}: {options}. Price ${variant.price:,.2f}, {state}.")
     option_names = sorted({str(key) for variant in variants for key in variant.options})
     if option_names:
-        lines += ["", "## Choosing options", "", f"Choose {', '.join(option_names)} on the product page before adding it to your cart."]
+        lines += [
+            "",
+            "## Choosing options",
+            "",
+            f"Choose {', '.join(option_names)} on the product page before adding it to your cart.",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -35,7 +35,12 @@ logger = logging.getLogger(__name__)
 CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
 # A PDF's text is extracted on reading (pypdf) and kept as plain text from then on.
 FORMATS_BY_SUFFIX = {
-    ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".txt": "text", ".pdf": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".txt": "text",
+    ".pdf": "text",
 }
 # Bump when parsing or chunking changes shape, so every document is re-chunked once.
 CHUNKER_VERSION = "1"
@@ -145,7 +150,9 @@ def _pdf_text(path: Path, raw: bytes) -> str:
     return text
 
 
-def _parsed_fields(parsed: ParsedDocument, *, body: str, source_format: str, kind: str, slug: str, **extra: Any) -> dict[str, Any]:
+def _parsed_fields(
+    parsed: ParsedDocument, *, body: str, source_format: str, kind: str, slug: str, **extra: Any
+) -> dict[str, Any]:
     if kind not in Document.Kind.values:
         raise InvalidInput(f"Unknown document kind '{kind}'; expected one of {', '.join(Document.Kind.values)}.")
     if not slug:
@@ -334,8 +341,16 @@ def document_ingest_path(
     batch: list[_Pending] = []
     pipeline = _Pipeline(report)
     try:
-        _ingest_files(files, stored=stored, kind=kind, batch=batch, seen_sources=seen_sources, report=report,
-                      pipeline=pipeline, on_file=on_file)
+        _ingest_files(
+            files,
+            stored=stored,
+            kind=kind,
+            batch=batch,
+            seen_sources=seen_sources,
+            report=report,
+            pipeline=pipeline,
+            on_file=on_file,
+        )
         if batch:
             pipeline.submit(batch)
     finally:
@@ -494,4 +509,3 @@ def document_reindex(*, document_id: int) -> IngestReport:
 def document_reindex_enqueue(*, document_id: int) -> None:
     """Queue a re-index on the embeddings queue once the caller's transaction commits."""
     task_enqueue_on_commit(app.signature(REINDEX_TASK), document_id)
-

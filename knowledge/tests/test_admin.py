@@ -35,7 +35,9 @@ def test_search_page_runs_real_retrieval_with_scores(admin_client, write_article
     assert "Shipping and lost parcels › Lost packages" in body
     assert "/help/shipping/#lost-packages" in body
     assert "Confident" in body
-    filtered = admin_client.get(reverse("admin:knowledge_document_search"), {"q": "my parcel never came", "kind": "faq"})
+    filtered = admin_client.get(
+        reverse("admin:knowledge_document_search"), {"q": "my parcel never came", "kind": "faq"}
+    )
     assert "Lost packages" not in filtered.content.decode()
 
 
@@ -52,7 +54,9 @@ def test_reindex_action_enqueues_a_task_that_a_real_worker_runs(admin_client, wr
     document = Document.objects.get(slug="warranty")
     before = document.indexed_at
     # Edited behind admin's back (e.g. bulk SQL): only a re-index brings the chunks up to date.
-    Document.objects.filter(pk=document.pk).update(body=document.body + "\n## Accidental damage\n\nDrops are not covered.\n")
+    Document.objects.filter(pk=document.pk).update(
+        body=document.body + "\n## Accidental damage\n\nDrops are not covered.\n"
+    )
 
     response = admin_client.post(
         reverse("admin:knowledge_document_changelist"),
@@ -62,7 +66,9 @@ def test_reindex_action_enqueues_a_task_that_a_real_worker_runs(admin_client, wr
     assert "Queued 1 document(s) for re-indexing." in response.content.decode()
 
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not Chunk.objects.filter(document=document, anchor="accidental-damage").exists():
+    while (
+        time.monotonic() < deadline and not Chunk.objects.filter(document=document, anchor="accidental-damage").exists()
+    ):
         time.sleep(0.5)
     assert Chunk.objects.filter(document=document, anchor="accidental-damage").exists(), celery_worker.log()[-3000:]
     document.refresh_from_db()
@@ -93,6 +99,11 @@ def test_saving_in_admin_reindexes_in_the_background(admin_client, write_article
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not Chunk.objects.filter(heading_path__startswith="Warranty and repairs").exists():
+    while (
+        time.monotonic() < deadline
+        and not Chunk.objects.filter(heading_path__startswith="Warranty and repairs").exists()
+    ):
         time.sleep(0.5)
-    assert Chunk.objects.filter(document=document, heading_path="Warranty and repairs › How long is the warranty?").exists()
+    assert Chunk.objects.filter(
+        document=document, heading_path="Warranty and repairs › How long is the warranty?"
+    ).exists()

@@ -74,7 +74,9 @@ def test_queries_run_on_an_8bit_copy_that_agrees_with_the_float_model(monkeypatc
     # Queries for the chat turn and catalog search take this path.
     from knowledge.selectors import embed_query, truncate_query
 
-    assert np.array_equal(embed_query(SENTENCES[1]), embeddings.embed_texts([truncate_query(SENTENCES[1])], query=True)[0])
+    assert np.array_equal(
+        embed_query(SENTENCES[1]), embeddings.embed_texts([truncate_query(SENTENCES[1])], query=True)[0]
+    )
 
 
 def test_float32_query_setting_uses_the_float_model(monkeypatch):

@@ -31,7 +31,11 @@ def test_markdown_sections_become_chunks_with_heading_paths_and_anchors(write_ar
 
     assert (report.added, report.chunks_embedded) == (1, 3)
     document = Document.objects.get(slug="shipping")
-    assert (document.title, document.kind, document.source_format) == ("Shipping and lost parcels", "policy", "markdown")
+    assert (document.title, document.kind, document.source_format) == (
+        "Shipping and lost parcels",
+        "policy",
+        "markdown",
+    )
     chunks = list(document.chunks.order_by("position"))
     assert [c.heading_path for c in chunks] == [
         "Shipping and lost parcels",
@@ -118,7 +122,9 @@ def test_bad_files_are_skipped_with_a_warning_naming_them(write_article, setting
 
     assert report.added == 1 and Document.objects.get().slug == "warranty"
     reasons = dict(report.skipped)
-    assert set(reasons) == {str(folder / name) for name in ("empty.md", "binary.md", "latin1.txt", "huge.md", "broken.md")}
+    assert set(reasons) == {
+        str(folder / name) for name in ("empty.md", "binary.md", "latin1.txt", "huge.md", "broken.md")
+    }
     assert "is empty" in reasons[str(folder / "empty.md")]
     assert "binary" in reasons[str(folder / "binary.md")]
     assert "UTF-8" in reasons[str(folder / "latin1.txt")]
@@ -225,8 +231,10 @@ def _pdf(*pages: str) -> bytes:
         stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
         page_number = len(objects) + 1
         kids.append(f"{page_number} 0 R")
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {page_number + 1} 0 R "
-                       f"/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {page_number + 1} 0 R "
+            f"/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>"
+        )
         objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode()}\nendstream")
     objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
     out = bytearray(b"%PDF-1.4\n")
@@ -243,7 +251,9 @@ def _pdf(*pages: str) -> bytes:
 
 def test_pdf_text_is_extracted_and_bad_pdfs_are_skipped_with_a_reason(write_article):
     folder = write_article("warranty.md", WARRANTY).parent
-    (folder / "care-guide.pdf").write_bytes(_pdf("Wash the fleece jacket cold and hang it to dry.", "Never iron the zipper."))
+    (folder / "care-guide.pdf").write_bytes(
+        _pdf("Wash the fleece jacket cold and hang it to dry.", "Never iron the zipper.")
+    )
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf")
     (folder / "blank.pdf").write_bytes(_pdf(""))
 

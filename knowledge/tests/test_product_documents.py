@@ -17,17 +17,38 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def kettle():
-    product = ProductFactory(product_id="8310926033", name="Electric Kettle", product_type="Electric Kettle",
-                             description="A fast-boiling kettle with automatic shut-off.")
-    VariantFactory(product=product, item_id="9472539378", options={"capacity": "1.5L", "material": "glass"}, price=Decimal("143.89"), stock_quantity=4)
-    VariantFactory(product=product, item_id="2698416822", options={"capacity": "2L", "material": "steel"}, price=Decimal("149.45"), stock_quantity=0)
+    product = ProductFactory(
+        product_id="8310926033",
+        name="Electric Kettle",
+        product_type="Electric Kettle",
+        description="A fast-boiling kettle with automatic shut-off.",
+    )
+    VariantFactory(
+        product=product,
+        item_id="9472539378",
+        options={"capacity": "1.5L", "material": "glass"},
+        price=Decimal("143.89"),
+        stock_quantity=4,
+    )
+    VariantFactory(
+        product=product,
+        item_id="2698416822",
+        options={"capacity": "2L", "material": "steel"},
+        price=Decimal("149.45"),
+        stock_quantity=0,
+    )
     return product
 
 
 def test_product_document_describes_name_type_options_prices_and_stock(kettle):
     document = product_document_sync(product_id="8310926033")
     assert document is not None
-    assert (document.kind, document.slug, document.product_id, document.title) == ("product", "product-8310926033", "8310926033", "Electric Kettle")
+    assert (document.kind, document.slug, document.product_id, document.title) == (
+        "product",
+        "product-8310926033",
+        "8310926033",
+        "Electric Kettle",
+    )
     text = "\n".join(document.chunks.values_list("text", flat=True))
     assert "automatic shut-off" in text
     assert "Item 9472539378: capacity 1.5L, material glass. Price $143.89, in stock." in text

@@ -46,6 +46,7 @@ class Cursor:
 
 # --- selectors ---------------------------------------------------------------------------------
 
+
 def carts_due_first_reminder_queryset(*, now: datetime, after: Cursor | None = None) -> QuerySet[Cart]:
     """Carts due their first reminder, oldest first (see the module docstring for the rules)."""
     cutoff = now - settings.CART_ABANDON_AFTER
@@ -53,18 +54,26 @@ def carts_due_first_reminder_queryset(*, now: datetime, after: Cursor | None = N
     if after is not None:
         # The plain range keeps the index bound; the OR breaks ties on equal timestamps.
         queryset = queryset.filter(updated_at__gte=after.at).filter(Q(updated_at__gt=after.at) | Q(pk__gt=after.pk))
-    queryset = queryset.filter(Exists(CartItem.objects.filter(cart_id=OuterRef("pk")))).exclude(
-        Exists(Order.objects.filter(customer_id=OuterRef("customer_id"), created_at__gte=OuterRef("updated_at")))
-    ).exclude(Exists(EmailOptOut.objects.filter(customer_id=OuterRef("customer_id"), kind=EmailOptOut.Kind.CART)))
+    queryset = (
+        queryset.filter(Exists(CartItem.objects.filter(cart_id=OuterRef("pk"))))
+        .exclude(
+            Exists(Order.objects.filter(customer_id=OuterRef("customer_id"), created_at__gte=OuterRef("updated_at")))
+        )
+        .exclude(Exists(EmailOptOut.objects.filter(customer_id=OuterRef("customer_id"), kind=EmailOptOut.Kind.CART)))
+    )
     return queryset.order_by("updated_at", "pk")
 
 
-def carts_due_first_reminder(*, now: datetime, after: Cursor | None = None, limit: int = CART_BATCH_SIZE) -> list[tuple[int, datetime]]:
+def carts_due_first_reminder(
+    *, now: datetime, after: Cursor | None = None, limit: int = CART_BATCH_SIZE
+) -> list[tuple[int, datetime]]:
     """(cart id, updated_at) of the next `limit` carts due their first reminder, oldest first."""
     return list(carts_due_first_reminder_queryset(now=now, after=after).values_list("pk", "updated_at")[:limit])
 
 
-def reminders_due_second(*, now: datetime, after: Cursor | None = None, limit: int = CART_BATCH_SIZE) -> list[tuple[int, datetime]]:
+def reminders_due_second(
+    *, now: datetime, after: Cursor | None = None, limit: int = CART_BATCH_SIZE
+) -> list[tuple[int, datetime]]:
     """(first reminder id, its sent_at) of the next `limit` carts due a second reminder."""
     delay: timedelta = settings.CART_SECOND_REMINDER_AFTER
     if not delay:
@@ -76,9 +85,15 @@ def reminders_due_second(*, now: datetime, after: Cursor | None = None, limit: i
         queryset = queryset.filter(sent_at__gte=after.at).filter(Q(sent_at__gt=after.at) | Q(pk__gt=after.pk))
     # A cart touched after the first reminder is in use again, not abandoned.
     queryset = queryset.filter(cart__updated_at__lte=F("created_at"))
-    queryset = queryset.exclude(Exists(CartReminder.objects.filter(cart_id=OuterRef("cart_id"), sequence=2))).exclude(
-        Exists(Order.objects.filter(customer_id=OuterRef("customer_id"), created_at__gte=OuterRef("cart__updated_at")))
-    ).exclude(Exists(EmailOptOut.objects.filter(customer_id=OuterRef("customer_id"), kind=EmailOptOut.Kind.CART)))
+    queryset = (
+        queryset.exclude(Exists(CartReminder.objects.filter(cart_id=OuterRef("cart_id"), sequence=2)))
+        .exclude(
+            Exists(
+                Order.objects.filter(customer_id=OuterRef("customer_id"), created_at__gte=OuterRef("cart__updated_at"))
+            )
+        )
+        .exclude(Exists(EmailOptOut.objects.filter(customer_id=OuterRef("customer_id"), kind=EmailOptOut.Kind.CART)))
+    )
     rows = queryset.order_by("sent_at", "pk").values_list("pk", "sent_at")[:limit]
     return [(pk, sent_at) for pk, sent_at in rows if sent_at is not None]  # sent rows always have sent_at
 
@@ -105,6 +120,7 @@ def cart_recovery_stats(*, since: datetime) -> dict[str, int]:
 
 # --- services ----------------------------------------------------------------------------------
 
+
 @transaction.atomic
 def cart_reminders_claim(*, cart_ids: Sequence[int], sequence: int) -> list[int]:
     """Create reminder `sequence` for each cart still eligible, and queue the sends on commit.
@@ -114,21 +130,28 @@ def cart_reminders_claim(*, cart_ids: Sequence[int], sequence: int) -> list[int]
     run in between is left out. Returns the ids of the reminders created.
     """
     now = timezone.now()
-    carts = Cart.objects.select_for_update(skip_locked=True, of=("self",)).filter(pk__in=cart_ids, status=Cart.Status.OPEN)
+    carts = Cart.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        pk__in=cart_ids, status=Cart.Status.OPEN
+    )
     if sequence == 1:
         carts = carts.filter(reminder_sent_at__isnull=True)
     locked = list(carts.values_list("pk", "customer_id"))
     if not locked:
         return []
     CartReminder.objects.bulk_create(
-        [CartReminder(cart_id=pk, customer_id=customer_id, sequence=sequence, created_at=now) for pk, customer_id in locked],
+        [
+            CartReminder(cart_id=pk, customer_id=customer_id, sequence=sequence, created_at=now)
+            for pk, customer_id in locked
+        ],
         ignore_conflicts=True,
     )
     if sequence == 1:
         # Takes the cart out of the recovery index: it is never selected for a first reminder again.
         Cart.objects.filter(pk__in=[pk for pk, _ in locked]).update(reminder_sent_at=now)
     ids = list(
-        CartReminder.objects.filter(cart_id__in=[pk for pk, _ in locked], sequence=sequence, status=CartReminder.Status.PENDING)
+        CartReminder.objects.filter(
+            cart_id__in=[pk for pk, _ in locked], sequence=sequence, status=CartReminder.Status.PENDING
+        )
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -169,7 +192,9 @@ def cart_conversions_record(*, now: datetime | None = None, window: timedelta = 
         Exists(Order.objects.filter(customer_id=OuterRef("customer_id"), created_at__gte=OuterRef("sent_at")))
     )
     return (
-        CartReminder.objects.filter(status=CartReminder.Status.SENT, converted_at__isnull=True, sent_at__gte=now - window)
+        CartReminder.objects.filter(
+            status=CartReminder.Status.SENT, converted_at__isnull=True, sent_at__gte=now - window
+        )
         .filter(converted)
         .update(converted_at=now)
     )

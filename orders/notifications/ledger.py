@@ -53,7 +53,13 @@ class SendOutcome:
 
 
 def render_email(
-    *, template: str, context: dict[str, Any], subject: str, to: str, message_id: str, headers: dict[str, str] | None = None
+    *,
+    template: str,
+    context: dict[str, Any],
+    subject: str,
+    to: str,
+    message_id: str,
+    headers: dict[str, str] | None = None,
 ) -> EmailMultiAlternatives:
     """An HTML + text email from orders/templates/orders/email/<template>.{txt,html}."""
     context = {**context, "site_url": settings.SITE_URL}
@@ -95,7 +101,9 @@ def send_ledgered(
     # Plain SQL for the two statements run per message: this loop is the hot path of a restock
     # with thousands of subscribers, and compiling ORM queries cost more than running them.
     claim_sql = f"SELECT 1 FROM {table} WHERE id = %s AND status IN ('pending', 'failed') FOR UPDATE SKIP LOCKED"  # noqa: S608 - table name from model meta
-    sent_sql = f"UPDATE {table} SET status = 'sent', sent_at = %s, attempts = attempts + 1, last_error = '' WHERE id = %s"  # noqa: S608
+    sent_sql = (
+        f"UPDATE {table} SET status = 'sent', sent_at = %s, attempts = attempts + 1, last_error = '' WHERE id = %s"  # noqa: S608
+    )
     # One SMTP session for the whole batch: opening one per message dominates the cost.
     with get_connection() as mail, connection.cursor() as cursor:
         for pk, message in messages.items():

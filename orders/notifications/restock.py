@@ -60,7 +60,9 @@ def restocks_detect(*, variant_ids: Iterable[int]) -> list[RestockEvent]:
     """
     waiting = (
         Variant.objects.filter(
-            pk__in=list(variant_ids), active=True, stock_quantity__gt=0,
+            pk__in=list(variant_ids),
+            active=True,
+            stock_quantity__gt=0,
             restock_subscriptions__status=RestockSubscription.Status.ACTIVE,
         )
         .distinct()
@@ -127,7 +129,10 @@ class RestockAlertDispatcher:
         now = timezone.now()
         to_alert = [s for s in subscriptions if s.customer_id not in opted_out]
         RestockNotification.objects.bulk_create(
-            [RestockNotification(subscription=s, event=event, customer_id=s.customer_id, created_at=now) for s in to_alert],
+            [
+                RestockNotification(subscription=s, event=event, customer_id=s.customer_id, created_at=now)
+                for s in to_alert
+            ],
             ignore_conflicts=True,
         )
         RestockSubscription.objects.filter(pk__in=[s.pk for s in to_alert]).update(
@@ -192,7 +197,9 @@ def restock_sweep(*, stale_after: timedelta = timedelta(minutes=10)) -> dict[str
     """
     cutoff = timezone.now() - stale_after
     redispatched = 0
-    for event_id in RestockEvent.objects.filter(dispatched_at__isnull=True, detected_at__lte=cutoff).values_list("pk", flat=True):
+    for event_id in RestockEvent.objects.filter(dispatched_at__isnull=True, detected_at__lte=cutoff).values_list(
+        "pk", flat=True
+    ):
         _queue_dispatch(event_id)
         redispatched += 1
     pending = list(
@@ -204,7 +211,10 @@ def restock_sweep(*, stale_after: timedelta = timedelta(minutes=10)) -> dict[str
     for start in range(0, len(pending), batch_size):
         task_enqueue(app.signature(SEND_TASK), pending[start : start + batch_size])
     waiting_variants = RestockSubscription.objects.filter(
-        status=RestockSubscription.Status.ACTIVE, variant__active=True, variant__stock_quantity__gt=0, created_at__lte=cutoff
+        status=RestockSubscription.Status.ACTIVE,
+        variant__active=True,
+        variant__stock_quantity__gt=0,
+        created_at__lte=cutoff,
     ).values_list("variant_id", flat=True)
     with transaction.atomic():
         missed = len(restocks_detect(variant_ids=set(waiting_variants)))

@@ -36,7 +36,9 @@ def shipment_notification_claim(*, fulfillment_id: int, tracking_status: str) ->
     """
     if not Fulfillment.objects.filter(pk=fulfillment_id).exists():
         return None
-    notification, _ = ShipmentNotification.objects.get_or_create(fulfillment_id=fulfillment_id, tracking_status=tracking_status)
+    notification, _ = ShipmentNotification.objects.get_or_create(
+        fulfillment_id=fulfillment_id, tracking_status=tracking_status
+    )
     return notification
 
 
@@ -52,8 +54,14 @@ def shipment_notification_send(*, fulfillment_id: int, tracking_status: str) -> 
 def _message(notification: ShipmentNotification) -> EmailMultiAlternatives:
     fulfillment = notification.fulfillment
     order = fulfillment.order
-    status_label = Fulfillment.TrackingStatus(notification.tracking_status).label if notification.tracking_status in Fulfillment.TrackingStatus.values else notification.tracking_status
-    names = list(OrderItem.objects.filter(order=order, variant__item_id__in=fulfillment.item_ids).values_list("name", flat=True))
+    status_label = (
+        Fulfillment.TrackingStatus(notification.tracking_status).label
+        if notification.tracking_status in Fulfillment.TrackingStatus.values
+        else notification.tracking_status
+    )
+    names = list(
+        OrderItem.objects.filter(order=order, variant__item_id__in=fulfillment.item_ids).values_list("name", flat=True)
+    )
     return render_email(
         template="shipment_update",
         subject=f"Order {order.order_id}: {status_label.lower()}",

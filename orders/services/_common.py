@@ -64,7 +64,9 @@ def lock_payment_method(customer: Customer, payment_method_id: str) -> PaymentMe
 def lock_gift_cards(ids: Iterable[int]) -> dict[int, PaymentMethod]:
     return {
         card.pk: card
-        for card in PaymentMethod.objects.select_for_update().filter(pk__in=set(ids), source=PaymentMethod.Source.GIFT_CARD).order_by("pk")
+        for card in PaymentMethod.objects.select_for_update()
+        .filter(pk__in=set(ids), source=PaymentMethod.Source.GIFT_CARD)
+        .order_by("pk")
     }
 
 
@@ -84,7 +86,9 @@ def move_gift_card_balance(method: PaymentMethod, delta: Decimal) -> None:
 
 
 def record(order: Order, kind: str, amount: Decimal, method: PaymentMethod) -> PaymentTransaction:
-    return PaymentTransaction.objects.create(order=order, transaction_type=kind, amount=money(amount), payment_method=method)
+    return PaymentTransaction.objects.create(
+        order=order, transaction_type=kind, amount=money(amount), payment_method=method
+    )
 
 
 def match_items(order: Order, item_ids: Sequence[str]) -> list[OrderItem]:
@@ -96,9 +100,14 @@ def match_items(order: Order, item_ids: Sequence[str]) -> list[OrderItem]:
     for item_id in item_ids:
         row = next((row for row in unused if row.variant.item_id == item_id), None)
         if row is None:
-            wanted, held = list(item_ids).count(item_id), sum(1 for r in order.items.all() if r.variant.item_id == item_id)
+            wanted, held = (
+                list(item_ids).count(item_id),
+                sum(1 for r in order.items.all() if r.variant.item_id == item_id),
+            )
             if held:
-                raise InvalidInput(f"Order {order.order_id} contains item {item_id} {held} time(s), but {wanted} were requested.")
+                raise InvalidInput(
+                    f"Order {order.order_id} contains item {item_id} {held} time(s), but {wanted} were requested."
+                )
             raise InvalidInput(f"Item {item_id} is not part of order {order.order_id}.")
         unused.remove(row)
         matched.append(row)
@@ -123,7 +132,9 @@ def replacement_variants(old_items: Sequence[OrderItem], new_item_ids: Sequence[
         if new is None:
             raise NotFound(f"We couldn't find item {new_id} in the catalog.")
         if new.product_id != old.product_id:
-            raise InvalidInput(f"Item {new_id} is a {new.product.name}, not a variant of the {old.name} it would replace.")
+            raise InvalidInput(
+                f"Item {new_id} is a {new.product.name}, not a variant of the {old.name} it would replace."
+            )
         if not new.available and new.pk == old.variant_id:
             raise RuleViolation(
                 f"Item {new_id} ({new.product.name}, {new.options_label}) is sold out right now, so it can't be "
@@ -131,7 +142,10 @@ def replacement_variants(old_items: Sequence[OrderItem], new_item_ids: Sequence[
                 code="unavailable",
             )
         if not new.available:
-            raise RuleViolation(f"Item {new_id} ({new.product.name}, {new.options_label}) is not available right now.", code="unavailable")
+            raise RuleViolation(
+                f"Item {new_id} ({new.product.name}, {new.options_label}) is not available right now.",
+                code="unavailable",
+            )
         replacements.append(new)
     return replacements
 

@@ -14,7 +14,14 @@ from supportbot.errors import NotFound
 
 
 def _new_handle(*, first_name: str, last_name: str) -> str:
-    base = "_".join(part for part in (re.sub(r"[^a-z0-9]", "", first_name.lower()), re.sub(r"[^a-z0-9]", "", last_name.lower())) if part) or "customer"
+    base = (
+        "_".join(
+            part
+            for part in (re.sub(r"[^a-z0-9]", "", first_name.lower()), re.sub(r"[^a-z0-9]", "", last_name.lower()))
+            if part
+        )
+        or "customer"
+    )
     while True:
         handle = f"{base}_{secrets.randbelow(9000) + 1000}"
         if not Customer.objects.filter(handle=handle).exists():
@@ -40,10 +47,19 @@ def customer_sign_up(*, email: str, first_name: str, last_name: str, password: s
 
 @transaction.atomic
 def customer_modify_address(
-    *, handle: str, address1: str, address2: str, city: str, state: str, country: str, zip: str  # noqa: A002
+    *,
+    handle: str,
+    address1: str,
+    address2: str,
+    city: str,
+    state: str,
+    country: str,
+    zip: str,  # noqa: A002
 ) -> Customer:
     """Change a customer's default address (existing orders keep theirs)."""
-    address = clean_address({"address1": address1, "address2": address2, "city": city, "state": state, "country": country, "zip": zip})
+    address = clean_address(
+        {"address1": address1, "address2": address2, "city": city, "state": state, "country": country, "zip": zip}
+    )
     try:
         customer = Customer.objects.select_for_update().get(handle=handle)
     except Customer.DoesNotExist:

@@ -36,7 +36,10 @@ def _pair_by_product(rows: Sequence[OrderItem], new_item_ids: Sequence[str]) -> 
     for row in changing:
         new = next((v for v in waiting if v.product_id == row.product_id), None)
         if new is None:
-            raise RuleViolation(f"The recorded exchange has no new item for {row.name} ({row.variant.item_id}).", code="exchange_mismatch")
+            raise RuleViolation(
+                f"The recorded exchange has no new item for {row.name} ({row.variant.item_id}).",
+                code="exchange_mismatch",
+            )
         waiting.remove(new)
         pairs.append((row, new))
     return pairs
@@ -72,9 +75,14 @@ def order_exchange_approve(*, order_id: str, staff_user: AbstractBaseUser | Anon
     unavailable = [new for _, new in pairs if not new.available]
     if unavailable:
         names = ", ".join(f"{v.item_id} ({v.product.name}, {v.options_label})" for v in unavailable)
-        raise RuleViolation(f"Order {order.order_id} can't be exchanged yet: {names} is out of stock.", code="unavailable")
+        raise RuleViolation(
+            f"Order {order.order_id} can't be exchanged yet: {names} is out of stock.", code="unavailable"
+        )
     assert order.exchange_payment_method_id is not None and order.exchange_payment_method is not None
-    method = lock_gift_cards([order.exchange_payment_method_id]).get(order.exchange_payment_method_id) or order.exchange_payment_method
+    method = (
+        lock_gift_cards([order.exchange_payment_method_id]).get(order.exchange_payment_method_id)
+        or order.exchange_payment_method
+    )
     difference = money(order.exchange_price_difference or Decimal("0"))
     if method.is_gift_card and difference > 0 and (method.balance or Decimal("0")) < difference:
         raise RuleViolation(

@@ -73,10 +73,19 @@ def order_cancel(*, order_id: str, reason: str, self_service: bool = False) -> O
 
 @transaction.atomic
 def order_modify_address(
-    *, order_id: str, address1: str, address2: str, city: str, state: str, country: str, zip: str  # noqa: A002
+    *,
+    order_id: str,
+    address1: str,
+    address2: str,
+    city: str,
+    state: str,
+    country: str,
+    zip: str,  # noqa: A002
 ) -> Order:
     """Change where a pending order ships. The status stays as it is."""
-    address = clean_address({"address1": address1, "address2": address2, "city": city, "state": state, "country": country, "zip": zip})
+    address = clean_address(
+        {"address1": address1, "address2": address2, "city": city, "state": state, "country": country, "zip": zip}
+    )
     order = lock_order(order_id)
     require_status(order, Order.Status.PENDING, "change its address")
     for key, value in address.items():
@@ -103,7 +112,9 @@ def order_modify_payment(*, order_id: str, payment_method_id: str) -> Order:
     paid = history[0]
     new = lock_payment_method(order.customer, payment_method_id)
     if new.pk == paid.payment_method_id:
-        raise InvalidInput(f"Order {order.order_id} is already paid with {new.payment_method_id}; please choose a different method.")
+        raise InvalidInput(
+            f"Order {order.order_id} is already paid with {new.payment_method_id}; please choose a different method."
+        )
     cards = lock_gift_cards([paid.payment_method_id, new.pk])
     new = cards.get(new.pk, new)
     old = cards.get(paid.payment_method_id, paid.payment_method)
@@ -117,7 +128,9 @@ def order_modify_payment(*, order_id: str, payment_method_id: str) -> Order:
 
 
 @transaction.atomic
-def order_modify_items(*, order_id: str, item_ids: Sequence[str], new_item_ids: Sequence[str], payment_method_id: str) -> Order:
+def order_modify_items(
+    *, order_id: str, item_ids: Sequence[str], new_item_ids: Sequence[str], payment_method_id: str
+) -> Order:
     """Swap items of a pending order for other available variants of the same products.
 
     Repeated ids are counted (two identical shirts → name the id twice). A new id equal to its
@@ -153,7 +166,9 @@ def order_modify_items(*, order_id: str, item_ids: Sequence[str], new_item_ids: 
 
 
 def _require_refund_destination(order: Order, method: PaymentMethod) -> None:
-    first_payment = order.payments.filter(transaction_type=PaymentTransaction.Type.PAYMENT).select_related("payment_method").first()
+    first_payment = (
+        order.payments.filter(transaction_type=PaymentTransaction.Type.PAYMENT).select_related("payment_method").first()
+    )
     if not method.is_gift_card and (first_payment is None or first_payment.payment_method_id != method.pk):
         original = first_payment.payment_method.payment_method_id if first_payment else "the original payment method"
         raise RuleViolation(
@@ -163,7 +178,9 @@ def _require_refund_destination(order: Order, method: PaymentMethod) -> None:
 
 
 @transaction.atomic
-def order_return_items(*, order_id: str, item_ids: Sequence[str], payment_method_id: str, self_service: bool = False) -> Order:
+def order_return_items(
+    *, order_id: str, item_ids: Sequence[str], payment_method_id: str, self_service: bool = False
+) -> Order:
     """Request a return of delivered items; the customer is emailed return instructions.
 
     The refund goes to the original payment method or a gift card of the customer, and is
@@ -187,7 +204,9 @@ def order_return_items(*, order_id: str, item_ids: Sequence[str], payment_method
 
 
 @transaction.atomic
-def order_exchange_items(*, order_id: str, item_ids: Sequence[str], new_item_ids: Sequence[str], payment_method_id: str) -> Order:
+def order_exchange_items(
+    *, order_id: str, item_ids: Sequence[str], new_item_ids: Sequence[str], payment_method_id: str
+) -> Order:
     """Request an exchange of delivered items for other variants of the same products.
 
     The price difference is recorded with the payment method, not charged yet (a gift card
@@ -205,7 +224,16 @@ def order_exchange_items(*, order_id: str, item_ids: Sequence[str], new_item_ids
     order.exchange_new_items = sorted(new_item_ids)
     order.exchange_payment_method = method
     order.exchange_price_difference = difference
-    order.save(update_fields=["status", "exchange_items", "exchange_new_items", "exchange_payment_method", "exchange_price_difference", "updated_at"])
+    order.save(
+        update_fields=[
+            "status",
+            "exchange_items",
+            "exchange_new_items",
+            "exchange_payment_method",
+            "exchange_price_difference",
+            "updated_at",
+        ]
+    )
     _send_instructions_on_commit(order.order_id)
     return order
 
@@ -224,7 +252,10 @@ def order_return_receive(*, order_id: str) -> Order:
         raise RuleViolation(f"Order {order.order_id} has no open return to receive.", code="wrong_status")
     rows = match_items(order, order.return_items or [])
     assert order.return_payment_method_id is not None
-    method = lock_gift_cards([order.return_payment_method_id]).get(order.return_payment_method_id) or order.return_payment_method
+    method = (
+        lock_gift_cards([order.return_payment_method_id]).get(order.return_payment_method_id)
+        or order.return_payment_method
+    )
     assert method is not None
     amount = money(sum((row.price for row in rows), Decimal("0")))
     record(order, PaymentTransaction.Type.REFUND, amount, method)

@@ -46,8 +46,13 @@ def restock_subscription_create(*, customer: Customer, item_id: str) -> RestockS
     # The variant lock serializes two simultaneous subscribe clicks (one active row each).
     variant = lock_variant(item_id)
     if variant.available:
-        raise RuleViolation(f"{variant.product.name} ({variant.options_label}) is in stock now — you can order it right away.", code="available")
-    existing = RestockSubscription.objects.filter(customer=customer, variant=variant, status=RestockSubscription.Status.ACTIVE).first()
+        raise RuleViolation(
+            f"{variant.product.name} ({variant.options_label}) is in stock now — you can order it right away.",
+            code="available",
+        )
+    existing = RestockSubscription.objects.filter(
+        customer=customer, variant=variant, status=RestockSubscription.Status.ACTIVE
+    ).first()
     return existing or RestockSubscription.objects.create(customer=customer, variant=variant)
 
 
@@ -73,4 +78,6 @@ def restock_notes_mark_seen(*, customer: Customer, note_ids: Sequence[int]) -> i
     """
     if not note_ids:
         return 0
-    return RestockNotification.objects.filter(customer=customer, pk__in=list(note_ids), seen_at__isnull=True).update(seen_at=timezone.now())
+    return RestockNotification.objects.filter(customer=customer, pk__in=list(note_ids), seen_at__isnull=True).update(
+        seen_at=timezone.now()
+    )

@@ -95,8 +95,12 @@ def make_order(
     order = cast(Order, OrderFactory(customer=customer, status=status, **fields))
     for variant in variants:
         OrderItem.objects.create(
-            order=order, product=variant.product, variant=variant, name=variant.product.name,
-            price=variant.price, options=variant.options,
+            order=order,
+            product=variant.product,
+            variant=variant,
+            name=variant.product.name,
+            price=variant.price,
+            options=variant.options,
         )
     total = sum((variant.price for variant in variants), Decimal("0"))
     PaymentTransaction.objects.create(
@@ -104,7 +108,10 @@ def make_order(
     )
     if status not in (Order.Status.PENDING, Order.Status.PENDING_ITEM_MODIFIED, Order.Status.CANCELLED):
         Fulfillment.objects.create(
-            order=order, tracking_ids=["123456789012"], carrier="UPS",
-            item_ids=[variant.item_id for variant in variants], tracking_status=Fulfillment.TrackingStatus.IN_TRANSIT,
+            order=order,
+            tracking_ids=["123456789012"],
+            carrier="UPS",
+            item_ids=[variant.item_id for variant in variants],
+            tracking_status=Fulfillment.TrackingStatus.IN_TRANSIT,
         )
     return order

@@ -13,7 +13,13 @@ pytestmark = pytest.mark.django_db
 def test_sign_up_creates_a_customer_and_logs_in(client):
     response = client.post(
         reverse("signup"),
-        {"first_name": "Ada", "last_name": "Lovelace", "email": "Ada@Example.com", "password1": "analytical-engine-1843", "password2": "analytical-engine-1843"},
+        {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "email": "Ada@Example.com",
+            "password1": "analytical-engine-1843",
+            "password2": "analytical-engine-1843",
+        },
     )
     assert response.status_code == 302 and response["Location"] == reverse("chat:index")
     customer = Customer.objects.get(email="ada@example.com")
@@ -62,7 +68,9 @@ def test_login_page_and_password_reset_email_through_the_email_queue(client, smt
     # The worker's link works: it opens the set-password form and sets the new password.
     form = client.get(link.group(0), follow=True)
     assert form.status_code == 200 and b"Set password" in form.content
-    done = client.post(form.redirect_chain[-1][0], {"new_password1": "brand-new-pass-987", "new_password2": "brand-new-pass-987"})
+    done = client.post(
+        form.redirect_chain[-1][0], {"new_password1": "brand-new-pass-987", "new_password2": "brand-new-pass-987"}
+    )
     assert done.status_code == 302
     user.refresh_from_db()
     assert user.check_password("brand-new-pass-987")

@@ -71,7 +71,9 @@ def test_changing_the_tracking_status_in_the_order_admin_mails_the_customer_once
     mailbox = mail_worker.mailbox
     mailbox.reset()
     order = OrderFactory(status="processed")
-    fulfillment = Fulfillment.objects.create(order=order, tracking_ids=["TRK9"], carrier="UPS", item_ids=["1000000009"], tracking_status="label created")
+    fulfillment = Fulfillment.objects.create(
+        order=order, tracking_ids=["TRK9"], carrier="UPS", item_ids=["1000000009"], tracking_status="label created"
+    )
     staff = get_user_model().objects.create_superuser("ops9", "ops9@example.com", "pw-ops-9-long")
     client.force_login(staff)
     url = reverse("admin:orders_order_change", args=[order.pk])
@@ -81,7 +83,9 @@ def test_changing_the_tracking_status_in_the_order_admin_mails_the_customer_once
         assert page.status_code == 200
         fields = _FormFields()
         fields.feed(page.content.decode())
-        assert fields.data["fulfillments-0-tracking_status"] == Fulfillment.objects.get(pk=fulfillment.pk).tracking_status
+        assert (
+            fields.data["fulfillments-0-tracking_status"] == Fulfillment.objects.get(pk=fulfillment.pk).tracking_status
+        )
         fields.data["fulfillments-0-tracking_status"] = status
         response = client.post(url, fields.data)
         assert response.status_code == 302, response.context and response.context["errors"]
@@ -93,5 +97,9 @@ def test_changing_the_tracking_status_in_the_order_admin_mails_the_customer_once
 
     assert wait_until(lambda: ShipmentNotification.objects.filter(fulfillment=fulfillment, status="sent").count() == 1)
     assert not wait_until(lambda: len(mailbox.messages) > 1, timeout=3)
-    assert list(ShipmentNotification.objects.values_list("fulfillment_id", "tracking_status")) == [(fulfillment.pk, "in transit")]
-    assert [(m["To"], m["Subject"]) for m in messages] == [(order.customer.email, f"Order {order.order_id}: in transit")]
+    assert list(ShipmentNotification.objects.values_list("fulfillment_id", "tracking_status")) == [
+        (fulfillment.pk, "in transit")
+    ]
+    assert [(m["To"], m["Subject"]) for m in messages] == [
+        (order.customer.email, f"Order {order.order_id}: in transit")
+    ]

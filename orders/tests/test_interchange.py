@@ -28,7 +28,9 @@ def load(directory: Path) -> tuple[dict, dict, dict]:
 
 
 def counts() -> tuple[int, ...]:
-    return tuple(m.objects.count() for m in (Customer, PaymentMethod, Product, Variant, Order, OrderItem, PaymentTransaction))
+    return tuple(
+        m.objects.count() for m in (Customer, PaymentMethod, Product, Variant, Order, OrderItem, PaymentTransaction)
+    )
 
 
 @needs_sample
@@ -67,15 +69,36 @@ def test_a_service_change_shows_in_the_export_with_the_extra_keys(tmp_path):
 
 def minimal_shop() -> tuple[dict, dict, dict]:
     address = {"address1": "1 A St", "address2": "", "city": "Reno", "country": "USA", "state": "NV", "zip": "89501"}
-    users = {"ada_l_1": {"name": {"first_name": "Ada", "last_name": "L"}, "address": address, "email": "ada@example.com",
-                         "payment_methods": {"gift_card_1": {"source": "gift_card", "balance": 10, "id": "gift_card_1"}}, "orders": ["#W1"]}}
-    products = {"p1": {"name": "Mug", "product_id": "p1", "variants": {
-        "i1": {"item_id": "i1", "options": {"size": "L"}, "available": True, "price": 8.5},
-        "i2": {"item_id": "i2", "options": {"size": "S"}, "available": False, "price": 7.25}}}}
-    orders = {"#W1": {"order_id": "#W1", "user_id": "ada_l_1", "address": address,
-                      "items": [{"name": "Mug", "product_id": "p1", "item_id": "i1", "price": 8.5, "options": {"size": "L"}}],
-                      "fulfillments": [], "status": "pending",
-                      "payment_history": [{"transaction_type": "payment", "amount": 8.5, "payment_method_id": "gift_card_1"}]}}
+    users = {
+        "ada_l_1": {
+            "name": {"first_name": "Ada", "last_name": "L"},
+            "address": address,
+            "email": "ada@example.com",
+            "payment_methods": {"gift_card_1": {"source": "gift_card", "balance": 10, "id": "gift_card_1"}},
+            "orders": ["#W1"],
+        }
+    }
+    products = {
+        "p1": {
+            "name": "Mug",
+            "product_id": "p1",
+            "variants": {
+                "i1": {"item_id": "i1", "options": {"size": "L"}, "available": True, "price": 8.5},
+                "i2": {"item_id": "i2", "options": {"size": "S"}, "available": False, "price": 7.25},
+            },
+        }
+    }
+    orders = {
+        "#W1": {
+            "order_id": "#W1",
+            "user_id": "ada_l_1",
+            "address": address,
+            "items": [{"name": "Mug", "product_id": "p1", "item_id": "i1", "price": 8.5, "options": {"size": "L"}}],
+            "fulfillments": [],
+            "status": "pending",
+            "payment_history": [{"transaction_type": "payment", "amount": 8.5, "payment_method_id": "gift_card_1"}],
+        }
+    }
     return users, products, orders
 
 
@@ -88,8 +111,13 @@ def write(directory: Path, users: dict, products: dict, orders: dict) -> Path:
 
 def test_small_shop_round_trip_with_extra_keys_and_stock_flag(tmp_path):
     users, products, orders = minimal_shop()
-    orders["#W1"].update(status="exchange requested", exchange_items=["i1"], exchange_new_items=["i2"],
-                         exchange_payment_method_id="gift_card_1", exchange_price_difference=-1.25)
+    orders["#W1"].update(
+        status="exchange requested",
+        exchange_items=["i1"],
+        exchange_new_items=["i2"],
+        exchange_payment_method_id="gift_card_1",
+        exchange_price_difference=-1.25,
+    )
     call_command("import_shop", str(write(tmp_path / "in", users, products, orders)), "--stock", "7", verbosity=0)
     assert Variant.objects.get(item_id="i1").stock_quantity == 7 and not Variant.objects.get(item_id="i2").available
     assert PaymentMethod.objects.get().balance == Decimal("10.00")
@@ -100,18 +128,37 @@ def test_small_shop_round_trip_with_extra_keys_and_stock_flag(tmp_path):
 @pytest.mark.parametrize(
     ("file", "mutate", "expected"),
     [
-        ("users.json", lambda u, p, o: u["ada_l_1"].pop("email"), "users.json, record 'ada_l_1', field 'email': is missing"),
-        ("users.json", lambda u, p, o: u["ada_l_1"]["payment_methods"]["gift_card_1"].update(balance="10"),
-         "users.json, record 'ada_l_1', field 'payment_methods.gift_card_1.balance': must be int/float, not str"),
-        ("products.json", lambda u, p, o: p["p1"]["variants"]["i2"].update(price=-1),
-         "products.json, record 'p1', field 'variants.i2.price': must not be negative"),
+        (
+            "users.json",
+            lambda u, p, o: u["ada_l_1"].pop("email"),
+            "users.json, record 'ada_l_1', field 'email': is missing",
+        ),
+        (
+            "users.json",
+            lambda u, p, o: u["ada_l_1"]["payment_methods"]["gift_card_1"].update(balance="10"),
+            "users.json, record 'ada_l_1', field 'payment_methods.gift_card_1.balance': must be int/float, not str",
+        ),
+        (
+            "products.json",
+            lambda u, p, o: p["p1"]["variants"]["i2"].update(price=-1),
+            "products.json, record 'p1', field 'variants.i2.price': must not be negative",
+        ),
         ("orders.json", lambda u, p, o: o["#W1"].update(status="lost"), "orders.json, record '#W1', field 'status'"),
-        ("orders.json", lambda u, p, o: o["#W1"]["items"][0].update(item_id="i9"), "orders.json, record '#W1', field 'items[0].item_id'"),
-        ("orders.json", lambda u, p, o: o["#W1"]["payment_history"][0].update(payment_method_id="paypal_9"),
-         "field 'payment_history[0].payment_method_id': is not a payment method of user 'ada_l_1'"),
+        (
+            "orders.json",
+            lambda u, p, o: o["#W1"]["items"][0].update(item_id="i9"),
+            "orders.json, record '#W1', field 'items[0].item_id'",
+        ),
+        (
+            "orders.json",
+            lambda u, p, o: o["#W1"]["payment_history"][0].update(payment_method_id="paypal_9"),
+            "field 'payment_history[0].payment_method_id': is not a payment method of user 'ada_l_1'",
+        ),
     ],
 )
-def test_a_malformed_file_is_rejected_naming_file_record_and_field_and_nothing_is_written(tmp_path, file, mutate, expected):
+def test_a_malformed_file_is_rejected_naming_file_record_and_field_and_nothing_is_written(
+    tmp_path, file, mutate, expected
+):
     users, products, orders = minimal_shop()
     mutate(users, products, orders)
     directory = write(tmp_path / "bad", users, products, orders)

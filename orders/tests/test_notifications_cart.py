@@ -23,7 +23,9 @@ from orders.tests.mail_worker import MailWorker, wait_until
 
 def make_cart(*, idle: timedelta, items: int = 1, customer=None, status: str = Cart.Status.OPEN) -> Cart:
     touched = timezone.now() - idle
-    cart = Cart.objects.create(customer=customer or CustomerFactory(), status=status, created_at=touched, updated_at=touched)
+    cart = Cart.objects.create(
+        customer=customer or CustomerFactory(), status=status, created_at=touched, updated_at=touched
+    )
     for _ in range(items):
         CartItem.objects.create(cart=cart, variant=VariantFactory(), quantity=2)
     return cart
@@ -108,7 +110,12 @@ class TestSecondReminderSelection:
         sent = timezone.now() - timedelta(hours=hours_ago)
         Cart.objects.filter(pk=cart.pk).update(reminder_sent_at=sent)
         return CartReminder.objects.create(
-            cart=cart, customer=cart.customer, sequence=1, status=CartReminder.Status.SENT, created_at=sent, sent_at=sent
+            cart=cart,
+            customer=cart.customer,
+            sequence=1,
+            status=CartReminder.Status.SENT,
+            created_at=sent,
+            sent_at=sent,
         )
 
     def test_due_after_cart_second_reminder_after(self, settings):
@@ -142,9 +149,16 @@ def test_opening_the_restore_link_touches_the_cart_so_no_second_reminder_follows
     reminders = []
     for cart in carts:
         Cart.objects.filter(pk=cart.pk).update(reminder_sent_at=sent)
-        reminders.append(CartReminder.objects.create(
-            cart=cart, customer=cart.customer, sequence=1, status=CartReminder.Status.SENT, created_at=sent, sent_at=sent
-        ))
+        reminders.append(
+            CartReminder.objects.create(
+                cart=cart,
+                customer=cart.customer,
+                sequence=1,
+                status=CartReminder.Status.SENT,
+                created_at=sent,
+                sent_at=sent,
+            )
+        )
     came_back, untouched = reminders
     assert sorted(pk for pk, _ in reminders_due_second(now=timezone.now())) == sorted(r.pk for r in reminders)
 
@@ -162,7 +176,9 @@ def test_opening_the_restore_link_touches_the_cart_so_no_second_reminder_follows
 def test_conversions_are_recorded_for_carts_ordered_after_the_reminder():
     converted = make_cart(idle=timedelta(hours=30))
     sent = timezone.now() - timedelta(hours=20)
-    reminder = CartReminder.objects.create(cart=converted, customer=converted.customer, sequence=1, status="sent", sent_at=sent)
+    reminder = CartReminder.objects.create(
+        cart=converted, customer=converted.customer, sequence=1, status="sent", sent_at=sent
+    )
     quiet = make_cart(idle=timedelta(hours=30))
     CartReminder.objects.create(cart=quiet, customer=quiet.customer, sequence=1, status="sent", sent_at=sent)
     OrderFactory(customer=converted.customer, created_at=timezone.now() - timedelta(hours=2))

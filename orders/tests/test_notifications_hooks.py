@@ -34,7 +34,9 @@ def empty_default_queue():
         connection.default_channel.client.delete("default")
 
 
-def test_set_stock_reports_only_a_change_from_zero_and_queues_dispatch_on_commit(django_capture_on_commit_callbacks, empty_default_queue):
+def test_set_stock_reports_only_a_change_from_zero_and_queues_dispatch_on_commit(
+    django_capture_on_commit_callbacks, empty_default_queue
+):
     variant = VariantFactory(stock_quantity=0)
     with django_capture_on_commit_callbacks(execute=True):
         variant_set_stock(item_id=variant.item_id, stock_quantity=4)

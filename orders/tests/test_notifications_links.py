@@ -53,7 +53,9 @@ def test_rfc8058_one_click_post_from_a_mail_client_works_without_csrf(client):
     "tamper",
     [
         lambda token: token[:-1] + ("A" if token[-1] != "A" else "B"),  # signature altered
-        lambda token: unsubscribe_token(customer_id=1, kind="cart").split(":")[0] + ":" + token.split(":", 1)[1],  # payload swapped
+        lambda token: (
+            unsubscribe_token(customer_id=1, kind="cart").split(":")[0] + ":" + token.split(":", 1)[1]
+        ),  # payload swapped
         lambda token: "not-a-token",
     ],
 )

@@ -35,7 +35,9 @@ def test_each_status_change_mails_the_customer_once(mail_worker):
     mailbox = mail_worker.mailbox
     mailbox.reset()
     order = OrderFactory(status="processed")
-    fulfillment = Fulfillment.objects.create(order=order, tracking_ids=["TRK123"], carrier="UPS", item_ids=[], tracking_status="label created")
+    fulfillment = Fulfillment.objects.create(
+        order=order, tracking_ids=["TRK123"], carrier="UPS", item_ids=[], tracking_status="label created"
+    )
 
     change_status(fulfillment, "in transit")
     change_status(fulfillment, "in transit")  # no change: no email
@@ -48,5 +50,7 @@ def test_each_status_change_mails_the_customer_once(mail_worker):
     messages = mailbox.wait_for(2)
     assert not wait_until(lambda: len(mailbox.messages) > 2, timeout=2)
     assert [m["To"] for m in messages] == [order.customer.email] * 2
-    assert sorted(m["Subject"] for m in messages) == sorted([f"Order {order.order_id}: in transit", f"Order {order.order_id}: out for delivery"])
+    assert sorted(m["Subject"] for m in messages) == sorted(
+        [f"Order {order.order_id}: in transit", f"Order {order.order_id}: out for delivery"]
+    )
     assert "TRK123" in messages[0].get_payload()[0].get_payload(decode=True).decode()

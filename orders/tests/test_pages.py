@@ -92,7 +92,12 @@ def test_notify_toggle_refuses_an_available_item_and_needs_login_and_post(client
     assert not RestockSubscription.objects.exists()
     assert client.get(reverse("orders:product", args=["nope"])).status_code == 404
     other = VariantFactory(stock_quantity=0)  # an item of another product under this product's URL
-    assert client.post(reverse("orders:restock", args=[store.lamp.product_id, other.item_id]), {"action": "subscribe"}).status_code == 404
+    assert (
+        client.post(
+            reverse("orders:restock", args=[store.lamp.product_id, other.item_id]), {"action": "subscribe"}
+        ).status_code
+        == 404
+    )
     assert not RestockSubscription.objects.exists()
 
 

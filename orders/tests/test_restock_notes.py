@@ -18,9 +18,13 @@ def customer_with_login(username: str):
 
 
 def sent_note(*, customer, variant) -> RestockNotification:
-    subscription = RestockSubscription.objects.create(customer=customer, variant=variant, status=RestockSubscription.Status.CLOSED)
+    subscription = RestockSubscription.objects.create(
+        customer=customer, variant=variant, status=RestockSubscription.Status.CLOSED
+    )
     event = RestockEvent.objects.create(variant=variant, previous_quantity=0, new_quantity=5)
-    return RestockNotification.objects.create(subscription=subscription, event=event, customer=customer, status=RestockNotification.Status.SENT)
+    return RestockNotification.objects.create(
+        subscription=subscription, event=event, customer=customer, status=RestockNotification.Status.SENT
+    )
 
 
 def test_a_sent_restock_alert_shows_once_on_my_orders_and_only_to_its_customer(client):

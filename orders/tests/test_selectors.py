@@ -16,14 +16,23 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def order():
-    customer = CustomerFactory(handle="noel_park_1234", first_name="Noel", last_name="Park", email="Noel.Park@Example.com", zip="10001")
+    customer = CustomerFactory(
+        handle="noel_park_1234", first_name="Noel", last_name="Park", email="Noel.Park@Example.com", zip="10001"
+    )
     card = PaymentMethodFactory(customer=customer, payment_method_id="credit_card_111", brand="visa", last_four="1111")
-    PaymentMethodFactory(customer=customer, payment_method_id="gift_card_222", source=PaymentMethod.Source.GIFT_CARD, balance=Decimal("12.30"))
+    PaymentMethodFactory(
+        customer=customer,
+        payment_method_id="gift_card_222",
+        source=PaymentMethod.Source.GIFT_CARD,
+        balance=Decimal("12.30"),
+    )
     PaymentMethodFactory(customer=customer, payment_method_id="paypal_333", source=PaymentMethod.Source.PAYPAL)
     lamp = ProductFactory(product_id="100", name="Desk Lamp")
     warm = VariantFactory(product=lamp, item_id="1001", options={"color": "warm"}, price=Decimal("19.99"))
     VariantFactory(product=lamp, item_id="1002", options={"color": "cold"}, price=Decimal("21.00"), stock_quantity=0)
-    return make_order(customer=customer, variants=[warm, warm], payment_method=card, status="delivered", order_id="#W1000001")
+    return make_order(
+        customer=customer, variants=[warm, warm], payment_method=card, status="delivered", order_id="#W1000001"
+    )
 
 
 def test_order_details_has_the_exact_tau_bench_shape_and_extra_keys_only_when_set(order):
@@ -31,8 +40,18 @@ def test_order_details_has_the_exact_tau_bench_shape_and_extra_keys_only_when_se
     assert record == {
         "order_id": "#W1000001",
         "user_id": "noel_park_1234",
-        "address": {"address1": "1 Main Street", "address2": "Apt 2", "city": "Austin", "country": "USA", "state": "TX", "zip": "78701"},
-        "items": [{"name": "Desk Lamp", "product_id": "100", "item_id": "1001", "price": 19.99, "options": {"color": "warm"}}] * 2,
+        "address": {
+            "address1": "1 Main Street",
+            "address2": "Apt 2",
+            "city": "Austin",
+            "country": "USA",
+            "state": "TX",
+            "zip": "78701",
+        },
+        "items": [
+            {"name": "Desk Lamp", "product_id": "100", "item_id": "1001", "price": 19.99, "options": {"color": "warm"}}
+        ]
+        * 2,
         "fulfillments": [{"tracking_id": ["123456789012"], "item_ids": ["1001", "1001"]}],
         "status": "delivered",
         "payment_history": [{"transaction_type": "payment", "amount": 39.98, "payment_method_id": "credit_card_111"}],
@@ -47,7 +66,14 @@ def test_order_details_has_the_exact_tau_bench_shape_and_extra_keys_only_when_se
 def test_customer_and_product_details_shapes(order):
     assert selectors.customer_details("noel_park_1234") == {
         "name": {"first_name": "Noel", "last_name": "Park"},
-        "address": {"address1": "1 Main Street", "address2": "Apt 2", "city": "Austin", "country": "USA", "state": "TX", "zip": "10001"},
+        "address": {
+            "address1": "1 Main Street",
+            "address2": "Apt 2",
+            "city": "Austin",
+            "country": "USA",
+            "state": "TX",
+            "zip": "10001",
+        },
         "email": "Noel.Park@Example.com",
         "payment_methods": {
             "credit_card_111": {"source": "credit_card", "brand": "visa", "last_four": "1111", "id": "credit_card_111"},
@@ -122,10 +148,16 @@ def test_single_query_order_details_matches_the_orm_export_in_every_state(order,
     cold.save()
     pending = make_order(customer=customer, variants=[warm], payment_method=card, order_id="#W1000002")
     to_modify = make_order(customer=customer, variants=[warm, warm], payment_method=card, order_id="#W1000003")
-    to_exchange = make_order(customer=customer, variants=[warm], payment_method=card, status="delivered", order_id="#W1000004")
+    to_exchange = make_order(
+        customer=customer, variants=[warm], payment_method=card, status="delivered", order_id="#W1000004"
+    )
     services.order_cancel(order_id=pending.order_id, reason="ordered by mistake")
-    services.order_modify_items(order_id=to_modify.order_id, item_ids=["1001"], new_item_ids=["1002"], payment_method_id="gift_card_222")
-    services.order_exchange_items(order_id=to_exchange.order_id, item_ids=["1001"], new_item_ids=["1002"], payment_method_id="credit_card_111")
+    services.order_modify_items(
+        order_id=to_modify.order_id, item_ids=["1001"], new_item_ids=["1002"], payment_method_id="gift_card_222"
+    )
+    services.order_exchange_items(
+        order_id=to_exchange.order_id, item_ids=["1001"], new_item_ids=["1002"], payment_method_id="credit_card_111"
+    )
     services.order_return_items(order_id="#W1000001", item_ids=["1001", "1001"], payment_method_id="credit_card_111")
     for order_id in ("#W1000001", "#W1000002", "#W1000003", "#W1000004"):
         with django_assert_num_queries(1):
@@ -147,7 +179,9 @@ def test_order_details_refuses_another_customers_order_like_a_missing_one(order)
 
 def test_products_with_variants_reads_them_in_one_query_as_the_orm_would(django_assert_num_queries):
     boots = ProductFactory(name="Trail Boots", description="Waterproof")
-    second = VariantFactory(product=boots, options={"size": "10", "colour": "brown"}, price=Decimal("129.50"), stock_quantity=0)
+    second = VariantFactory(
+        product=boots, options={"size": "10", "colour": "brown"}, price=Decimal("129.50"), stock_quantity=0
+    )
     first = VariantFactory(product=boots, options={"size": "9"}, price=Decimal("99.00"))
     other = VariantFactory(options={"size": "M"})
     VariantFactory()  # not asked for
@@ -155,15 +189,27 @@ def test_products_with_variants_reads_them_in_one_query_as_the_orm_would(django_
     with django_assert_num_queries(1):
         found = selectors.products_with_variants([boots.product_id, other.product.product_id])
         # Everything a catalog tool reads is loaded: no lazy query for the product or a field.
-        [(variant.product.name, variant.options, variant.available) for entry in found.values() for variant in entry.variants]
+        [
+            (variant.product.name, variant.options, variant.available)
+            for entry in found.values()
+            for variant in entry.variants
+        ]
 
     assert set(found) == {boots.product_id, other.product.product_id}
     entry = found[boots.product_id]
-    assert entry.product.pk == boots.pk and entry.product.description == "Waterproof" and not entry.product._state.adding
+    assert (
+        entry.product.pk == boots.pk and entry.product.description == "Waterproof" and not entry.product._state.adding
+    )
     assert [variant.pk for variant in entry.variants] == sorted([first.pk, second.pk])  # by id
     loaded = {variant.pk: variant for variant in entry.variants}
-    assert loaded[second.pk].options == {"size": "10", "colour": "brown"} and loaded[second.pk].price == Decimal("129.50")
-    assert isinstance(loaded[second.pk].price, Decimal) and loaded[second.pk].stock_quantity == 0 and not loaded[second.pk].available
+    assert loaded[second.pk].options == {"size": "10", "colour": "brown"} and loaded[second.pk].price == Decimal(
+        "129.50"
+    )
+    assert (
+        isinstance(loaded[second.pk].price, Decimal)
+        and loaded[second.pk].stock_quantity == 0
+        and not loaded[second.pk].available
+    )
     assert all(variant.product is entry.product for variant in entry.variants)  # one Product object per product
     # Loaded instances save like any other.
     loaded[first.pk].stock_quantity = 3

@@ -22,7 +22,10 @@ GIFT = PaymentMethod.Source.GIFT_CARD
 
 
 def history(order):
-    return [(p.transaction_type, p.amount, p.payment_method.payment_method_id) for p in order.payments.select_related("payment_method")]
+    return [
+        (p.transaction_type, p.amount, p.payment_method.payment_method_id)
+        for p in order.payments.select_related("payment_method")
+    ]
 
 
 @pytest.fixture
@@ -36,10 +39,24 @@ def shop():
     medium = VariantFactory(product=shirt, price=Decimal("25.50"), options={"size": "M"})
     large = VariantFactory(product=shirt, price=Decimal("18.25"), options={"size": "L"})
     sold_out = VariantFactory(product=shirt, price=Decimal("22.00"), options={"size": "XL"}, stock_quantity=0)
-    return type("Shop", (), dict(customer=customer, card=card, gift=gift, shirt=shirt, small=small, medium=medium, large=large, sold_out=sold_out))
+    return type(
+        "Shop",
+        (),
+        dict(
+            customer=customer,
+            card=card,
+            gift=gift,
+            shirt=shirt,
+            small=small,
+            medium=medium,
+            large=large,
+            sold_out=sold_out,
+        ),
+    )
 
 
 # --- cancel ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("reason", ["no longer needed", "ordered by mistake"])
 def test_cancel_refunds_each_payment_and_records_the_reason(shop, reason):
@@ -63,7 +80,10 @@ def test_cancel_after_a_payment_change_refunds_only_what_each_method_still_holds
     services.order_modify_payment(order_id=order.order_id, payment_method_id=shop.gift.payment_method_id)
     services.order_cancel(order_id=order.order_id, reason="ordered by mistake")
     refunds = [h for h in history(order) if h[0] == "refund"]
-    assert refunds == [("refund", Decimal("20.00"), shop.card.payment_method_id), ("refund", Decimal("20.00"), shop.gift.payment_method_id)]
+    assert refunds == [
+        ("refund", Decimal("20.00"), shop.card.payment_method_id),
+        ("refund", Decimal("20.00"), shop.gift.payment_method_id),
+    ]
     shop.gift.refresh_from_db()
     assert shop.gift.balance == Decimal("50.00")
 
@@ -126,13 +146,19 @@ def test_two_simultaneous_cancellations_yield_exactly_one_refund():
 
 # --- refund limit -------------------------------------------------------------------------
 
+
 def test_self_service_refund_limit_counts_cancellations_and_returns_in_30_days(shop, settings):
     settings.ORDERS_SELF_SERVICE_REFUND_LIMIT = 2
     first = make_order(customer=shop.customer, variants=[shop.small], payment_method=shop.card)
     second = make_order(customer=shop.customer, variants=[shop.small], payment_method=shop.card, status="delivered")
     third = make_order(customer=shop.customer, variants=[shop.small], payment_method=shop.card)
     services.order_cancel(order_id=first.order_id, reason="no longer needed", self_service=True)
-    services.order_return_items(order_id=second.order_id, item_ids=[shop.small.item_id], payment_method_id=shop.card.payment_method_id, self_service=True)
+    services.order_return_items(
+        order_id=second.order_id,
+        item_ids=[shop.small.item_id],
+        payment_method_id=shop.card.payment_method_id,
+        self_service=True,
+    )
     with pytest.raises(RuleViolation) as error:
         services.order_cancel(order_id=third.order_id, reason="no longer needed", self_service=True)
     assert error.value.code == "refund_limit" and "human agent" in error.value.message
@@ -148,6 +174,7 @@ def test_self_service_refund_limit_counts_cancellations_and_returns_in_30_days(s
 
 # --- address ------------------------------------------------------------------------------
 
+
 def test_modify_order_address_keeps_status_and_refuses_missing_fields(shop):
     order = make_order(customer=shop.customer, variants=[shop.small], payment_method=shop.card)
     new = dict(address1=" 9 Elm St ", address2="", city="Boston", state="MA", country="USA", zip="02101")
@@ -162,14 +189,19 @@ def test_modify_order_address_keeps_status_and_refuses_missing_fields(shop):
 
 
 def test_modify_customer_address(shop):
-    services.customer_modify_address(handle=shop.customer.handle, address1="5 Oak", address2="", city="Reno", state="NV", country="USA", zip="89501")
+    services.customer_modify_address(
+        handle=shop.customer.handle, address1="5 Oak", address2="", city="Reno", state="NV", country="USA", zip="89501"
+    )
     shop.customer.refresh_from_db()
     assert (shop.customer.address1, shop.customer.city) == ("5 Oak", "Reno")
     with pytest.raises(NotFound):
-        services.customer_modify_address(handle="nobody_1", address1="5 Oak", address2="", city="Reno", state="NV", country="USA", zip="89501")
+        services.customer_modify_address(
+            handle="nobody_1", address1="5 Oak", address2="", city="Reno", state="NV", country="USA", zip="89501"
+        )
 
 
 # --- payment method -----------------------------------------------------------------------
+
 
 def test_modify_payment_to_gift_card_moves_both_balances(shop):
     order = make_order(customer=shop.customer, variants=[shop.small], payment_method=shop.card)
@@ -194,7 +226,9 @@ def test_modify_payment_from_gift_card_refunds_the_card(shop):
 
 
 def test_modify_payment_refusals(shop):
-    order = make_order(customer=shop.customer, variants=[shop.small, shop.medium, shop.medium], payment_method=shop.card)
+    order = make_order(
+        customer=shop.customer, variants=[shop.small, shop.medium, shop.medium], payment_method=shop.card
+    )
     stranger_card = PaymentMethodFactory()
     with pytest.raises(InvalidInput, match="already paid"):
         services.order_modify_payment(order_id=order.order_id, payment_method_id=shop.card.payment_method_id)
@@ -208,9 +242,15 @@ def test_modify_payment_refusals(shop):
 
 # --- modify items -------------------------------------------------------------------------
 
+
 def test_modify_items_charges_the_difference_and_locks_the_order(shop):
     order = make_order(customer=shop.customer, variants=[shop.small, shop.large], payment_method=shop.card)
-    services.order_modify_items(order_id=order.order_id, item_ids=[shop.small.item_id], new_item_ids=[shop.medium.item_id], payment_method_id=shop.gift.payment_method_id)
+    services.order_modify_items(
+        order_id=order.order_id,
+        item_ids=[shop.small.item_id],
+        new_item_ids=[shop.medium.item_id],
+        payment_method_id=shop.gift.payment_method_id,
+    )
     order.refresh_from_db()
     assert order.status == "pending (item modified)"
     assert sorted(i.variant.item_id for i in order.items.all()) == sorted([shop.medium.item_id, shop.large.item_id])
@@ -220,7 +260,12 @@ def test_modify_items_charges_the_difference_and_locks_the_order(shop):
     shop.gift.refresh_from_db()
     assert shop.gift.balance == Decimal("44.50")
     for action in (
-        lambda: services.order_modify_items(order_id=order.order_id, item_ids=[shop.large.item_id], new_item_ids=[shop.small.item_id], payment_method_id=shop.card.payment_method_id),
+        lambda: services.order_modify_items(
+            order_id=order.order_id,
+            item_ids=[shop.large.item_id],
+            new_item_ids=[shop.small.item_id],
+            payment_method_id=shop.card.payment_method_id,
+        ),
         lambda: services.order_cancel(order_id=order.order_id, reason="no longer needed"),
         lambda: services.order_modify_payment(order_id=order.order_id, payment_method_id=shop.gift.payment_method_id),
     ):
@@ -233,16 +278,25 @@ def test_modify_items_refund_and_zero_difference_and_multiplicity(shop):
     order = make_order(customer=shop.customer, variants=[shop.small, shop.small, shop.medium], payment_method=shop.card)
     # Both identical smalls become: one large (−1.75) and one red small (0) → refund 1.75.
     services.order_modify_items(
-        order_id=order.order_id, item_ids=[shop.small.item_id, shop.small.item_id],
-        new_item_ids=[shop.large.item_id, other_shirt.item_id], payment_method_id=shop.gift.payment_method_id,
+        order_id=order.order_id,
+        item_ids=[shop.small.item_id, shop.small.item_id],
+        new_item_ids=[shop.large.item_id, other_shirt.item_id],
+        payment_method_id=shop.gift.payment_method_id,
     )
     assert history(order)[-1] == ("refund", Decimal("1.75"), shop.gift.payment_method_id)
-    assert sorted(i.variant.item_id for i in order.items.all()) == sorted([shop.large.item_id, other_shirt.item_id, shop.medium.item_id])
+    assert sorted(i.variant.item_id for i in order.items.all()) == sorted(
+        [shop.large.item_id, other_shirt.item_id, shop.medium.item_id]
+    )
     shop.gift.refresh_from_db()
     assert shop.gift.balance == Decimal("51.75")
 
     zero = make_order(customer=shop.customer, variants=[shop.small], payment_method=shop.card)
-    services.order_modify_items(order_id=zero.order_id, item_ids=[shop.small.item_id], new_item_ids=[other_shirt.item_id], payment_method_id=shop.card.payment_method_id)
+    services.order_modify_items(
+        order_id=zero.order_id,
+        item_ids=[shop.small.item_id],
+        new_item_ids=[other_shirt.item_id],
+        payment_method_id=shop.card.payment_method_id,
+    )
     assert history(zero)[-1] == ("refund", Decimal("0.00"), shop.card.payment_method_id)
 
 
@@ -251,7 +305,12 @@ def test_modify_items_rounds_the_sum_of_differences_to_cents(shop):
     b = VariantFactory(product=shop.shirt, price=Decimal("10.20"))
     c = VariantFactory(product=shop.shirt, price=Decimal("10.33"))
     order = make_order(customer=shop.customer, variants=[a, a, a], payment_method=shop.card)
-    services.order_modify_items(order_id=order.order_id, item_ids=[a.item_id] * 3, new_item_ids=[b.item_id, c.item_id, b.item_id], payment_method_id=shop.card.payment_method_id)
+    services.order_modify_items(
+        order_id=order.order_id,
+        item_ids=[a.item_id] * 3,
+        new_item_ids=[b.item_id, c.item_id, b.item_id],
+        payment_method_id=shop.card.payment_method_id,
+    )
     assert history(order)[-1] == ("payment", Decimal("0.43"), shop.card.payment_method_id)
     # The export shows the amount with exactly two decimals.
     from orders.selectors import order_details
@@ -289,9 +348,16 @@ def test_modify_and_exchange_item_refusals_write_nothing(shop, case, error, mess
         "empty": ([], [], shop.card),
     }[case]
     for status, service in (("pending", services.order_modify_items), ("delivered", services.order_exchange_items)):
-        order = make_order(customer=shop.customer, variants=[shop.small, shop.large], payment_method=shop.card, status=status)
+        order = make_order(
+            customer=shop.customer, variants=[shop.small, shop.large], payment_method=shop.card, status=status
+        )
         with pytest.raises(error, match=message):
-            service(order_id=order.order_id, item_ids=args[0], new_item_ids=args[1], payment_method_id=args[2].payment_method_id)
+            service(
+                order_id=order.order_id,
+                item_ids=args[0],
+                new_item_ids=args[1],
+                payment_method_id=args[2].payment_method_id,
+            )
         order.refresh_from_db()
         assert order.status == status and order.payments.count() == 1
         assert sorted(i.variant.item_id for i in order.items.all()) == sorted([small, shop.large.item_id])
@@ -300,6 +366,7 @@ def test_modify_and_exchange_item_refusals_write_nothing(shop, case, error, mess
 
 
 # --- a new item equal to the old one (tau-bench accepts it: that item stays) ---------------
+
 
 def items_in_order(order):
     return [(i.variant.item_id, i.price) for i in order.items.select_related("variant")]
@@ -440,6 +507,7 @@ def test_an_unchanged_item_that_is_sold_out_is_refused_as_tau_bench_does_and_not
 
 # --- returns and exchanges ----------------------------------------------------------------
 
+
 @pytest.fixture
 def email_worker(smtp_outbox):
     """A worker consuming only the email queue, mailing through the smtp_outbox server."""
@@ -450,8 +518,17 @@ def email_worker(smtp_outbox):
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_return_records_sorted_items_and_emails_instructions_on_commit(shop, smtp_outbox, email_worker):
-    order = make_order(customer=shop.customer, variants=[shop.medium, shop.small, shop.small], payment_method=shop.card, status="delivered")
-    services.order_return_items(order_id=order.order_id, item_ids=[shop.small.item_id, shop.medium.item_id, shop.small.item_id], payment_method_id=shop.card.payment_method_id)
+    order = make_order(
+        customer=shop.customer,
+        variants=[shop.medium, shop.small, shop.small],
+        payment_method=shop.card,
+        status="delivered",
+    )
+    services.order_return_items(
+        order_id=order.order_id,
+        item_ids=[shop.small.item_id, shop.medium.item_id, shop.small.item_id],
+        payment_method_id=shop.card.payment_method_id,
+    )
     order.refresh_from_db()
     assert order.status == "return requested"
     assert order.return_items == sorted([shop.small.item_id, shop.medium.item_id, shop.small.item_id])
@@ -459,7 +536,11 @@ def test_return_records_sorted_items_and_emails_instructions_on_commit(shop, smt
     assert order.payments.count() == 1  # refunded only when the parcel arrives
     [mail] = smtp_outbox.wait_for(1)
     assert mail["To"] == shop.customer.email and order.order_id in mail["Subject"]
-    parts = {part.get_content_type(): part.get_payload(decode=True).decode() for part in mail.walk() if not part.is_multipart()}
+    parts = {
+        part.get_content_type(): part.get_payload(decode=True).decode()
+        for part in mail.walk()
+        if not part.is_multipart()
+    }
     assert set(parts) == {"text/plain", "text/html"}
     assert "T-Shirt (size: S)" in parts["text/plain"] and "5–7 business days" in parts["text/plain"]
     assert "<ol>" in parts["text/html"] and order.order_id in parts["text/html"]
@@ -468,20 +549,33 @@ def test_return_records_sorted_items_and_emails_instructions_on_commit(shop, smt
 
 def test_a_refused_return_sends_no_mail(shop, django_capture_on_commit_callbacks):
     order = make_order(customer=shop.customer, variants=[shop.small], payment_method=shop.card, status="processed")
-    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuleViolation, match="hasn't been delivered|being prepared"):
-        services.order_return_items(order_id=order.order_id, item_ids=[shop.small.item_id], payment_method_id=shop.card.payment_method_id)
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(RuleViolation, match="hasn't been delivered|being prepared"),
+    ):
+        services.order_return_items(
+            order_id=order.order_id, item_ids=[shop.small.item_id], payment_method_id=shop.card.payment_method_id
+        )
     assert callbacks == []
 
 
 def test_return_refund_goes_to_original_method_or_a_gift_card_only(shop):
     paypal = PaymentMethodFactory(customer=shop.customer, source=PaymentMethod.Source.PAYPAL)
-    order = make_order(customer=shop.customer, variants=[shop.small, shop.medium], payment_method=shop.card, status="delivered")
+    order = make_order(
+        customer=shop.customer, variants=[shop.small, shop.medium], payment_method=shop.card, status="delivered"
+    )
     with pytest.raises(RuleViolation, match="original payment method") as error:
-        services.order_return_items(order_id=order.order_id, item_ids=[shop.small.item_id], payment_method_id=paypal.payment_method_id)
+        services.order_return_items(
+            order_id=order.order_id, item_ids=[shop.small.item_id], payment_method_id=paypal.payment_method_id
+        )
     assert error.value.code == "refund_method"
     with pytest.raises(InvalidInput, match="1 time"):
-        services.order_return_items(order_id=order.order_id, item_ids=[shop.small.item_id] * 2, payment_method_id=shop.gift.payment_method_id)
-    services.order_return_items(order_id=order.order_id, item_ids=[shop.medium.item_id], payment_method_id=shop.gift.payment_method_id)
+        services.order_return_items(
+            order_id=order.order_id, item_ids=[shop.small.item_id] * 2, payment_method_id=shop.gift.payment_method_id
+        )
+    services.order_return_items(
+        order_id=order.order_id, item_ids=[shop.medium.item_id], payment_method_id=shop.gift.payment_method_id
+    )
     # Staff receive the parcel: the refund of the returned item's price is issued once.
     services.order_return_receive(order_id=order.order_id)
     assert history(order)[-1] == ("refund", Decimal("25.50"), shop.gift.payment_method_id)
@@ -494,10 +588,14 @@ def test_return_refund_goes_to_original_method_or_a_gift_card_only(shop):
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_exchange_records_difference_without_charging(shop, smtp_outbox, email_worker):
-    order = make_order(customer=shop.customer, variants=[shop.small, shop.large], payment_method=shop.card, status="delivered")
+    order = make_order(
+        customer=shop.customer, variants=[shop.small, shop.large], payment_method=shop.card, status="delivered"
+    )
     services.order_exchange_items(
-        order_id=order.order_id, item_ids=[shop.small.item_id, shop.large.item_id],
-        new_item_ids=[shop.medium.item_id, shop.small.item_id], payment_method_id=shop.gift.payment_method_id,
+        order_id=order.order_id,
+        item_ids=[shop.small.item_id, shop.large.item_id],
+        new_item_ids=[shop.medium.item_id, shop.small.item_id],
+        payment_method_id=shop.gift.payment_method_id,
     )
     order.refresh_from_db()
     assert order.status == "exchange requested"
@@ -510,7 +608,9 @@ def test_exchange_records_difference_without_charging(shop, smtp_outbox, email_w
     [mail] = smtp_outbox.wait_for(1)
     assert "exchange" in mail["Subject"]
     with pytest.raises(RuleViolation, match="already has an exchange request"):
-        services.order_return_items(order_id=order.order_id, item_ids=[shop.small.item_id], payment_method_id=shop.card.payment_method_id)
+        services.order_return_items(
+            order_id=order.order_id, item_ids=[shop.small.item_id], payment_method_id=shop.card.payment_method_id
+        )
 
 
 @pytest.mark.worker
@@ -523,8 +623,12 @@ def test_return_instructions_retry_an_unreachable_mail_server_then_land_in_faile
     # Nothing listens on this port: every attempt fails to connect, is retried once, then fails.
     unreachable = {"EMAIL_URL": f"smtp://127.0.0.1:{free_port()}", "EMAIL_MAX_RETRIES": "1"}
     with queue_worker(queues="email", env=unreachable) as worker:
-        services.order_return_items(order_id=order.order_id, item_ids=[shop.small.item_id], payment_method_id=shop.card.payment_method_id)
-        assert wait_until(lambda: FailedTask.objects.filter(name="orders.send_return_instructions").exists(), timeout=60), worker.log()
+        services.order_return_items(
+            order_id=order.order_id, item_ids=[shop.small.item_id], payment_method_id=shop.card.payment_method_id
+        )
+        assert wait_until(
+            lambda: FailedTask.objects.filter(name="orders.send_return_instructions").exists(), timeout=60
+        ), worker.log()
     failed = FailedTask.objects.get(name="orders.send_return_instructions")
     assert failed.args == [order.order_id] and "refused after 1 retries" in failed.exception
     assert "Retry in" in worker.log()  # one backoff retry before giving up
@@ -537,6 +641,7 @@ def test_return_instructions_retry_an_unreachable_mail_server_then_land_in_faile
 
 
 # --- stock and restock subscriptions -------------------------------------------------------
+
 
 def test_restock_subscription_is_idempotent_and_refused_for_available_items(shop):
     first = services.restock_subscription_create(customer=shop.customer, item_id=shop.sold_out.item_id)

@@ -60,7 +60,20 @@ def two_customers():
     cold = VariantFactory(product=lamp, price=Decimal("24.01"))
     alice_order = make_order(customer=alice, variants=[warm, warm], payment_method=alice_gift)
     bob_order = make_order(customer=bob, variants=[warm], payment_method=bob_card, status="delivered")
-    return type("T", (), dict(alice=alice, bob=bob, alice_gift=alice_gift, bob_card=bob_card, warm=warm, cold=cold, alice_order=alice_order, bob_order=bob_order))
+    return type(
+        "T",
+        (),
+        dict(
+            alice=alice,
+            bob=bob,
+            alice_gift=alice_gift,
+            bob_card=bob_card,
+            warm=warm,
+            cold=cold,
+            alice_order=alice_order,
+            bob_order=bob_order,
+        ),
+    )
 
 
 def test_a_customer_cannot_reach_another_customers_records_and_the_refusal_looks_like_not_found(two_customers):
@@ -71,14 +84,24 @@ def test_a_customer_cannot_reach_another_customers_records_and_the_refusal_looks
     assert not foreign.ok and foreign.error["code"] == missing.error["code"] == "not_found"
     attempts = [
         ("cancel_pending_order", {"order_id": t.bob_order.order_id, "reason": "no longer needed"}),
-        ("return_delivered_order_items", {"order_id": t.bob_order.order_id, "item_ids": [t.warm.item_id], "payment_method_id": t.bob_card.payment_method_id}),
+        (
+            "return_delivered_order_items",
+            {
+                "order_id": t.bob_order.order_id,
+                "item_ids": [t.warm.item_id],
+                "payment_method_id": t.bob_card.payment_method_id,
+            },
+        ),
         ("modify_pending_order_address", {"order_id": t.bob_order.order_id, **ADDRESS}),
         ("modify_user_address", {"user_id": t.bob.handle, **ADDRESS}),
         ("get_user_details", {"user_id": t.bob.handle}),
         ("find_user_id_by_email", {"email": t.bob.email}),
         ("find_user_id_by_name_zip", {"first_name": "Bob", "last_name": t.bob.last_name, "zip": t.bob.zip}),
         # Alice's own order paid with Bob's card: the payment method isn't hers.
-        ("modify_pending_order_payment", {"order_id": t.alice_order.order_id, "payment_method_id": t.bob_card.payment_method_id}),
+        (
+            "modify_pending_order_payment",
+            {"order_id": t.alice_order.order_id, "payment_method_id": t.bob_card.payment_method_id},
+        ),
     ]
     for name, arguments in attempts:
         outcome = call_tool(name, arguments, context=as_alice)
@@ -86,14 +109,24 @@ def test_a_customer_cannot_reach_another_customers_records_and_the_refusal_looks
     t.bob_order.refresh_from_db()
     t.bob.refresh_from_db()
     assert t.bob_order.status == "delivered" and t.bob.city == "Austin"
-    assert call_tool("find_user_id_by_email", {"email": t.alice.email.upper()}, context=as_alice).result == t.alice.handle
+    assert (
+        call_tool("find_user_id_by_email", {"email": t.alice.email.upper()}, context=as_alice).result == t.alice.handle
+    )
 
 
 def test_an_operator_without_a_customer_may_act_on_any_record(two_customers):
     t = two_customers
     operator = ToolContext(customer=None)
     assert call_tool("find_user_id_by_email", {"email": t.bob.email}, context=operator).result == t.bob.handle
-    outcome = call_tool("return_delivered_order_items", {"order_id": t.bob_order.order_id, "item_ids": [t.warm.item_id], "payment_method_id": t.bob_card.payment_method_id}, context=operator)
+    outcome = call_tool(
+        "return_delivered_order_items",
+        {
+            "order_id": t.bob_order.order_id,
+            "item_ids": [t.warm.item_id],
+            "payment_method_id": t.bob_card.payment_method_id,
+        },
+        context=operator,
+    )
     assert outcome.ok and outcome.result == order_details(t.bob_order.order_id)
     assert outcome.result["status"] == "return requested"
 
@@ -101,11 +134,15 @@ def test_an_operator_without_a_customer_may_act_on_any_record(two_customers):
 def test_read_tools_return_the_export_shape(two_customers):
     t = two_customers
     as_alice = ToolContext(customer=t.alice)
-    assert call_tool("get_order_details", {"order_id": t.alice_order.order_id}, context=as_alice).result == order_details(t.alice_order.order_id)
+    assert call_tool(
+        "get_order_details", {"order_id": t.alice_order.order_id}, context=as_alice
+    ).result == order_details(t.alice_order.order_id)
     product = call_tool("get_product_details", {"product_id": t.warm.product.product_id}, context=as_alice).result
     assert set(product["variants"]) == {t.warm.item_id, t.cold.item_id}
     assert call_tool("list_all_product_types", {}, context=as_alice).result == {"Desk Lamp": t.warm.product.product_id}
-    assert call_tool("get_user_details", {"user_id": t.alice.handle}, context=as_alice).result["orders"] == [t.alice_order.order_id]
+    assert call_tool("get_user_details", {"user_id": t.alice.handle}, context=as_alice).result["orders"] == [
+        t.alice_order.order_id
+    ]
 
 
 @pytest.mark.parametrize(
@@ -140,7 +177,11 @@ def test_other_confirmation_texts(two_customers):
     t = two_customers
     as_alice = ToolContext(customer=t.alice)
     swap = get_tool("modify_pending_order_items").describe(
-        as_alice, order_id=t.alice_order.order_id, item_ids=[t.warm.item_id], new_item_ids=[t.cold.item_id], payment_method_id=t.alice_gift.payment_method_id
+        as_alice,
+        order_id=t.alice_order.order_id,
+        item_ids=[t.warm.item_id],
+        new_item_ids=[t.cold.item_id],
+        payment_method_id=t.alice_gift.payment_method_id,
     )
     assert "price difference of $4.02 is charged to your gift card" in swap and "can't be changed again" in swap
     address = get_tool("modify_user_address").describe(as_alice, user_id=t.alice.handle, **ADDRESS)
@@ -184,14 +225,30 @@ def test_a_swap_card_says_which_item_stays_as_it_is_and_prices_only_the_real_cha
 def test_self_service_refund_limit_through_the_tools(two_customers, settings):
     settings.ORDERS_SELF_SERVICE_REFUND_LIMIT = 0
     t = two_customers
-    outcome = call_tool("cancel_pending_order", {"order_id": t.alice_order.order_id, "reason": "no longer needed"}, context=ToolContext(customer=t.alice))
+    outcome = call_tool(
+        "cancel_pending_order",
+        {"order_id": t.alice_order.order_id, "reason": "no longer needed"},
+        context=ToolContext(customer=t.alice),
+    )
     assert not outcome.ok and outcome.error["code"] == "refund_limit"
-    assert call_tool("cancel_pending_order", {"order_id": t.alice_order.order_id, "reason": "no longer needed"}, context=ToolContext(customer=None)).ok
+    assert call_tool(
+        "cancel_pending_order",
+        {"order_id": t.alice_order.order_id, "reason": "no longer needed"},
+        context=ToolContext(customer=None),
+    ).ok
 
 
 @pytest.mark.parametrize(
     ("expression", "value"),
-    [("2 + 3 * 4", 14.0), ("(2 + 3) * 4", 20.0), ("-(1.005 + 1)", -2.0), ("10 / 3", 3.33), ("536.65 - 47.84", 488.81), ("2/3", 0.67), ("+5", 5.0)],
+    [
+        ("2 + 3 * 4", 14.0),
+        ("(2 + 3) * 4", 20.0),
+        ("-(1.005 + 1)", -2.0),
+        ("10 / 3", 3.33),
+        ("536.65 - 47.84", 488.81),
+        ("2/3", 0.67),
+        ("+5", 5.0),
+    ],
 )
 def test_calculate(expression, value):
     assert calculate_expression(expression) == value
@@ -199,8 +256,15 @@ def test_calculate(expression, value):
 
 @pytest.mark.parametrize(
     ("expression", "fragment"),
-    [("2 ** 8", "only numbers"), ("__import__('os').system('true')", "only numbers"), ("1 / 0", "divides by zero"),
-     ("2 +", "not a valid"), ("x + 1", "only numbers"), ("True + 1", "only numbers"), ("1e300 * 1e300", "too large")],
+    [
+        ("2 ** 8", "only numbers"),
+        ("__import__('os').system('true')", "only numbers"),
+        ("1 / 0", "divides by zero"),
+        ("2 +", "not a valid"),
+        ("x + 1", "only numbers"),
+        ("True + 1", "only numbers"),
+        ("1e300 * 1e300", "too large"),
+    ],
 )
 def test_calculate_refuses_anything_but_arithmetic(expression, fragment):
     outcome = call_tool("calculate", {"expression": expression}, context=ToolContext(customer=None))
@@ -209,8 +273,11 @@ def test_calculate_refuses_anything_but_arithmetic(expression, fragment):
 
 # --- call_tools ---------------------------------------------------------------------------
 
+
 def run_call_tools(lines, *args):
-    path_stdin = io.StringIO("\n".join(json.dumps(line) if not isinstance(line, str) else line for line in lines) + "\n")
+    path_stdin = io.StringIO(
+        "\n".join(json.dumps(line) if not isinstance(line, str) else line for line in lines) + "\n"
+    )
     out = io.StringIO()
     import sys
 
@@ -236,14 +303,19 @@ def test_call_tools_dry_run_leaves_the_database_unchanged_and_exports_each_scena
     results = run_call_tools(
         [
             {"scenario": "cancel"},
-            {"name": "cancel_pending_order", "arguments": {"order_id": t.alice_order.order_id, "reason": "ordered by mistake"}},
+            {
+                "name": "cancel_pending_order",
+                "arguments": {"order_id": t.alice_order.order_id, "reason": "ordered by mistake"},
+            },
             {"name": "get_order_details", "arguments": {"order_id": t.alice_order.order_id}},
             {"scenario": "address"},
             {"name": "modify_pending_order_address", "arguments": {"order_id": t.alice_order.order_id, **ADDRESS}},
             "not json",
             {"name": "no_such_tool", "arguments": {}},
         ],
-        "--dry-run", "--export", str(tmp_path),
+        "--dry-run",
+        "--export",
+        str(tmp_path),
     )
     assert [r["ok"] for r in results] == [True, True, True, False, False]
     assert results[1]["result"]["status"] == "cancelled"
@@ -257,7 +329,14 @@ def test_call_tools_dry_run_leaves_the_database_unchanged_and_exports_each_scena
 
 def test_call_tools_without_dry_run_commits(two_customers):
     t = two_customers
-    [result] = run_call_tools([{"name": "cancel_pending_order", "arguments": {"order_id": t.alice_order.order_id, "reason": "no longer needed"}}])
+    [result] = run_call_tools(
+        [
+            {
+                "name": "cancel_pending_order",
+                "arguments": {"order_id": t.alice_order.order_id, "reason": "no longer needed"},
+            }
+        ]
+    )
     assert result["ok"]
     t.alice_order.refresh_from_db()
     assert t.alice_order.status == "cancelled"
@@ -270,7 +349,8 @@ def test_call_tools_as_user_refuses_other_customers_data(two_customers):
             {"name": "get_order_details", "arguments": {"order_id": t.bob_order.order_id}},
             {"name": "get_order_details", "arguments": {"order_id": t.alice_order.order_id}},
         ],
-        "--as-user", t.alice.handle,
+        "--as-user",
+        t.alice.handle,
     )
     assert [r["ok"] for r in results] == [False, True]
     assert results[0] == {"name": "get_order_details", "ok": False, "error": results[0]["error"]}

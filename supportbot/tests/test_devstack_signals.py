@@ -39,9 +39,19 @@ def _start_make(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[psutil.Pr
     (tmp_path / "Procfile").write_text(PROCFILE)
     # No shell characters in the recipe: make runs it directly, as it runs `make run`'s.
     (tmp_path / "Makefile").write_text(f"run:\n\t{sys.executable} supervise.py\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    make = subprocess.Popen(["make", "-s", "run"], cwd=tmp_path, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    make = subprocess.Popen(
+        ["make", "-s", "run"],
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         tree = psutil.Process(make.pid).children(recursive=True)
@@ -78,7 +88,9 @@ def test_make_stop_ends_what_a_sigkill_left_behind(tmp_path: Path) -> None:
         subprocess.Popen(["bash", "-c", f'exec -a "{name}" sleep 600'], cwd=tmp_path, start_new_session=True)
         for name in ("gunicorn supportbot.wsgi --bind 127.0.0.1:8000", "celery -A supportbot worker")
     ]
-    unrelated = subprocess.Popen(["bash", "-c", 'exec -a "gunicorn supportbot.wsgi" sleep 600'], cwd=ROOT, start_new_session=True)
+    unrelated = subprocess.Popen(
+        ["bash", "-c", 'exec -a "gunicorn supportbot.wsgi" sleep 600'], cwd=ROOT, start_new_session=True
+    )
     try:
         stopped = stop_left_behind(root=tmp_path, grace=5)
         assert sorted(stopped) == sorted(process.pid for process in left)

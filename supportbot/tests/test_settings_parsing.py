@@ -62,7 +62,11 @@ def test_values_are_parsed_from_the_environment():
 def test_check_deploy_passes_with_production_settings():
     result = run_django(
         {"DEBUG": "0", "SECRET_KEY": "k3y-" + "a1B2c3D4e5" * 6, "ALLOWED_HOSTS": "support.example"},
-        "manage.py", "check", "--deploy", "--fail-level", "WARNING",
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -70,6 +74,10 @@ def test_check_deploy_passes_with_production_settings():
 
 def test_assistant_brain_accepts_only_its_choices_and_llm_needs_an_endpoint():
     bad = run_django({"DEBUG": "1", "ASSISTANT_BRAIN": "gpt"})
-    assert bad.returncode != 0 and "ASSISTANT_BRAIN='gpt' is invalid; expected one of: auto, llm, offline." in bad.stderr
+    assert (
+        bad.returncode != 0 and "ASSISTANT_BRAIN='gpt' is invalid; expected one of: auto, llm, offline." in bad.stderr
+    )
     unconfigured = run_django({"DEBUG": "1", "ASSISTANT_BRAIN": "llm", "LLM_BASE_URL": "", "LLM_MODEL": ""})
-    assert unconfigured.returncode != 0 and "ASSISTANT_BRAIN=llm needs LLM_BASE_URL and LLM_MODEL" in unconfigured.stderr
+    assert (
+        unconfigured.returncode != 0 and "ASSISTANT_BRAIN=llm needs LLM_BASE_URL and LLM_MODEL" in unconfigured.stderr
+    )

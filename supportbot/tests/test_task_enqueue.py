@@ -39,7 +39,11 @@ def broker_down(request, tmp_path) -> Iterator[str]:
     The app caches its connection and producer pools; they are dropped so the next publish
     connects to the dead address, and put back afterwards so later tests use the real broker.
     """
-    dead = f"redis+socket://{tmp_path}/nothing.sock" if request.param == "unix-socket" else f"redis://127.0.0.1:{free_port()}/0"
+    dead = (
+        f"redis+socket://{tmp_path}/nothing.sock"
+        if request.param == "unix-socket"
+        else f"redis://127.0.0.1:{free_port()}/0"
+    )
     saved = (app.conf.broker_url, app.amqp._producer_pool, app._pool)
     app.conf.broker_url = dead
     app.amqp._producer_pool = None
@@ -52,7 +56,9 @@ def broker_down(request, tmp_path) -> Iterator[str]:
 
 def _unsent_pings(count: int) -> list[FailedTask]:
     return [
-        FailedTask.objects.create(task_id=UNSENT_PING, name="supportbot.ping", args=[], kwargs={}, exception="OperationalError: down")
+        FailedTask.objects.create(
+            task_id=UNSENT_PING, name="supportbot.ping", args=[], kwargs={}, exception="OperationalError: down"
+        )
         for _ in range(count)
     ]
 
@@ -100,7 +106,9 @@ def test_a_webhook_request_that_queues_a_job_answers_200_with_the_broker_down(cl
     event = InboundEvent.objects.get()
     failed = FailedTask.objects.get()
     assert (failed.task_id, failed.name, failed.args) == (
-        f"{UNSENT_PREFIX}whatsapp.process_inbound_event", "whatsapp.process_inbound_event", [event.pk]
+        f"{UNSENT_PREFIX}whatsapp.process_inbound_event",
+        "whatsapp.process_inbound_event",
+        [event.pk],
     )
 
 

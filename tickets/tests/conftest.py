@@ -18,8 +18,12 @@ PASSWORD = "staff-test-pass-123"
 
 def make_staff(username: str, *, group: str | None = "Support agent", superuser: bool = False, first_name: str = ""):
     user = get_user_model().objects.create_user(
-        username=username, email=f"{username}@cobalt.example", password=PASSWORD, is_staff=True,
-        is_superuser=superuser, first_name=first_name or username.title(),
+        username=username,
+        email=f"{username}@cobalt.example",
+        password=PASSWORD,
+        is_staff=True,
+        is_superuser=superuser,
+        first_name=first_name or username.title(),
     )
     if group:
         user.groups.add(Group.objects.get(name=group))

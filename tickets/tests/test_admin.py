@@ -33,7 +33,12 @@ def change_url(ticket):
 
 def test_a_customer_cannot_reach_admin_or_the_dashboard(client, customer, escalated):
     login(client, customer.user)
-    for url in (reverse("admin:index"), change_url(escalated), reverse("admin:tickets_dashboard"), reverse("admin:tickets_dashboard_csv")):
+    for url in (
+        reverse("admin:index"),
+        change_url(escalated),
+        reverse("admin:tickets_dashboard"),
+        reverse("admin:tickets_dashboard_csv"),
+    ):
         response = client.get(url)
         assert response.status_code == 302 and "/admin/login/" in response["Location"], url
 
@@ -42,7 +47,10 @@ def test_an_agent_works_tickets_but_cannot_delete_or_see_reports(client, agent, 
     login(client, agent)
     assert client.get(change_url(escalated)).status_code == 200
     assert client.get(reverse("admin:tickets_ticket_delete", args=[escalated.pk])).status_code == 403
-    response = client.post(reverse("admin:tickets_ticket_changelist"), {"action": "delete_selected", "_selected_action": [escalated.pk], "post": "yes"})
+    response = client.post(
+        reverse("admin:tickets_ticket_changelist"),
+        {"action": "delete_selected", "_selected_action": [escalated.pk], "post": "yes"},
+    )
     assert Ticket.objects.filter(pk=escalated.pk).exists()
     customer_delete = reverse("admin:orders_customer_delete", args=[escalated.customer_id])
     assert client.get(customer_delete).status_code == 403
@@ -65,14 +73,26 @@ def test_a_lead_sees_the_dashboard_linked_from_the_admin_index(client, lead):
 def test_ticket_page_shows_transcript_actions_citations_and_masked_customer_context(client, agent, escalated, customer):
     conversation = escalated.conversation
     answer = Message.objects.create(
-        conversation=conversation, role="assistant", text="Refunds take 5-7 days [1].",
+        conversation=conversation,
+        role="assistant",
+        text="Refunds take 5-7 days [1].",
         citations=[{"ref": 1, "title": "Refund policy", "heading": "Timing", "url": "/help/refunds#timing"}],
         tool_calls=[{"id": "c1", "name": "get_order_details", "arguments": {"order_id": "#W1"}}],
     )
-    Message.objects.create(conversation=conversation, role="tool", tool_result={"tool_call_id": "c1", "name": "get_order_details", "ok": True, "result": {"status": "delivered"}})
+    Message.objects.create(
+        conversation=conversation,
+        role="tool",
+        tool_result={"tool_call_id": "c1", "name": "get_order_details", "ok": True, "result": {"status": "delivered"}},
+    )
     PendingAction.objects.create(
-        conversation=conversation, customer=customer, message=answer, tool="cancel_pending_order", arguments={},
-        description="Cancel order #W8000001", idempotency_key="k-1", expires_at=timezone.now() + timedelta(minutes=30),
+        conversation=conversation,
+        customer=customer,
+        message=answer,
+        tool="cancel_pending_order",
+        arguments={},
+        description="Cancel order #W8000001",
+        idempotency_key="k-1",
+        expires_at=timezone.now() + timedelta(minutes=30),
     )
     card = PaymentMethodFactory(customer=customer, last_four="9876", brand="visa")
     OrderFactory(customer=customer, order_id="#W7777777", status="delivered")
@@ -91,7 +111,8 @@ def test_ticket_page_shows_transcript_actions_citations_and_masked_customer_cont
 def test_public_reply_from_the_admin_page(client, agent, escalated, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
         response = login(client, agent).post(
-            reverse("admin:tickets_ticket_reply", args=[escalated.pk]), {"text": "We refunded your order.", "visibility": "public"}
+            reverse("admin:tickets_ticket_reply", args=[escalated.pk]),
+            {"text": "We refunded your order.", "visibility": "public"},
         )
     assert response.status_code == 302 and len(callbacks) == 1
     event = escalated.events.get(kind=TicketEvent.Kind.PUBLIC_REPLY)
@@ -99,13 +120,18 @@ def test_public_reply_from_the_admin_page(client, agent, escalated, django_captu
 
 
 def test_internal_note_from_the_admin_page(client, agent, escalated):
-    login(client, agent).post(reverse("admin:tickets_ticket_reply", args=[escalated.pk]), {"text": "check with warehouse", "visibility": "note"})
+    login(client, agent).post(
+        reverse("admin:tickets_ticket_reply", args=[escalated.pk]),
+        {"text": "check with warehouse", "visibility": "note"},
+    )
     event = escalated.events.get()
     assert event.kind == TicketEvent.Kind.INTERNAL_NOTE and event.message is None
 
 
 def test_an_empty_reply_is_refused_with_a_message(client, agent, escalated):
-    response = login(client, agent).post(reverse("admin:tickets_ticket_reply", args=[escalated.pk]), {"text": "", "visibility": "public"}, follow=True)
+    response = login(client, agent).post(
+        reverse("admin:tickets_ticket_reply", args=[escalated.pk]), {"text": "", "visibility": "public"}, follow=True
+    )
     assert "This field is required" in response.content.decode() and not escalated.events.exists()
 
 
@@ -136,12 +162,19 @@ def test_suggest_reply_uses_the_llm_when_configured(client, agent, escalated, ll
     assert "talk to a person about my refund" in prompt and escalated.number in prompt
 
 
-def test_regenerate_summary_queues_the_llm_job_and_says_it_is_on_the_way(client, agent, escalated, django_capture_on_commit_callbacks):
+def test_regenerate_summary_queues_the_llm_job_and_says_it_is_on_the_way(
+    client, agent, escalated, django_capture_on_commit_callbacks
+):
     # The job itself runs in a worker: tickets/tests/test_summary_job.py.
     login(client, agent)
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(reverse("admin:tickets_ticket_summary", args=[escalated.pk]), follow=True)
-    assert [cell.cell_contents.name for callback in callbacks for cell in callback.__closure__ if hasattr(cell.cell_contents, "name")] == ["tickets.summarize_ticket"]
+    assert [
+        cell.cell_contents.name
+        for callback in callbacks
+        for cell in callback.__closure__
+        if hasattr(cell.cell_contents, "name")
+    ] == ["tickets.summarize_ticket"]
     page = response.content.decode()
     assert "A new summary is being written" in page and "A new summary is on the way (asked for by alex" in page
     request = escalated.events.get(kind=TicketEvent.Kind.SUMMARY)
@@ -152,7 +185,9 @@ def test_summary_refresh_offline_keeps_the_reason_and_the_assistants_hint(escala
     from assistant.staff import ticket_summary_refresh
 
     settings.LLM_BASE_URL = ""
-    Ticket.objects.filter(pk=escalated.pk).update(summary="Why escalated: The assistant transferred the conversation.\nAssistant's summary: Wants a refund.")
+    Ticket.objects.filter(pk=escalated.pk).update(
+        summary="Why escalated: The assistant transferred the conversation.\nAssistant's summary: Wants a refund."
+    )
     Message.objects.create(conversation=escalated.conversation, role="user", text="Also, the parcel was late.")
     ticket = ticket_summary_refresh(ticket_id=escalated.pk)
     # An older ticket's hint keeps its place, now under the label that says it is the AI's words.
@@ -168,7 +203,9 @@ def test_a_summary_of_an_older_state_never_replaces_a_newer_one(escalated):
 
     now = timezone.now()
     ticket_summary_store(ticket_id=escalated.pk, summary="newer", source="llm", generated_since=now)
-    ticket_summary_store(ticket_id=escalated.pk, summary="older, finished last", source="llm", generated_since=now - timedelta(seconds=5))
+    ticket_summary_store(
+        ticket_id=escalated.pk, summary="older, finished last", source="llm", generated_since=now - timedelta(seconds=5)
+    )
     escalated.refresh_from_db()
     assert escalated.summary == "newer" and escalated.events.filter(kind=TicketEvent.Kind.SUMMARY).count() == 1
 
@@ -176,13 +213,25 @@ def test_a_summary_of_an_older_state_never_replaces_a_newer_one(escalated):
 def test_editing_status_in_the_form_goes_through_the_services(client, agent, escalated):
     login(client, agent)
     data = {
-        "subject": escalated.subject, "category": "refund", "status": "resolved", "priority": "high", "assignee": agent.pk,
-        "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0", "events-MIN_NUM_FORMS": "0", "events-MAX_NUM_FORMS": "1000",
+        "subject": escalated.subject,
+        "category": "refund",
+        "status": "resolved",
+        "priority": "high",
+        "assignee": agent.pk,
+        "events-TOTAL_FORMS": "0",
+        "events-INITIAL_FORMS": "0",
+        "events-MIN_NUM_FORMS": "0",
+        "events-MAX_NUM_FORMS": "1000",
     }
     response = client.post(change_url(escalated), data)
     assert response.status_code == 302, response.content.decode()[:2000]
     escalated.refresh_from_db()
-    assert (escalated.status, escalated.priority, escalated.assignee, escalated.category) == ("resolved", "high", agent, "refund")
+    assert (escalated.status, escalated.priority, escalated.assignee, escalated.category) == (
+        "resolved",
+        "high",
+        agent,
+        "refund",
+    )
     kinds = set(escalated.events.values_list("kind", flat=True))
     assert {"status_change", "priority_change", "assignee_change"} <= kinds
     escalated.conversation.refresh_from_db()
@@ -198,7 +247,9 @@ def _second_ticket():
 
     other = make_customer(email="zed@example.com")
     conversation = Conversation.objects.create(customer=other)
-    return ticket_create_from_conversation(conversation=conversation, subject="Broken lamp", summary="lamp arrived broken", priority="low")
+    return ticket_create_from_conversation(
+        conversation=conversation, subject="Broken lamp", summary="lamp arrived broken", priority="low"
+    )
 
 
 def test_list_filters_and_search(client, agent, escalated):
@@ -233,4 +284,8 @@ def test_bulk_actions_assign_prioritise_and_resolve(client, agent, escalated):
 
     for ticket in Ticket.objects.filter(pk__in=both):
         assert (ticket.assignee, ticket.priority, ticket.status) == (agent, "urgent", "resolved")
-        assert set(ticket.events.values_list("kind", flat=True)) >= {"assignee_change", "priority_change", "status_change"}
+        assert set(ticket.events.values_list("kind", flat=True)) >= {
+            "assignee_change",
+            "priority_change",
+            "status_change",
+        }

@@ -49,13 +49,19 @@ def known(db):
     make = Conversation.objects.create
     c1 = make(customer=customer, started_at=at(DAY1, 9), last_activity_at=at(DAY1, 10), intent="track_order")
     make(customer=customer, started_at=at(DAY1, 11), last_activity_at=at(DAY1, 11), intent="track_order")
-    c3 = make(customer=customer, started_at=at(DAY1, 15), last_activity_at=at(DAY1, 16), intent="refund", status="escalated")
+    c3 = make(
+        customer=customer, started_at=at(DAY1, 15), last_activity_at=at(DAY1, 16), intent="refund", status="escalated"
+    )
     make(customer=customer, started_at=at(DAY2, 8), last_activity_at=timezone.now(), intent="greeting")
     c5 = make(customer=customer, started_at=at(OUTSIDE), last_activity_at=at(OUTSIDE), intent="refund")
     for conversation, score, day in ((c3, 5, DAY1), (c5, 1, OUTSIDE)):
         Ticket.objects.create(
-            number=f"T-9{conversation.pk}", customer=customer, conversation=conversation, subject="s",
-            sla_due_at=at(day, 20), csat_score=score,
+            number=f"T-9{conversation.pk}",
+            customer=customer,
+            conversation=conversation,
+            subject="s",
+            sla_due_at=at(day, 20),
+            csat_score=score,
         )
         Ticket.objects.filter(conversation=conversation).update(created_at=at(day, 16))
     # Assistant latencies in the period: 100..1000 ms (10 answers); one outside at 99999 ms.
@@ -86,10 +92,14 @@ def known(db):
     event = RestockEvent.objects.create(variant=variant, previous_quantity=0, new_quantity=5)
     for status, sent_at in (("sent", at(DAY1)), ("sent", at(DAY2)), ("failed", None), ("sent", at(OUTSIDE))):
         subscription = RestockSubscription.objects.create(customer=make_customer(), variant=variant, status="closed")
-        RestockNotification.objects.create(subscription=subscription, event=event, customer=subscription.customer, status=status, sent_at=sent_at)
+        RestockNotification.objects.create(
+            subscription=subscription, event=event, customer=subscription.customer, status=status, sent_at=sent_at
+        )
     for converted in (at(DAY1, 18), None, None):
         cart = Cart.objects.create(customer=customer, status=Cart.Status.ABANDONED)
-        CartReminder.objects.create(cart=cart, customer=customer, sequence=1, status="sent", sent_at=at(DAY1), converted_at=converted)
+        CartReminder.objects.create(
+            cart=cart, customer=customer, sequence=1, status="sent", sent_at=at(DAY1), converted_at=converted
+        )
     return customer
 
 
@@ -132,7 +142,11 @@ def test_tool_usage_and_failure_rates(known):
     rows = {row.tool: row for row in analytics.tool_usage(period=PERIOD)}
     assert (rows["get_order_details"].calls, rows["get_order_details"].failures) == (3, 1)
     assert rows["get_order_details"].failure_rate == pytest.approx(1 / 3)
-    assert (rows["cancel_pending_order"].calls, rows["cancel_pending_order"].failures, rows["cancel_pending_order"].proposed) == (1, 0, 1)
+    assert (
+        rows["cancel_pending_order"].calls,
+        rows["cancel_pending_order"].failures,
+        rows["cancel_pending_order"].proposed,
+    ) == (1, 0, 1)
 
 
 def test_refunds_issued(known):
@@ -167,8 +181,12 @@ def test_conversation_figures_come_from_one_pass_and_respect_now(known, django_a
     # Seen from 11:20 on day 1, only c1 (last active 10:00) has been idle for 30 minutes; c2 (11:00) has not.
     early = analytics.conversation_outcomes(period=PERIOD, now=at(DAY1, 11) + timedelta(minutes=20))
     assert (early.total, early.escalated, early.automated) == (4, 1, 1)
-    assert analytics.conversation_activity(period=analytics.DateRange(start=OUTSIDE, end=OUTSIDE)).intents == [("refund", 1)]
-    empty = analytics.conversation_activity(period=analytics.DateRange(start=OUTSIDE - timedelta(days=3), end=OUTSIDE - timedelta(days=1)))
+    assert analytics.conversation_activity(period=analytics.DateRange(start=OUTSIDE, end=OUTSIDE)).intents == [
+        ("refund", 1)
+    ]
+    empty = analytics.conversation_activity(
+        period=analytics.DateRange(start=OUTSIDE - timedelta(days=3), end=OUTSIDE - timedelta(days=1))
+    )
     assert empty.per_day[0][1] == 0 and (empty.outcomes.total, empty.intents) == (0, [])
 
 
@@ -208,9 +226,14 @@ def test_writes_to_sealed_days_keep_the_rollup_exact(known):
     dashboard_rollup_seal()
     conversation = Conversation.objects.get(intent="refund", started_at__date=DAY1)
     # A late insert, a bulk one, an update and deletes (direct and by cascade) into sealed days.
-    Message.objects.create(conversation=conversation, role="assistant", text="late", latency_ms=5000, created_at=at(DAY1, 23))
+    Message.objects.create(
+        conversation=conversation, role="assistant", text="late", latency_ms=5000, created_at=at(DAY1, 23)
+    )
     Message.objects.bulk_create(
-        [Message(conversation=conversation, role="assistant", text="b", latency_ms=ms, created_at=at(DAY2, 9)) for ms in (7, 7, 8)]
+        [
+            Message(conversation=conversation, role="assistant", text="b", latency_ms=ms, created_at=at(DAY2, 9))
+            for ms in (7, 7, 8)
+        ]
     )
     for from_rollup, live in _latency_everywhere():
         assert from_rollup == live
@@ -285,12 +308,14 @@ def test_dashboard_page_and_csv_for_a_lead(client, known, lead):
     params = {"start": DAY1.isoformat(), "end": DAY2.isoformat()}
     page = client.get(reverse("admin:tickets_dashboard"), params).content.decode()
     assert "Automated resolution rate" in page and "50.0%" in page and "25.0%" in page
-    assert '<svg xmlns="http://www.w3.org/2000/svg" role="img"' in page and "<title id=\"chart-per-day-title\">" in page
+    assert '<svg xmlns="http://www.w3.org/2000/svg" role="img"' in page and '<title id="chart-per-day-title">' in page
     assert "<caption>Conversations per day</caption>" in page
 
     response = client.get(reverse("admin:tickets_dashboard_csv"), params)
     assert response["Content-Type"].startswith("text/csv")
-    rows = {(section, key): value for section, key, value in list(csv.reader(io.StringIO(response.content.decode())))[1:]}
+    rows = {
+        (section, key): value for section, key, value in list(csv.reader(io.StringIO(response.content.decode())))[1:]
+    }
     assert rows[("conversations", "total")] == "4" and rows[("refunds", "amount")] == "42.75"
     assert rows[("latency", "p95_ms")] == "955.0" and rows[("tool:get_order_details", "failures")] == "1"
 

@@ -23,7 +23,9 @@ def test_escalated_but_unassigned_is_left_to_the_chat(escalated, conversation):
     assert not escalated.events.exists()
 
 
-def test_assigned_ticket_gets_the_customer_messages_and_the_assistant_stays_silent(llm, escalated, conversation, customer, agent):
+def test_assigned_ticket_gets_the_customer_messages_and_the_assistant_stays_silent(
+    llm, escalated, conversation, customer, agent
+):
     staff_services.ticket_assign(ticket_id=escalated.pk, actor=agent, assignee=agent)
 
     first = chat_turn(conversation=conversation, text="My order number is #W1234", user=customer.user)

@@ -55,7 +55,9 @@ def test_sla_hours_follow_the_setting_and_reject_unknown_priorities(settings):
 
 def test_changing_priority_re_measures_the_running_clock(escalated, agent, settings):
     settings.TICKET_SLA_HOURS = {"urgent": 1, "high": 4, "medium": 24, "low": 72}
-    Ticket.objects.filter(pk=escalated.pk).update(priority="medium", sla_due_at=escalated.created_at + timedelta(hours=24))
+    Ticket.objects.filter(pk=escalated.pk).update(
+        priority="medium", sla_due_at=escalated.created_at + timedelta(hours=24)
+    )
 
     ticket = staff_services.ticket_change_priority(ticket_id=escalated.pk, actor=agent, priority="urgent")
 
@@ -77,7 +79,9 @@ def test_breached_means_the_clock_runs_and_the_due_time_passed(escalated, agent)
     assert not escalated.sla_breached and not tickets_sla_breached(Ticket.objects.all()).exists()
 
 
-def test_a_public_reply_goes_into_the_chat_and_assigns_the_first_responder(escalated, agent, django_capture_on_commit_callbacks):
+def test_a_public_reply_goes_into_the_chat_and_assigns_the_first_responder(
+    escalated, agent, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         event = staff_services.ticket_reply(ticket_id=escalated.pk, author=agent, text="Hi! Your refund is on its way.")
 
@@ -85,7 +89,11 @@ def test_a_public_reply_goes_into_the_chat_and_assigns_the_first_responder(escal
     assert event.kind == TicketEvent.Kind.PUBLIC_REPLY and event.customer_visible
     message = event.message
     assert message.conversation_id == escalated.conversation_id
-    assert (message.role, message.model, message.text) == ("assistant", staff_services.STAFF_MODEL, "Hi! Your refund is on its way.")
+    assert (message.role, message.model, message.text) == (
+        "assistant",
+        staff_services.STAFF_MODEL,
+        "Hi! Your refund is on its way.",
+    )
     escalated.refresh_from_db()
     assert escalated.assignee == agent
     kinds = list(escalated.events.values_list("kind", flat=True))
@@ -95,14 +103,18 @@ def test_a_public_reply_goes_into_the_chat_and_assigns_the_first_responder(escal
 def test_an_internal_note_stays_off_the_chat_and_the_mail(escalated, agent, django_capture_on_commit_callbacks):
     before = Message.objects.filter(conversation_id=escalated.conversation_id).count()
     with django_capture_on_commit_callbacks() as callbacks:
-        note = staff_services.ticket_note(ticket_id=escalated.pk, author=agent, text="Customer is a VIP; refund approved.")
+        note = staff_services.ticket_note(
+            ticket_id=escalated.pk, author=agent, text="Customer is a VIP; refund approved."
+        )
 
     assert callbacks == [] and note.message is None and not note.customer_visible
     assert Message.objects.filter(conversation_id=escalated.conversation_id).count() == before
 
 
 def test_public_reply_is_emailed_through_smtp_once(escalated, agent, smtp_outbox):
-    event = staff_services.ticket_reply(ticket_id=escalated.pk, author=agent, text="Your refund of $42 was issued today.")
+    event = staff_services.ticket_reply(
+        ticket_id=escalated.pk, author=agent, text="Your refund of $42 was issued today."
+    )
 
     assert ticket_reply_email_send(event_id=event.pk) is True
     assert ticket_reply_email_send(event_id=event.pk) is False  # a redelivered task mails nothing

@@ -34,8 +34,13 @@ def llm_server():
 
 @pytest.fixture(scope="module")
 def llm_worker(django_db_setup, django_db_blocker, llm_server):
-    env = {"LLM_BASE_URL": llm_server.base_url, "LLM_MODEL": "scripted-test-model", "LLM_API_KEY": "test-key",
-           "LLM_TIMEOUT": "5", "LLM_RETRY_BUDGET": "0"}
+    env = {
+        "LLM_BASE_URL": llm_server.base_url,
+        "LLM_MODEL": "scripted-test-model",
+        "LLM_API_KEY": "test-key",
+        "LLM_TIMEOUT": "5",
+        "LLM_RETRY_BUDGET": "0",
+    }
     with django_db_blocker.unblock(), queue_worker(queues="llm", env=env) as worker:
         yield worker
 
@@ -46,7 +51,11 @@ def offline_web(settings):
 
 
 def summary_events(ticket: Ticket) -> list[str]:
-    return list(ticket.events.filter(kind=TicketEvent.Kind.SUMMARY).order_by("created_at", "id").values_list("new_value", flat=True))
+    return list(
+        ticket.events.filter(kind=TicketEvent.Kind.SUMMARY)
+        .order_by("created_at", "id")
+        .values_list("new_value", flat=True)
+    )
 
 
 def stored_summary(ticket: Ticket) -> str:
@@ -66,7 +75,9 @@ def test_escalation_does_not_wait_and_the_llm_summary_follows(llm_worker, llm_se
     ticket = escalate(customer)
 
     assert ticket.summary.startswith("Why escalated:") and "talk to a person about my refund" in ticket.summary
-    assert wait_until(lambda: stored_summary(ticket) == "Customer wants a refund; nothing done yet.", timeout=30), llm_worker.log()
+    assert wait_until(lambda: stored_summary(ticket) == "Customer wants a refund; nothing done yet.", timeout=30), (
+        llm_worker.log()
+    )
     ticket.refresh_from_db()
     assert ticket.conversation.summary == ticket.summary
     assert summary_events(ticket) == ["llm"]
@@ -95,18 +106,24 @@ def test_resolving_and_the_admin_button_queue_a_new_summary(llm_worker, llm_serv
     staff_services.ticket_reply(ticket_id=ticket.pk, author=agent, text="Your refund of $42 was issued today.")
     llm_server.add(ScriptedLLM.text("Refund of $42 issued by Alex; resolved."))
     staff_services.ticket_resolve(ticket_id=ticket.pk, actor=agent)
-    assert wait_until(lambda: stored_summary(ticket) == "Refund of $42 issued by Alex; resolved.", timeout=30), llm_worker.log()
+    assert wait_until(lambda: stored_summary(ticket) == "Refund of $42 issued by Alex; resolved.", timeout=30), (
+        llm_worker.log()
+    )
     prompt = " ".join(str(message.get("content")) for message in llm_server.requests[-1]["messages"])
     assert "Your refund of $42 was issued today." in prompt
     assert summary_events(ticket) == ["llm", "requested", "llm", "llm"]
 
 
-def test_an_llm_that_keeps_failing_lands_in_failed_tasks_and_the_ticket_keeps_its_summary(llm_worker, llm_server, customer):
+def test_an_llm_that_keeps_failing_lands_in_failed_tasks_and_the_ticket_keeps_its_summary(
+    llm_worker, llm_server, customer
+):
     assert llm_server.remaining() == 0  # nothing scripted: every request gets a 500
     before = llm_server.exhausted
     ticket = escalate(customer)
 
-    assert wait_until(lambda: FailedTask.objects.filter(name="tickets.summarize_ticket", args=[ticket.pk]).exists(), timeout=60), llm_worker.log()
+    assert wait_until(
+        lambda: FailedTask.objects.filter(name="tickets.summarize_ticket", args=[ticket.pk]).exists(), timeout=60
+    ), llm_worker.log()
     failed = FailedTask.objects.get(name="tickets.summarize_ticket", args=[ticket.pk])
     assert "SummaryUnavailable" in failed.exception
     from tickets.tasks import SUMMARY_MAX_RETRIES

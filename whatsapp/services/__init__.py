@@ -1,11 +1,11 @@
 """Writes of the WhatsApp channel, re-exported from their modules.
 
-  inbound   the webhook (signature, handshake, storing events) and processing an event
-  outbound  queueing replies, delivering them to the Graph API, status callbacks
-  contacts  numbers, their guest or linked customer, the current conversation
-  linking   one-time codes emailed to the account and typed back in WhatsApp
-  staff     staff replies on WhatsApp inside the customer-service window, else email
-  dispatch  after-commit hand-off to Celery (inline for the terminal simulator)
+inbound   the webhook (signature, handshake, storing events) and processing an event
+outbound  queueing replies, delivering them to the Graph API, status callbacks
+contacts  numbers, their guest or linked customer, the current conversation
+linking   one-time codes emailed to the account and typed back in WhatsApp
+staff     staff replies on WhatsApp inside the customer-service window, else email
+dispatch  after-commit hand-off to Celery (inline for the terminal simulator)
 """
 
 from whatsapp.services.contacts import (

@@ -111,7 +111,9 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 
 
 def _store(*, key: str, kind: str, phone: str, payload: dict[str, Any]) -> list[InboundEvent]:
-    event, new = InboundEvent.objects.get_or_create(key=key[:255], defaults={"kind": kind, "phone": phone[:20], "payload": payload})
+    event, new = InboundEvent.objects.get_or_create(
+        key=key[:255], defaults={"kind": kind, "phone": phone[:20], "payload": payload}
+    )
     if not new:
         return []
     dispatch_processing(event.pk)
@@ -150,7 +152,9 @@ def inbound_event_process(*, event_id: int) -> bool:
     except Exception as exc:  # noqa: BLE001 - recorded on the event for staff; the webhook already answered
         logger.exception("whatsapp event %s failed", event_id)
         InboundEvent.objects.filter(pk=event_id, state=InboundEvent.State.RECEIVED).update(
-            state=InboundEvent.State.FAILED, error=f"{exc.__class__.__name__}: {exc}"[:2000], processed_at=timezone.now()
+            state=InboundEvent.State.FAILED,
+            error=f"{exc.__class__.__name__}: {exc}"[:2000],
+            processed_at=timezone.now(),
         )
         return False
 
@@ -184,7 +188,10 @@ def _process_status(event: InboundEvent) -> None:
         for error in _dicts(status.get("errors"))
     )
     message = outbound_status_apply(
-        wamid=str(status["id"]), status=str(status["status"]), at=_timestamp(status.get("timestamp")) or timezone.now(), error=errors
+        wamid=str(status["id"]),
+        status=str(status["status"]),
+        at=_timestamp(status.get("timestamp")) or timezone.now(),
+        error=errors,
     )
     if message is None:
         event.error = "No outbound message has this id."
@@ -338,4 +345,3 @@ def _decide_action(event: InboundEvent, contact: WhatsAppContact, action_id: int
         )
         return
     _queue_replies(contact, result.messages)
-

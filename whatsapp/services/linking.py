@@ -66,7 +66,10 @@ EMAIL_LINK_CODE_TASK = "whatsapp.email_link_code"
 
 def dispatch_link_code_email(link_code_id: int, code: str) -> None:
     dispatch_on_commit(
-        EMAIL_LINK_CODE_TASK, link_code_id, code, in_process=lambda: link_code_email_send(link_code_id=link_code_id, code=code)
+        EMAIL_LINK_CODE_TASK,
+        link_code_id,
+        code,
+        in_process=lambda: link_code_email_send(link_code_id=link_code_id, code=code),
     )
 
 

@@ -109,7 +109,11 @@ def outbound_queue_text(
 
 @transaction.atomic
 def outbound_queue_answer(
-    *, contact: WhatsAppContact, message: Message, actions: Sequence[PendingAction] = (), quick_replies: Sequence[str] = ()
+    *,
+    contact: WhatsAppContact,
+    message: Message,
+    actions: Sequence[PendingAction] = (),
+    quick_replies: Sequence[str] = (),
 ) -> list[OutboundMessage]:
     """Queue an assistant message: formatted, its citations as links, and for each action
     awaiting confirmation an interactive message with Confirm / Cancel buttons."""
@@ -135,7 +139,10 @@ def outbound_queue_answer(
                 payload=graph.buttons_body(
                     to=contact.phone,
                     text=body,
-                    buttons=[(action_button_id(action, CONFIRM), "Confirm"), (action_button_id(action, DECLINE), "Cancel")],
+                    buttons=[
+                        (action_button_id(action, CONFIRM), "Confirm"),
+                        (action_button_id(action, DECLINE), "Cancel"),
+                    ],
                 ),
                 text=body,
             )
@@ -202,7 +209,9 @@ def outbound_status_apply(*, wamid: str, status: str, at: datetime, error: str =
 @transaction.atomic
 def outbound_retry_failed(*, message_ids: Sequence[int]) -> int:
     """Queue failed messages again (staff, from admin); returns how many."""
-    failed = OutboundMessage.objects.select_for_update().filter(pk__in=message_ids, status=OutboundMessage.Status.FAILED)
+    failed = OutboundMessage.objects.select_for_update().filter(
+        pk__in=message_ids, status=OutboundMessage.Status.FAILED
+    )
     contacts = set(failed.values_list("contact_id", flat=True))
     count = failed.update(status=OutboundMessage.Status.QUEUED, failed_at=None)
     for contact_id in contacts:

@@ -36,7 +36,9 @@ def sign(body: bytes, secret: str = APP_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def notification(*, messages: list[dict[str, Any]] = (), statuses: list[dict[str, Any]] = (), name: str = "Sam") -> dict[str, Any]:
+def notification(
+    *, messages: list[dict[str, Any]] = (), statuses: list[dict[str, Any]] = (), name: str = "Sam"
+) -> dict[str, Any]:
     """A webhook body as Meta sends it (one entry, one change)."""
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
@@ -47,7 +49,10 @@ def notification(*, messages: list[dict[str, Any]] = (), statuses: list[dict[str
         value["messages"] = list(messages)
     if statuses:
         value["statuses"] = list(statuses)
-    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA_ID", "changes": [{"value": value, "field": "messages"}]}]}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA_ID", "changes": [{"value": value, "field": "messages"}]}],
+    }
 
 
 def text_message(phone: str, body: str, *, wamid: str | None = None, timestamp: int | None = None) -> dict[str, Any]:
@@ -70,7 +75,9 @@ def button_message(phone: str, button_id: str, title: str, *, wamid: str | None 
     }
 
 
-def status_callback(wamid: str, status: str, phone: str, *, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def status_callback(
+    wamid: str, status: str, phone: str, *, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     callback: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(next(_clock)), "recipient_id": phone}
     if errors:
         callback["errors"] = errors
@@ -150,7 +157,9 @@ def run_webhook(client: Client, payload: dict[str, Any], *, deliver: bool = True
 
     response = post_webhook(client, payload)
     assert response.status_code == 200, response.content
-    for event_id in InboundEvent.objects.filter(state=InboundEvent.State.RECEIVED).order_by("id").values_list("pk", flat=True):
+    for event_id in (
+        InboundEvent.objects.filter(state=InboundEvent.State.RECEIVED).order_by("id").values_list("pk", flat=True)
+    ):
         inbound_event_process(event_id=event_id)
     if deliver:
         queued = OutboundMessage.objects.filter(status=OutboundMessage.Status.QUEUED)

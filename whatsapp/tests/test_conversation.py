@@ -31,7 +31,12 @@ pytestmark = pytest.mark.django_db
 
 def shipped_order(customer) -> Order:
     variant = VariantFactory(product__name="Trail Backpack")
-    return make_order(customer=customer, variants=[variant], payment_method=PaymentMethodFactory(customer=customer), status=Order.Status.PROCESSED)
+    return make_order(
+        customer=customer,
+        variants=[variant],
+        payment_method=PaymentMethodFactory(customer=customer),
+        status=Order.Status.PROCESSED,
+    )
 
 
 def answer_from_tracking(body: dict[str, Any]) -> Any:
@@ -68,7 +73,12 @@ def test_a_linked_number_tracks_its_order_in_whatsapp_formatting(client, graph, 
     assert conversation.channel == "whatsapp"
     assert list(conversation.messages.values_list("role", flat=True)) == ["user", "assistant", "tool", "assistant"]
     outbound = OutboundMessage.objects.get()
-    assert (outbound.status, outbound.wamid, outbound.attempts, outbound.conversation_id) == ("sent", sent.wamid, 1, conversation.pk)
+    assert (outbound.status, outbound.wamid, outbound.attempts, outbound.conversation_id) == (
+        "sent",
+        sent.wamid,
+        1,
+        conversation.pk,
+    )
     assert InboundEvent.objects.get().state == "processed"
 
     # The follow-up lands in the same conversation.
@@ -83,7 +93,9 @@ def test_an_unlinked_number_is_refused_order_details_and_told_how_to_link(client
     order = shipped_order(owner)
     phone = new_phone()
     llm.add(
-        ScriptedLLM.calls(("track_order", {"order_id": order.order_id}), ("get_order_details", {"order_id": order.order_id})),
+        ScriptedLLM.calls(
+            ("track_order", {"order_id": order.order_id}), ("get_order_details", {"order_id": order.order_id})
+        ),
         ScriptedLLM.text("Sorry, I can't see that order from here."),
     )
 
@@ -151,7 +163,9 @@ def propose_cancel(client, graph, llm, phone: str, order: Order) -> list[dict[st
 
 def test_a_cancel_confirmed_with_the_reply_button_runs_once_though_the_event_comes_twice(client, graph, llm, new_phone):
     customer = make_account()
-    order = make_order(customer=customer, variants=[VariantFactory()], payment_method=PaymentMethodFactory(customer=customer))
+    order = make_order(
+        customer=customer, variants=[VariantFactory()], payment_method=PaymentMethodFactory(customer=customer)
+    )
     phone = new_phone()
     linked_contact(customer, phone)
     confirm, cancel = propose_cancel(client, graph, llm, phone, order)
@@ -179,7 +193,9 @@ def test_a_cancel_confirmed_with_the_reply_button_runs_once_though_the_event_com
 
 def test_the_cancel_button_declines_and_nothing_runs(client, graph, llm, new_phone):
     customer = make_account()
-    order = make_order(customer=customer, variants=[VariantFactory()], payment_method=PaymentMethodFactory(customer=customer))
+    order = make_order(
+        customer=customer, variants=[VariantFactory()], payment_method=PaymentMethodFactory(customer=customer)
+    )
     phone = new_phone()
     linked_contact(customer, phone)
     _, cancel = propose_cancel(client, graph, llm, phone, order)
@@ -194,7 +210,9 @@ def test_the_cancel_button_declines_and_nothing_runs(client, graph, llm, new_pho
 
 def test_someone_elses_action_button_is_refused(client, graph, llm, new_phone):
     customer = make_account()
-    order = make_order(customer=customer, variants=[VariantFactory()], payment_method=PaymentMethodFactory(customer=customer))
+    order = make_order(
+        customer=customer, variants=[VariantFactory()], payment_method=PaymentMethodFactory(customer=customer)
+    )
     phone = new_phone()
     linked_contact(customer, phone)
     confirm, _ = propose_cancel(client, graph, llm, phone, order)
@@ -219,7 +237,13 @@ def test_a_long_answer_is_split_at_the_whatsapp_limit(client, graph, llm, new_ph
 
 
 def test_a_message_type_we_cannot_read_gets_a_polite_answer(client, graph, new_phone):
-    image = {"from": new_phone(), "id": "wamid.in.image", "timestamp": "1700000000", "type": "image", "image": {"id": "1"}}
+    image = {
+        "from": new_phone(),
+        "id": "wamid.in.image",
+        "timestamp": "1700000000",
+        "type": "image",
+        "image": {"id": "1"},
+    }
     run_webhook(client, notification(messages=[image]))
     (sent,) = graph.delivered()
     assert "text messages" in sent.text

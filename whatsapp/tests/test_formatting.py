@@ -38,7 +38,10 @@ def test_citations_become_plain_links_after_the_answer():
         "You have 30 days [1].",
         [{"ref": 1, "title": "Returns policy", "heading": "Return window", "url": "/help/returns#return-window"}],
     )
-    assert text == "You have 30 days [1].\n\nSources:\n[1] Returns policy — Return window: https://shop.example/help/returns#return-window"
+    assert (
+        text
+        == "You have 30 days [1].\n\nSources:\n[1] Returns policy — Return window: https://shop.example/help/returns#return-window"
+    )
 
 
 def test_split_keeps_parts_under_the_limit_and_cuts_at_paragraphs():

@@ -391,10 +391,14 @@ def scheduled_tasks(callbacks) -> set[str]:
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user(username="agent", password="agent-pass-123", is_staff=True, first_name="Riley")
+    return django_user_model.objects.create_user(
+        username="agent", password="agent-pass-123", is_staff=True, first_name="Riley"
+    )
 
 
-def test_a_staff_reply_inside_the_window_goes_out_on_whatsapp_not_email(escalated, staff, graph, django_capture_on_commit_callbacks):
+def test_a_staff_reply_inside_the_window_goes_out_on_whatsapp_not_email(
+    escalated, staff, graph, django_capture_on_commit_callbacks
+):
     ticket, contact = escalated
 
     with django_capture_on_commit_callbacks() as callbacks:
@@ -433,7 +437,9 @@ def test_a_staff_reply_after_the_window_is_emailed_with_a_note(
 
 def test_the_window_is_measured_from_the_customers_last_message(escalated, staff, graph, settings):
     ticket, contact = escalated
-    WhatsAppContact.objects.filter(pk=contact.pk).update(last_inbound_at=timezone.now() - timedelta(hours=23, minutes=50))
+    WhatsAppContact.objects.filter(pk=contact.pk).update(
+        last_inbound_at=timezone.now() - timedelta(hours=23, minutes=50)
+    )
 
     before = OutboundMessage.objects.count()
     ticket_reply(ticket_id=ticket.pk, author=staff, text="Still there?")

@@ -66,7 +66,9 @@ def test_a_signature_over_different_bytes_is_refused(client, graph, new_phone):
     signed_for = json.dumps(payload).encode()
     body = json.dumps(payload, indent=1).encode()
 
-    response = client.post("/whatsapp/webhook", data=body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sign(signed_for))
+    response = client.post(
+        "/whatsapp/webhook", data=body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sign(signed_for)
+    )
 
     assert response.status_code == 403
     assert not InboundEvent.objects.exists()
@@ -75,7 +77,10 @@ def test_a_signature_over_different_bytes_is_refused(client, graph, new_phone):
 def test_a_signature_with_another_secret_is_refused(client, graph, new_phone):
     body = json.dumps(notification(messages=[text_message(new_phone(), "Hi")])).encode()
     response = client.post(
-        "/whatsapp/webhook", data=body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sign(body, APP_SECRET + "x")
+        "/whatsapp/webhook",
+        data=body,
+        content_type="application/json",
+        HTTP_X_HUB_SIGNATURE_256=sign(body, APP_SECRET + "x"),
     )
     assert response.status_code == 403
 
@@ -83,7 +88,9 @@ def test_a_signature_with_another_secret_is_refused(client, graph, new_phone):
 def test_without_an_app_secret_every_post_is_refused(client, graph, settings, new_phone):
     settings.WHATSAPP_APP_SECRET = ""
     body = json.dumps(notification(messages=[text_message(new_phone(), "Hi")])).encode()
-    response = client.post("/whatsapp/webhook", data=body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sign(body, ""))
+    response = client.post(
+        "/whatsapp/webhook", data=body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sign(body, "")
+    )
     assert response.status_code == 403
     assert not InboundEvent.objects.exists()
 
@@ -108,13 +115,17 @@ def test_each_status_of_one_message_is_its_own_event(client, graph, new_phone):
     post_webhook(client, notification(statuses=statuses))
 
     assert sorted(InboundEvent.objects.values_list("key", flat=True)) == [
-        "wamid.out.1:delivered", "wamid.out.1:read", "wamid.out.1:sent",
+        "wamid.out.1:delivered",
+        "wamid.out.1:read",
+        "wamid.out.1:sent",
     ]
 
 
 @pytest.mark.parametrize("body", [b"not json", b'{"object": "page", "entry": []}', b"[]"])
 def test_a_signed_body_that_is_not_a_whatsapp_notification_is_400(client, graph, body):
-    response = client.post("/whatsapp/webhook", data=body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sign(body))
+    response = client.post(
+        "/whatsapp/webhook", data=body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sign(body)
+    )
     assert response.status_code == 400
     assert not InboundEvent.objects.exists()
 

@@ -96,7 +96,9 @@ def test_order_tracking_and_a_button_cancel_delivered_twice_run_through_the_work
     llm = wa_worker["llm"]
     customer = make_account()
     payment = PaymentMethodFactory(customer=customer)
-    shipped = make_order(customer=customer, variants=[VariantFactory()], payment_method=payment, status=Order.Status.PROCESSED)
+    shipped = make_order(
+        customer=customer, variants=[VariantFactory()], payment_method=payment, status=Order.Status.PROCESSED
+    )
     pending = make_order(customer=customer, variants=[VariantFactory()], payment_method=payment)
     phone = new_phone()
     linked_contact(customer, phone)

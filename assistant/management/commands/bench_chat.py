@@ -60,25 +60,47 @@ class Command(BaseCommand):
         created: dict[str, Any] = {}
         try:
             # DEBUG off as in production: with it on, Django logs every query through its debug cursor.
-            with override_settings(LLM_BASE_URL=server.base_url, LLM_MODEL="bench-model", LLM_API_KEY="bench", DEBUG=False):
+            with override_settings(
+                LLM_BASE_URL=server.base_url, LLM_MODEL="bench-model", LLM_API_KEY="bench", DEBUG=False
+            ):
                 created = self._data()
-                self._run(server, created, turns=options["turns"], warmup=options["warmup"], show=options["show_queries"])
+                self._run(
+                    server, created, turns=options["turns"], warmup=options["warmup"], show=options["show_queries"]
+                )
         finally:
             server.stop()
             self._cleanup(created)
 
     def _data(self) -> dict[str, Any]:
         suffix = str(time.time_ns())[-8:]
-        user = get_user_model().objects.create_user(f"bench-{suffix}", f"bench-{suffix}@example.com", "bench-only-password")
+        user = get_user_model().objects.create_user(
+            f"bench-{suffix}", f"bench-{suffix}@example.com", "bench-only-password"
+        )
         customer = Customer.objects.create(
-            user=user, handle=f"bench_{suffix}", first_name="Bench", last_name="Mark", email=f"bench-{suffix}@example.com"
+            user=user,
+            handle=f"bench_{suffix}",
+            first_name="Bench",
+            last_name="Mark",
+            email=f"bench-{suffix}@example.com",
         )
         card = PaymentMethod.objects.create(
-            customer=customer, payment_method_id=f"credit_card_{suffix}", source=PaymentMethod.Source.CREDIT_CARD, brand="visa", last_four="4242"
+            customer=customer,
+            payment_method_id=f"credit_card_{suffix}",
+            source=PaymentMethod.Source.CREDIT_CARD,
+            brand="visa",
+            last_four="4242",
         )
         boots = Product.objects.create(product_id=f"b{suffix}", name="Bench Trail Boots", product_type="Bench Boots")
-        variant = Variant.objects.create(product=boots, item_id=f"v{suffix}", options={"size": "9"}, price=Decimal("99.00"), stock_quantity=10)
-        order = make_order(customer=customer, variants=[variant], payment_method=card, status=Order.Status.PROCESSED, order_id=f"#W{suffix}")
+        variant = Variant.objects.create(
+            product=boots, item_id=f"v{suffix}", options={"size": "9"}, price=Decimal("99.00"), stock_quantity=10
+        )
+        order = make_order(
+            customer=customer,
+            variants=[variant],
+            payment_method=card,
+            status=Order.Status.PROCESSED,
+            order_id=f"#W{suffix}",
+        )
         return {"user": user, "customer": customer, "order": order, "product": boots}
 
     def _cleanup(self, created: dict[str, Any]) -> None:
@@ -112,7 +134,15 @@ class Command(BaseCommand):
             agent.retrieve_knowledge = original_retrieve  # type: ignore[assignment]
 
     def _turns(
-        self, server: ScriptedLLM, customer: Customer, order: Order, *, turns: int, warmup: int, show: bool, retrieval_ms: list[float]
+        self,
+        server: ScriptedLLM,
+        customer: Customer,
+        order: Order,
+        *,
+        turns: int,
+        warmup: int,
+        show: bool,
+        retrieval_ms: list[float],
     ) -> None:
         conversation = Conversation.objects.create(customer=customer)
         overheads: list[float] = []
@@ -138,7 +168,11 @@ class Command(BaseCommand):
             retrieval_before = retrieval_ms[0]
             started = time.perf_counter()
             with CaptureQueriesContext(connection) if counted else nullcontext() as captured:
-                chat_turn(conversation=conversation, text=f"Where is {order.order_id}, and are the trail boots in stock? ({index})", user=user)
+                chat_turn(
+                    conversation=conversation,
+                    text=f"Where is {order.order_id}, and are the trail boots in stock? ({index})",
+                    user=user,
+                )
             wall = (time.perf_counter() - started) * 1000
             llm_ms = llm_module.usage_totals()["elapsed_ms"] - llm_before
             if captured is not None:
@@ -156,10 +190,18 @@ class Command(BaseCommand):
             for sql in sqls:
                 self.stdout.write(f"  {' '.join(sql.split())[:160]}")
         p50, p95 = statistics.median(overheads), _percentile(overheads, 0.95)
-        self.stdout.write(f"turns measured: {len(overheads)} (after {warmup} warm-up), 3 tool calls + 2 LLM requests each")
-        self.stdout.write(f"wall time per turn:        p50 {statistics.median(walls):.1f} ms, p95 {_percentile(walls, 0.95):.1f} ms")
-        self.stdout.write(f"server overhead (no LLM):  p50 {p50:.1f} ms, p95 {p95:.1f} ms (target <= {TARGET_P95_MS:.0f} ms)")
-        self.stdout.write(f"  without retrieval:       p50 {statistics.median(own):.1f} ms, p95 {_percentile(own, 0.95):.1f} ms")
+        self.stdout.write(
+            f"turns measured: {len(overheads)} (after {warmup} warm-up), 3 tool calls + 2 LLM requests each"
+        )
+        self.stdout.write(
+            f"wall time per turn:        p50 {statistics.median(walls):.1f} ms, p95 {_percentile(walls, 0.95):.1f} ms"
+        )
+        self.stdout.write(
+            f"server overhead (no LLM):  p50 {p50:.1f} ms, p95 {p95:.1f} ms (target <= {TARGET_P95_MS:.0f} ms)"
+        )
+        self.stdout.write(
+            f"  without retrieval:       p50 {statistics.median(own):.1f} ms, p95 {_percentile(own, 0.95):.1f} ms"
+        )
         self.stdout.write(
             f"SQL per turn:              {max(statements)} statements + {max(queries) - max(statements)} BEGIN/COMMIT "
             f"(target <= {TARGET_QUERIES} queries)"

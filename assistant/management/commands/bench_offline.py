@@ -54,20 +54,40 @@ def build_store() -> dict[str, Any]:
     """A customer with a pending and a delivered order and a few products (rolled back later)."""
     user = get_user_model().objects.create_user(username="bench-offline@example.com", password=None)
     customer = Customer.objects.create(
-        user=user, handle="bench_offline_0001", first_name="Bench", last_name="Runner", email="bench-offline@example.com",
-        address1="1 Main St", city="Austin", state="TX", country="USA", zip="78701",
+        user=user,
+        handle="bench_offline_0001",
+        first_name="Bench",
+        last_name="Runner",
+        email="bench-offline@example.com",
+        address1="1 Main St",
+        city="Austin",
+        state="TX",
+        country="USA",
+        zip="78701",
     )
-    card = PaymentMethod.objects.create(customer=customer, payment_method_id="credit_card_bench_1", source="credit_card", brand="visa", last_four="4242")
-    PaymentMethod.objects.create(customer=customer, payment_method_id="gift_card_bench_1", source="gift_card", balance=Decimal("200.00"))
+    card = PaymentMethod.objects.create(
+        customer=customer, payment_method_id="credit_card_bench_1", source="credit_card", brand="visa", last_four="4242"
+    )
+    PaymentMethod.objects.create(
+        customer=customer, payment_method_id="gift_card_bench_1", source="gift_card", balance=Decimal("200.00")
+    )
     catalog: dict[str, list[Variant]] = {}
-    for index, (name, options, price, stock) in enumerate([
-        ("Bench Headphones", [{"color": "black"}, {"color": "white"}], "150.00", [5, 0]),
-        ("Bench T-Shirt", [{"size": "M", "color": "blue"}, {"size": "L", "color": "blue"}], "20.00", [5, 5]),
-        ("Bench Tablet", [{"storage": "64GB"}], "299.00", [3]),
-    ]):
+    for index, (name, options, price, stock) in enumerate(
+        [
+            ("Bench Headphones", [{"color": "black"}, {"color": "white"}], "150.00", [5, 0]),
+            ("Bench T-Shirt", [{"size": "M", "color": "blue"}, {"size": "L", "color": "blue"}], "20.00", [5, 5]),
+            ("Bench Tablet", [{"storage": "64GB"}], "299.00", [3]),
+        ]
+    ):
         product = Product.objects.create(product_id=f"99000000{index:02d}", name=name, product_type=name)
         catalog[name] = [
-            Variant.objects.create(product=product, item_id=f"98000000{index}{n}", options=option, price=Decimal(price), stock_quantity=stock[n])
+            Variant.objects.create(
+                product=product,
+                item_id=f"98000000{index}{n}",
+                options=option,
+                price=Decimal(price),
+                stock_quantity=stock[n],
+            )
             for n, option in enumerate(options)
         ]
     orders: dict[str, Order] = {}
@@ -75,13 +95,36 @@ def build_store() -> dict[str, Any]:
         ("pending", "pending", [catalog["Bench Headphones"][0]]),
         ("delivered", "delivered", [catalog["Bench T-Shirt"][0], catalog["Bench Tablet"][0]]),
     ):
-        order = Order.objects.create(order_id=f"#W99{len(orders):05d}", customer=customer, status=status,
-                                     address1="1 Main St", city="Austin", state="TX", country="USA", zip="78701")
+        order = Order.objects.create(
+            order_id=f"#W99{len(orders):05d}",
+            customer=customer,
+            status=status,
+            address1="1 Main St",
+            city="Austin",
+            state="TX",
+            country="USA",
+            zip="78701",
+        )
         for variant in variants:
-            OrderItem.objects.create(order=order, product=variant.product, variant=variant, name=variant.product.name, price=variant.price, options=variant.options)
-        PaymentTransaction.objects.create(order=order, transaction_type="payment", amount=sum(v.price for v in variants), payment_method=card)
+            OrderItem.objects.create(
+                order=order,
+                product=variant.product,
+                variant=variant,
+                name=variant.product.name,
+                price=variant.price,
+                options=variant.options,
+            )
+        PaymentTransaction.objects.create(
+            order=order, transaction_type="payment", amount=sum(v.price for v in variants), payment_method=card
+        )
         if status == "delivered":
-            Fulfillment.objects.create(order=order, tracking_ids=["1Z999"], carrier="UPS", item_ids=[v.item_id for v in variants], tracking_status="delivered")
+            Fulfillment.objects.create(
+                order=order,
+                tracking_ids=["1Z999"],
+                carrier="UPS",
+                item_ids=[v.item_id for v in variants],
+                tracking_status="delivered",
+            )
         orders[key] = order
     return {"customer": customer, "user": user, "orders": orders}
 
@@ -105,10 +148,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--rounds", type=int, default=15, help="Times each conversation is replayed (default 15).")
         parser.add_argument("--warmup", type=int, default=2, help="Rounds run first and not measured (default 2).")
+
     def handle(self, *args: Any, **options: Any) -> None:
         get_intent_model()
         process_ready()  # warms the embedding model and freezes start-up objects, as a web worker does
-        self.stdout.write(f"Embedding backend: {embeddings.backend()}, {embeddings.threads()} thread(s) (EMBEDDING_THREADS)")
+        self.stdout.write(
+            f"Embedding backend: {embeddings.backend()}, {embeddings.threads()} thread(s) (EMBEDDING_THREADS)"
+        )
         timings: dict[str, list[float]] = defaultdict(list)
         queries: list[int] = []
         try:
@@ -119,7 +165,9 @@ class Command(BaseCommand):
                 for round_number in tqdm(range(total_rounds), desc="Benchmarking", unit="round"):
                     measured = round_number >= options["warmup"]
                     for name, messages in plan:
-                        self._conversation(store, name, messages, timings if measured else None, queries if measured else None)
+                        self._conversation(
+                            store, name, messages, timings if measured else None, queries if measured else None
+                        )
                 raise _Rollback
         except _Rollback:
             pass
@@ -139,7 +187,12 @@ class Command(BaseCommand):
         self.stdout.write(f"p95 {p95:.1f} ms {verdict} the {TARGET_P95_MS:.0f} ms target.")
 
     def _conversation(
-        self, store: dict[str, Any], name: str, messages: list[str], timings: dict[str, list[float]] | None, queries: list[int] | None
+        self,
+        store: dict[str, Any],
+        name: str,
+        messages: list[str],
+        timings: dict[str, list[float]] | None,
+        queries: list[int] | None,
     ) -> None:
         conversation = Conversation.objects.create(customer=store["customer"])
         for text in messages:
@@ -151,4 +204,6 @@ class Command(BaseCommand):
                 timings[name].append(elapsed)
                 queries.append(len(captured))
         # Leave nothing waiting, so the next round's proposal is a fresh one.
-        PendingAction.objects.filter(conversation=conversation, status=PendingAction.Status.PROPOSED).update(status=PendingAction.Status.DECLINED)
+        PendingAction.objects.filter(conversation=conversation, status=PendingAction.Status.PROPOSED).update(
+            status=PendingAction.Status.DECLINED
+        )

@@ -46,9 +46,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="JSON-lines file of calls, or - to read stdin.")
-        parser.add_argument("--as-user", metavar="HANDLE", help="Act as this customer: anything touching another customer's data is refused.")
+        parser.add_argument(
+            "--as-user",
+            metavar="HANDLE",
+            help="Act as this customer: anything touching another customer's data is refused.",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Roll back each scenario after it ends.")
-        parser.add_argument("--export", metavar="DIR", type=Path, help="Write each scenario's final state to DIR/NAME/ (before any rollback).")
+        parser.add_argument(
+            "--export",
+            metavar="DIR",
+            type=Path,
+            help="Write each scenario's final state to DIR/NAME/ (before any rollback).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         customer = None
@@ -87,14 +96,18 @@ class Command(BaseCommand):
                 if calls or name != "default":
                     yield name, calls
                 if not isinstance(line["scenario"], str) or not _SCENARIO_NAME.match(line["scenario"]):
-                    raise CommandError(f"line {number}: a scenario name is letters, digits, '_', '.' or '-' (got {line['scenario']!r}).")
+                    raise CommandError(
+                        f"line {number}: a scenario name is letters, digits, '_', '.' or '-' (got {line['scenario']!r})."
+                    )
                 name, calls = line["scenario"], []
                 continue
             calls.append((number, line))
         if calls or name != "default":
             yield name, calls
 
-    def _run_scenario(self, name: str, calls: list[tuple[int, Any]], context: ToolContext, *, dry_run: bool, export: Path | None) -> None:
+    def _run_scenario(
+        self, name: str, calls: list[tuple[int, Any]], context: ToolContext, *, dry_run: bool, export: Path | None
+    ) -> None:
         with transaction.atomic():
             for number, line in calls:
                 self._emit(self._call(number, line, context))
@@ -108,7 +121,11 @@ class Command(BaseCommand):
             return {"name": None, "ok": False, "error": {"code": "invalid_input", "message": line["_error"]}}
         if not isinstance(line, dict) or not isinstance(line.get("name"), str) or set(line) - {"name", "arguments"}:
             message = f'line {number} must be {{"name": ..., "arguments": {{...}}}} or {{"scenario": ...}}.'
-            return {"name": line.get("name") if isinstance(line, dict) else None, "ok": False, "error": {"code": "invalid_input", "message": message}}
+            return {
+                "name": line.get("name") if isinstance(line, dict) else None,
+                "ok": False,
+                "error": {"code": "invalid_input", "message": message},
+            }
         return call_tool(line["name"], line.get("arguments", {}), context=context).as_dict()
 
     def _emit(self, payload: dict[str, Any]) -> None:

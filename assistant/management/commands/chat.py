@@ -40,7 +40,9 @@ class Command(BaseCommand):
                 raise CommandError(f"{customer.handle} has no conversation {options['conversation']}.")
         else:
             conversation = conversation_start(customer=customer, channel=Conversation.Channel.TERMINAL)
-        self.stdout.write(f"Conversation {conversation.pk} as {customer.full_name} ({customer.handle}). Ctrl-D to quit.")
+        self.stdout.write(
+            f"Conversation {conversation.pk} as {customer.full_name} ({customer.handle}). Ctrl-D to quit."
+        )
         while True:
             try:
                 text = input("you> ")
@@ -63,7 +65,9 @@ class Command(BaseCommand):
                     continue
                 self.stdout.write(f"assistant> {reply.text}")
                 for citation in reply.citations:
-                    self.stdout.write(f"    [{citation.get('ref')}] {citation_label(citation)} {citation.get('url', '')}")
+                    self.stdout.write(
+                        f"    [{citation.get('ref')}] {citation_label(citation)} {citation.get('url', '')}"
+                    )
             self._show_waiting(conversation, latest=replies[-1] if replies else None)
 
     def _press(self, button: re.Match[str], customer: Customer) -> list[Message]:
@@ -74,7 +78,11 @@ class Command(BaseCommand):
         return actions.action_decline(action_id=action_id, customer=customer).messages
 
     def _show_waiting(self, conversation: Conversation, *, latest: Message | None) -> None:
-        asked = [action for action in actions.actions_waiting(conversation=conversation) if latest and action.message_id == latest.pk]
+        asked = [
+            action
+            for action in actions.actions_waiting(conversation=conversation)
+            if latest and action.message_id == latest.pk
+        ]
         for action in asked:
             self.stdout.write(self.style.WARNING(f"  awaiting your confirmation (#{action.pk}): {action.description}"))
         if len(asked) == 1:

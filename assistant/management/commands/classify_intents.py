@@ -42,16 +42,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--batch-size", type=int, default=256, help="Utterances embedded together (default 256).")
         parser.add_argument("--stats", action="store_true", help="Print the throughput on stderr at the end.")
-        parser.add_argument("--no-catalog", action="store_true", help="Skip product/option matching against the catalog.")
         parser.add_argument(
-            "--threads", type=int, default=os.cpu_count() or 1,
+            "--no-catalog", action="store_true", help="Skip product/option matching against the catalog."
+        )
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=os.cpu_count() or 1,
             help="Threads for the embedding model (default: every core; this is a batch job, unlike a web request).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         move_logs_to_stderr()
         from django.db import DatabaseError
-
 
         # Read when the model is first loaded, which is below.
         os.environ["EMBEDDING_THREADS"] = str(max(1, options["threads"]))
@@ -62,13 +65,22 @@ class Command(BaseCommand):
             try:
                 catalog = get_catalog_index()
             except DatabaseError as exc:
-                sys.stderr.write(f"classify_intents: catalog unavailable ({exc.__class__.__name__}); no product entities.\n")
+                sys.stderr.write(
+                    f"classify_intents: catalog unavailable ({exc.__class__.__name__}); no product entities.\n"
+                )
         out = sys.stdout
         started, count = time.perf_counter(), 0
         for batch in batches(iter(sys.stdin), max(1, options["batch_size"])):
             filled = [(i, text) for i, text in enumerate(batch) if text.strip()]
             texts = [text.strip() for _, text in filled]
-            results = {i: r for (i, _), r in zip(filled, understand_many(texts, embeddings=embed_texts(texts, query=True), catalog=catalog), strict=True)}
+            results = {
+                i: r
+                for (i, _), r in zip(
+                    filled,
+                    understand_many(texts, embeddings=embed_texts(texts, query=True), catalog=catalog),
+                    strict=True,
+                )
+            }
             for i, text in enumerate(batch):
                 result = results.get(i)
                 if result is not None:

@@ -21,8 +21,12 @@ class Command(BaseCommand):
     help = "Train the offline assistant's intent classifier from assistant/nlu/intents.json and cache it."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--if-stale", action="store_true", help="Do nothing if the cached model matches the data and code.")
-        parser.add_argument("--data", type=Path, default=None, help="Training data file (default assistant/nlu/intents.json).")
+        parser.add_argument(
+            "--if-stale", action="store_true", help="Do nothing if the cached model matches the data and code."
+        )
+        parser.add_argument(
+            "--data", type=Path, default=None, help="Training data file (default assistant/nlu/intents.json)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.perf_counter()

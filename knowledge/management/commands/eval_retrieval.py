@@ -32,7 +32,7 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
             item = json.loads(line)
             question, articles = str(item["question"]), list(item["articles"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise CommandError(f"{path}:{number}: expected {{\"question\": ..., \"articles\": [...]}} ({exc}).") from exc
+            raise CommandError(f'{path}:{number}: expected {{"question": ..., "articles": [...]}} ({exc}).') from exc
         questions.append({"question": question, "articles": articles})
     return questions
 
@@ -49,7 +49,9 @@ class Command(BaseCommand):
         slugs = set(Document.objects.values_list("slug", flat=True))
         unknown = sorted({a for q in questions for a in q["articles"]} - slugs)
         if unknown:
-            raise CommandError(f"Questions name articles that are not indexed: {', '.join(unknown)} (run ingest_knowledge).")
+            raise CommandError(
+                f"Questions name articles that are not indexed: {', '.join(unknown)} (run ingest_knowledge)."
+            )
         vectors = embed_texts([selectors.truncate_query(q["question"]) for q in questions], query=True)
         totals = {mode: {"r1": 0.0, "r5": 0.0, "mrr": 0.0} for mode in MODES}
         misses = []

@@ -26,8 +26,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="*", type=Path, help=f"Files or directories (default: {CONTENT_DIR}).")
-        parser.add_argument("--kind", choices=Document.Kind.values, help="Kind for files whose front matter names none.")
-        parser.add_argument("--catalog", action="store_true", help="Also build/refresh one document per catalog product.")
+        parser.add_argument(
+            "--kind", choices=Document.Kind.values, help="Kind for files whose front matter names none."
+        )
+        parser.add_argument(
+            "--catalog", action="store_true", help="Also build/refresh one document per catalog product."
+        )
         parser.add_argument("--no-prune", action="store_true", help="Keep documents whose file left the directory.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -42,7 +46,15 @@ class Command(BaseCommand):
                     )
                 except InvalidInput as exc:
                     raise CommandError(exc.message) from exc
-                for name in ("added", "updated", "unchanged", "removed", "chunks_embedded", "chunks_kept", "chunks_removed"):
+                for name in (
+                    "added",
+                    "updated",
+                    "unchanged",
+                    "removed",
+                    "chunks_embedded",
+                    "chunks_kept",
+                    "chunks_removed",
+                ):
                     setattr(total, name, getattr(total, name) + getattr(report, name))
                 total.skipped.extend(report.skipped)
         if options["catalog"]:
@@ -51,7 +63,9 @@ class Command(BaseCommand):
             gone = Document.objects.filter(kind=Document.Kind.PRODUCT).exclude(product_id__in=product_ids)
             stale = sorted(set(gone.values_list("product_id", flat=True)))
             catalog = IngestReport()
-            for product_id in tqdm(product_ids + stale, unit="product", desc="Catalog", disable=options["verbosity"] < 1):
+            for product_id in tqdm(
+                product_ids + stale, unit="product", desc="Catalog", disable=options["verbosity"] < 1
+            ):
                 product_document_sync(product_id=product_id, report=catalog)
             if catalog.added or catalog.updated or catalog.removed:
                 chunk_statistics_refresh()  # once for the whole catalog, so search weighs its words now

@@ -40,7 +40,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         tag = f"benchcart_{uuid.uuid4().hex[:6]}"
         product = Product.objects.create(product_id=tag, name="Benchmark mug", product_type="benchmark")
-        variant = Variant.objects.create(product=product, item_id=tag, options={}, price=Decimal("9.00"), stock_quantity=5)
+        variant = Variant.objects.create(
+            product=product, item_id=tag, options={}, price=Decimal("9.00"), stock_quantity=5
+        )
         try:
             self._populate(tag, variant.pk, options["carts"], options["customers"])
             self._measure(options["batches"], options["batch_size"])
@@ -99,7 +101,11 @@ class Command(BaseCommand):
         now = timezone.now()
         plan = carts_due_first_reminder_queryset(now=now)[:batch_size].explain(analyze=True)
         self.stdout.write("EXPLAIN ANALYZE of the first batch:\n" + plan)
-        self.stdout.write("uses orders_cart_recovery_due: yes" if "orders_cart_recovery_due" in plan else "uses orders_cart_recovery_due: NO")
+        self.stdout.write(
+            "uses orders_cart_recovery_due: yes"
+            if "orders_cart_recovery_due" in plan
+            else "uses orders_cart_recovery_due: NO"
+        )
         timings: list[float] = []
         after: Cursor | None = None
         selected = 0

@@ -60,17 +60,33 @@ class Command(BaseCommand):
         started = time.perf_counter()
         shop_import(data=data)
         took = time.perf_counter() - started
-        rows.append(("import_shop (sample)", f"{took:.2f} s", f"≤ {TARGETS['import_s']:.0f} s", _ok(took <= TARGETS["import_s"])))
+        rows.append(
+            (
+                "import_shop (sample)",
+                f"{took:.2f} s",
+                f"≤ {TARGETS['import_s']:.0f} s",
+                _ok(took <= TARGETS["import_s"]),
+            )
+        )
         with tempfile.TemporaryDirectory() as directory:
             started = time.perf_counter()
             shop_export(directory=Path(directory))
             took = time.perf_counter() - started
-        rows.append(("export_shop (sample)", f"{took:.2f} s", f"≤ {TARGETS['export_s']:.0f} s", _ok(took <= TARGETS["export_s"])))
+        rows.append(
+            (
+                "export_shop (sample)",
+                f"{took:.2f} s",
+                f"≤ {TARGETS['export_s']:.0f} s",
+                _ok(took <= TARGETS["export_s"]),
+            )
+        )
 
         rng = random.Random(options["seed"])
         customers = list(Customer.objects.filter(handle__in=list(data.users)))
         order_ids = list(Order.objects.filter(order_id__in=list(data.orders)).values_list("order_id", "customer_id"))
-        product_ids = list(Product.objects.filter(product_id__in=list(data.products)).values_list("product_id", flat=True))
+        product_ids = list(
+            Product.objects.filter(product_id__in=list(data.products)).values_list("product_id", flat=True)
+        )
         by_pk = {c.pk: c for c in customers}
 
         def order_call() -> tuple[str, dict[str, Any], ToolContext]:
@@ -87,16 +103,28 @@ class Command(BaseCommand):
 
         def name_zip_call() -> tuple[str, dict[str, Any], ToolContext]:
             c = rng.choice(customers)
-            return "find_user_id_by_name_zip", {"first_name": c.first_name, "last_name": c.last_name, "zip": c.zip}, ToolContext(customer=None)
+            return (
+                "find_user_id_by_name_zip",
+                {"first_name": c.first_name, "last_name": c.last_name, "zip": c.zip},
+                ToolContext(customer=None),
+            )
 
         generators = {
             "get_order_details": order_call,
             "get_user_details": user_call,
-            "get_product_details": lambda: ("get_product_details", {"product_id": rng.choice(product_ids)}, ToolContext(customer=None)),
+            "get_product_details": lambda: (
+                "get_product_details",
+                {"product_id": rng.choice(product_ids)},
+                ToolContext(customer=None),
+            ),
             "list_all_product_types": lambda: ("list_all_product_types", {}, ToolContext(customer=None)),
             "find_user_id_by_email": email_call,
             "find_user_id_by_name_zip": name_zip_call,
-            "calculate": lambda: ("calculate", {"expression": f"({rng.uniform(1, 999):.2f} + {rng.uniform(1, 99):.2f}) * 2 - 1"}, ToolContext(customer=None)),
+            "calculate": lambda: (
+                "calculate",
+                {"expression": f"({rng.uniform(1, 999):.2f} + {rng.uniform(1, 99):.2f}) * 2 - 1"},
+                ToolContext(customer=None),
+            ),
         }
         for label, generate in tqdm(generators.items(), desc="Read tools", unit="tool", file=sys.stderr):
             timings, queries = [], []
@@ -112,8 +140,22 @@ class Command(BaseCommand):
                     timings.append(elapsed)
                     queries.append(len(captured.captured_queries))
             p95 = statistics.quantiles(timings, n=100)[94]
-            rows.append((f"{label} p95 (p50 {statistics.median(timings):.2f} ms)", f"{p95:.2f} ms", f"≤ {TARGETS['p95_ms']:.0f} ms", _ok(p95 <= TARGETS["p95_ms"])))
-            rows.append((f"{label} queries/call (max)", str(max(queries)), f"≤ {TARGETS['queries']}", _ok(max(queries) <= TARGETS["queries"])))
+            rows.append(
+                (
+                    f"{label} p95 (p50 {statistics.median(timings):.2f} ms)",
+                    f"{p95:.2f} ms",
+                    f"≤ {TARGETS['p95_ms']:.0f} ms",
+                    _ok(p95 <= TARGETS["p95_ms"]),
+                )
+            )
+            rows.append(
+                (
+                    f"{label} queries/call (max)",
+                    str(max(queries)),
+                    f"≤ {TARGETS['queries']}",
+                    _ok(max(queries) <= TARGETS["queries"]),
+                )
+            )
 
 
 def _ok(passed: bool) -> str:

@@ -16,7 +16,9 @@ class Command(BaseCommand):
     help = "Export the store to DIR/users.json, products.json and orders.json (the tau-bench retail shape)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("directory", type=Path, help="Directory to write (created if missing; files are overwritten).")
+        parser.add_argument(
+            "directory", type=Path, help="Directory to write (created if missing; files are overwritten)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         directory: Path = options["directory"]
@@ -25,4 +27,8 @@ class Command(BaseCommand):
         total = Customer.objects.count() + Product.objects.count() + Order.objects.count()
         with tqdm(total=total, desc="Exporting shop", unit="rec", disable=options["verbosity"] == 0) as bar:
             counts = shop_export(directory=directory, progress=bar.update)
-        self.stdout.write(self.style.SUCCESS(f"Wrote {counts['users']} users, {counts['products']} products, {counts['orders']} orders to {directory}."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Wrote {counts['users']} users, {counts['products']} products, {counts['orders']} orders to {directory}."
+            )
+        )

@@ -16,7 +16,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("directory", type=Path, help="Directory holding users.json, products.json and orders.json.")
-        parser.add_argument("--stock", type=int, default=10, help="Stock given to each available variant (default 10); unavailable ones get 0.")
+        parser.add_argument(
+            "--stock",
+            type=int,
+            default=10,
+            help="Stock given to each available variant (default 10); unavailable ones get 0.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         directory: Path = options["directory"]
@@ -30,4 +35,6 @@ class Command(BaseCommand):
             raise CommandError(f"Nothing was imported: {error}") from error
         with tqdm(total=data.size, desc="Importing shop", unit="rec", disable=options["verbosity"] == 0) as bar:
             counts = shop_import(data=data, stock=options["stock"], progress=bar.update)
-        self.stdout.write(self.style.SUCCESS("Imported " + ", ".join(f"{n} {name}" for name, n in counts.items()) + "."))
+        self.stdout.write(
+            self.style.SUCCESS("Imported " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
+        )

@@ -35,8 +35,18 @@ from tickets.models import DailyAnswerLatency, DashboardRollupDay, Ticket
 TARGET_MS = 300.0
 DAYS = 90
 BATCH = 10_000
-INTENTS = ["track_order", "return_item", "cancel_order", "refund_status", "product_question", "greeting", "complaint",
-           "exchange_item", "shipping_policy", "change_address"]
+INTENTS = [
+    "track_order",
+    "return_item",
+    "cancel_order",
+    "refund_status",
+    "product_question",
+    "greeting",
+    "complaint",
+    "exchange_item",
+    "shipping_policy",
+    "change_address",
+]
 TOOLS = ["get_order_details", "search_knowledge_base", "check_stock", "track_order", "cancel_pending_order"]
 HANDLE = "bench_dashboard_customer"
 
@@ -54,7 +64,11 @@ class Command(BaseCommand):
         parser.add_argument("--messages", type=int, default=1_000_000)
         parser.add_argument("--runs", type=int, default=15, help="Timed dashboard requests per range (default 15).")
         parser.add_argument("--seed", type=int, default=8)
-        parser.add_argument("--keep", action="store_true", help="Leave the rows in place to inspect query plans (the next run removes them).")
+        parser.add_argument(
+            "--keep",
+            action="store_true",
+            help="Leave the rows in place to inspect query plans (the next run removes them).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.rng = random.Random(options["seed"])
@@ -70,20 +84,33 @@ class Command(BaseCommand):
                 f"{(time.perf_counter() - started) * 1000:.0f} ms"
             )
             with connection.cursor() as cursor:
-                for model in (Conversation, Message, Feedback, ToolCallLog, Ticket, DailyAnswerLatency, DashboardRollupDay):
+                for model in (
+                    Conversation,
+                    Message,
+                    Feedback,
+                    ToolCallLog,
+                    Ticket,
+                    DailyAnswerLatency,
+                    DashboardRollupDay,
+                ):
                     cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
             results = {
                 "last 30 days (default)": self._time(staff, {}, options["runs"]),
                 f"all {DAYS} days": self._time(
                     staff,
-                    {"start": (timezone.localdate() - timedelta(days=DAYS - 1)).isoformat(), "end": timezone.localdate().isoformat()},
+                    {
+                        "start": (timezone.localdate() - timedelta(days=DAYS - 1)).isoformat(),
+                        "end": timezone.localdate().isoformat(),
+                    },
                     options["runs"],
                 ),
             }
         finally:
             if not options["keep"]:
                 self._cleanup()
-        self.stdout.write(f"\nDashboard server time, {options['conversations']:,} conversations / {options['messages']:,} messages:")
+        self.stdout.write(
+            f"\nDashboard server time, {options['conversations']:,} conversations / {options['messages']:,} messages:"
+        )
         worst = 0.0
         for label, times in results.items():
             p50, p95 = statistics.median(times), _percentile(times, 0.95)
@@ -97,9 +124,13 @@ class Command(BaseCommand):
     def _populate(self, conversations: int, messages: int) -> tuple[Customer, Any]:
         rng = self.rng
         now = timezone.now()
-        customer = Customer.objects.create(handle=HANDLE, first_name="Bench", last_name="Mark", email="bench@example.invalid")
+        customer = Customer.objects.create(
+            handle=HANDLE, first_name="Bench", last_name="Mark", email="bench@example.invalid"
+        )
         user_model = get_user_model()
-        staff = user_model.objects.create_superuser(username="bench_dashboard_staff", email="bench@example.invalid", password=None)
+        staff = user_model.objects.create_superuser(
+            username="bench_dashboard_staff", email="bench@example.invalid", password=None
+        )
         voter = user_model.objects.create_user(username="bench_dashboard_voter", password=None)
         span = DAYS * 86_400
 
@@ -110,10 +141,15 @@ class Command(BaseCommand):
                 rows = []
                 for _ in range(min(BATCH, conversations - offset)):
                     started = now - timedelta(seconds=rng.randrange(span))
-                    rows.append(Conversation(
-                        customer=customer, started_at=started, last_activity_at=started + timedelta(minutes=rng.randrange(1, 40)),
-                        intent=rng.choice(INTENTS), status=rng.choice(["open", "open", "open", "resolved", "escalated"]),
-                    ))
+                    rows.append(
+                        Conversation(
+                            customer=customer,
+                            started_at=started,
+                            last_activity_at=started + timedelta(minutes=rng.randrange(1, 40)),
+                            intent=rng.choice(INTENTS),
+                            status=rng.choice(["open", "open", "open", "resolved", "escalated"]),
+                        )
+                    )
                 with transaction.atomic():
                     created = Conversation.objects.bulk_create(rows, batch_size=BATCH)
                 conversation_ids += [row.pk for row in created]
@@ -122,10 +158,16 @@ class Command(BaseCommand):
 
         tickets = []
         for index in rng.sample(range(conversations), k=conversations * 15 // 100):
-            tickets.append(Ticket(
-                number=f"B-{index}", customer=customer, conversation_id=conversation_ids[index], subject="bench",
-                sla_due_at=starts[index] + timedelta(hours=24), csat_score=rng.choice([None, None, 1, 2, 3, 4, 5, 5]),
-            ))
+            tickets.append(
+                Ticket(
+                    number=f"B-{index}",
+                    customer=customer,
+                    conversation_id=conversation_ids[index],
+                    subject="bench",
+                    sla_due_at=starts[index] + timedelta(hours=24),
+                    csat_score=rng.choice([None, None, 1, 2, 3, 4, 5, 5]),
+                )
+            )
         Ticket.objects.bulk_create(tickets, batch_size=BATCH)
 
         # Messages, feedback and tool calls are generated inside PostgreSQL (INSERT ... SELECT
@@ -154,8 +196,12 @@ class Command(BaseCommand):
                 bar.update(size)
         self._insert_select(
             Feedback,
-            {"message": "m.id", "user": str(int(voter.pk)), "rating": "CASE WHEN random() < 0.75 THEN 'up' ELSE 'down' END",
-             "created_at": "m.created_at"},
+            {
+                "message": "m.id",
+                "user": str(int(voter.pk)),
+                "rating": "CASE WHEN random() < 0.75 THEN 'up' ELSE 'down' END",
+                "created_at": "m.created_at",
+            },
             source=f"{Message._meta.db_table} m",
             where="m.conversation_id BETWEEN %s AND %s AND m.role = 'assistant' AND random() < 0.05",
             params=[first, last],
@@ -163,8 +209,12 @@ class Command(BaseCommand):
         tools = "ARRAY[" + ",".join(f"'{name}'" for name in TOOLS) + "]"
         self._insert_select(
             ToolCallLog,
-            {"customer": str(int(customer.pk)), "tool": f"({tools})[1 + floor(random() * {len(TOOLS)})::int]",
-             "ok": "random() > 0.08", "created_at": f"now() - random() * interval '{DAYS} days'"},
+            {
+                "customer": str(int(customer.pk)),
+                "tool": f"({tools})[1 + floor(random() * {len(TOOLS)})::int]",
+                "ok": "random() > 0.08",
+                "created_at": f"now() - random() * interval '{DAYS} days'",
+            },
             source="generate_series(1, %s) g",
             params=[messages // 10],
         )
@@ -207,7 +257,8 @@ class Command(BaseCommand):
                 message_table = Message._meta.db_table
                 cursor.execute(
                     f"DELETE FROM {Feedback._meta.db_table} WHERE message_id IN "  # noqa: S608
-                    f"(SELECT id FROM {message_table} WHERE conversation_id IN ({conversations}))", [customer.pk]  # noqa: S608
+                    f"(SELECT id FROM {message_table} WHERE conversation_id IN ({conversations}))",
+                    [customer.pk],  # noqa: S608
                 )
                 cursor.execute(f"DELETE FROM {ToolCallLog._meta.db_table} WHERE customer_id = %s", [customer.pk])  # noqa: S608
                 cursor.execute(f"DELETE FROM {Ticket._meta.db_table} WHERE customer_id = %s", [customer.pk])  # noqa: S608

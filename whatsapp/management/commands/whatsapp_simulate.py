@@ -37,13 +37,17 @@ class Command(BaseCommand):
     help = "Chat with the assistant as a WhatsApp number, through the real webhook and a fake Graph API."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--phone", required=True, help="The WhatsApp number you write from, digits only (e.g. 15551234567).")
+        parser.add_argument(
+            "--phone", required=True, help="The WhatsApp number you write from, digits only (e.g. 15551234567)."
+        )
         parser.add_argument("--name", default="Simulator", help="Your WhatsApp profile name.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         phone = str(options["phone"]).lstrip("+").replace(" ", "")
         if not phone.isdigit() or not 6 <= len(phone) <= 15:
-            raise CommandError(f"--phone must be a number in international format, digits only; got {options['phone']!r}.")
+            raise CommandError(
+                f"--phone must be a number in international format, digits only; got {options['phone']!r}."
+            )
         fake = FakeGraphAPI(token=secrets.token_urlsafe(16)).start()
         secret = settings.WHATSAPP_APP_SECRET or secrets.token_urlsafe(16)
         host = "testserver" if "testserver" in settings.ALLOWED_HOSTS else (settings.ALLOWED_HOSTS or ["localhost"])[0]
@@ -99,7 +103,9 @@ class Command(BaseCommand):
     def _post(self, client: Client, secret: str, payload: dict[str, Any]) -> int:
         body = json.dumps(payload).encode()
         signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        response = client.post("/whatsapp/webhook", data=body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature)
+        response = client.post(
+            "/whatsapp/webhook", data=body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature
+        )
         return response.status_code
 
     def _show(self, sent: Sent, *, first_number: int) -> list[dict[str, str]]:
@@ -110,18 +116,32 @@ class Command(BaseCommand):
 
 
 def _message(phone: str, kind: str, **content: Any) -> dict[str, Any]:
-    return {"from": phone, "id": f"wamid.sim.{uuid.uuid4().hex}", "timestamp": str(int(time.time())), "type": kind, **content}
+    return {
+        "from": phone,
+        "id": f"wamid.sim.{uuid.uuid4().hex}",
+        "timestamp": str(int(time.time())),
+        "type": kind,
+        **content,
+    }
 
 
 def _status(wamid: str, state: str, phone: str) -> dict[str, Any]:
     return {"id": wamid, "status": state, "timestamp": str(int(time.time())), "recipient_id": phone}
 
 
-def _notification(*, phone: str, name: str, messages: list[dict[str, Any]] | None = None, statuses: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    value: dict[str, Any] = {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550000000", "phone_number_id": "simulator"}}
+def _notification(
+    *, phone: str, name: str, messages: list[dict[str, Any]] | None = None, statuses: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": "simulator"},
+    }
     if messages:
         value["contacts"] = [{"profile": {"name": name}, "wa_id": phone}]
         value["messages"] = messages
     if statuses:
         value["statuses"] = statuses
-    return {"object": "whatsapp_business_account", "entry": [{"id": "SIMULATOR", "changes": [{"value": value, "field": "messages"}]}]}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "SIMULATOR", "changes": [{"value": value, "field": "messages"}]}],
+    }
