@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.requirements-embedded-installed
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test install install-run lint typecheck check clean-var stop bench loadtest help
+.PHONY: run test install install-run lint typecheck check clean-var stop bench loadtest streamprobe help
 
 help:
 	@echo "make run   - install, migrate, load demo data, start web + worker + beat (Ctrl-C stops all)"
 	@echo "make test  - run the whole test suite against real PostgreSQL+pgvector and Redis"
 	@echo "make check (ruff, ruff format, mypy, import contracts: the first step of make test) / make lint / make typecheck / make stop / make bench"
-	@echo "make loadtest - 60 s headless Locust run against gunicorn + worker with production settings (LOADTEST_ARGS=--users N --duration S)"
+	@echo "make loadtest - 60 s headless Locust run against gunicorn + worker with production settings (LOADTEST_ARGS=--users N --duration S --llm-latency FIRST,STREAM)"
+	@echo "make streamprobe - N concurrent web-chat streams on a 20 s fake model, page latency and memory meanwhile (STREAMPROBE_ARGS=--streams N)"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || \
@@ -67,6 +68,12 @@ bench: install
 
 # Production-like stack (gunicorn + Celery worker from the Procfile, DEBUG off) on 127.0.0.1,
 # a fresh `loadtest` database on the embedded PostgreSQL; prints per-endpoint latency and checks
-# that no chat message was lost. See bench/run_loadtest.py.
+# that no chat message was lost. LOADTEST_ARGS=--llm-latency 1.0,1.5 answers with a local paced
+# fake model instead of the offline assistant. See bench/run_loadtest.py.
 loadtest: install
 	$(PY) -m bench.run_loadtest $(LOADTEST_ARGS)
+
+# The same stack, N web-chat streams held open on a 20 s fake model; pages and memory meanwhile.
+# See bench/stream_probe.py.
+streamprobe: install
+	$(PY) -m bench.stream_probe $(STREAMPROBE_ARGS)

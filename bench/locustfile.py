@@ -6,9 +6,9 @@ through the real login form first and passes the sessions in LOADTEST_SESSIONS (
 Each simulated customer has their own account (so per-user rate limits apply as in real
 life) and loops over: a chat turn through the JSON API (weight 6; a new conversation every
 few turns), My orders (2), one order's page (1) and the help center: index, a search or an
-article (1). Every chat turn the server acknowledged (HTTP 200) is counted per conversation
-and written to LOADTEST_ACKS at the end, so the runner can check in the database that none
-was lost.
+article (1); the weights and the wait live in bench/pacing.py, which the runner reads too.
+Every chat turn the server acknowledged (HTTP 200) is counted per conversation and written
+to LOADTEST_ACKS at the end, so the runner can check in the database that none was lost.
 
 Why the cookies are sent by hand: the stack runs with production settings (DEBUG off), so
 the session and CSRF cookies carry the Secure flag, and an HTTP client rightly refuses to
@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from locust import FastHttpUser, between, events, task
+
+from bench.pacing import CHAT_WEIGHT, HELP_WEIGHT, ORDER_DETAIL_WEIGHT, ORDERS_WEIGHT, WAIT_MAX, WAIT_MIN
 
 SESSIONS = json.loads(Path(os.environ["LOADTEST_SESSIONS"]).read_text())
 ACKS_PATH = Path(os.environ["LOADTEST_ACKS"])
@@ -55,9 +57,7 @@ SEARCHES = ["returns", "shipping", "refund", "warranty", "exchange", "gift card"
 
 
 class Shopper(FastHttpUser):
-    wait_time = between(
-        float(os.environ.get("LOADTEST_WAIT_MIN", "0.5")), float(os.environ.get("LOADTEST_WAIT_MAX", "1.5"))
-    )
+    wait_time = between(WAIT_MIN, WAIT_MAX)
 
     def on_start(self) -> None:
         account = SESSIONS["customers"][next(_next_account) % len(SESSIONS["customers"])]
@@ -78,7 +78,7 @@ class Shopper(FastHttpUser):
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}")
 
-    @task(6)
+    @task(CHAT_WEIGHT)
     def chat_turn(self) -> None:
         if self.turns >= TURNS_PER_CONVERSATION:
             self.conversation_id, self.turns = None, 0
@@ -105,16 +105,16 @@ class Shopper(FastHttpUser):
             ACKNOWLEDGED[self.conversation_id] += 1
             self.turns += 1
 
-    @task(2)
+    @task(ORDERS_WEIGHT)
     def my_orders(self) -> None:
         self._get("/orders/", "GET /orders/")
 
-    @task(1)
+    @task(ORDER_DETAIL_WEIGHT)
     def order_detail(self) -> None:
         if self.orders:
             self._get(f"/orders/{random.choice(self.orders).lstrip('#')}/", "GET /orders/<id>/")
 
-    @task(1)
+    @task(HELP_WEIGHT)
     def help_center(self) -> None:
         choice = random.random()
         if choice < 0.3 or not SESSIONS["articles"]:
