@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Prefetch, QuerySet
 
-from chat.models import Conversation, Feedback, Message, PendingAction
+from chat.models import Conversation, Feedback, Message, PendingAction, PendingTurn
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -58,6 +58,35 @@ def thread_messages_after(
     if not include_customer:
         queryset = queryset.exclude(role=Message.Role.USER)
     return list(queryset.order_by("created_at", "id"))
+
+
+def turn_replies(*, turn: PendingTurn, user: User) -> list[Message]:
+    """What the assistant answered to a handed-over turn, oldest first ([] before it is stored).
+
+    The answer is what follows the turn's own message up to the customer's next one.
+    """
+    asked = (
+        Message.objects.filter(
+            conversation_id=turn.conversation_id,
+            role=Message.Role.USER,
+            text=turn.text,
+            created_at__gte=turn.created_at,
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if asked is None:
+        return []
+    following = (
+        _thread_queryset(conversation=turn.conversation, user=user).filter(pk__gt=asked).order_by("created_at", "id")
+    )
+    replies = []
+    for message in following:
+        if message.role == Message.Role.USER:
+            break
+        replies.append(message)
+    return replies
 
 
 def last_message_id(*, conversation: Conversation) -> int:

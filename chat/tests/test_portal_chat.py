@@ -118,9 +118,9 @@ def test_with_htmx_the_answer_streams_then_arrives_rendered(llm, client):
     assert "How long do I have to return?" not in done  # the customer's bubble is already shown
     assert list(conversation.messages.values_list("role", flat=True)) == ["user", "assistant"]
 
-    # The stream is claimed once: a reconnect doesn't run the turn again.
+    # The stream is claimed once: a reconnect gets the stored answer and doesn't run the turn again.
     replay = sse_events(client.get(stream_url))
-    assert replay[0][0] == "failure" and "no longer available" in replay[0][1]
+    assert replay[-1][0] == "done" and "<em>30 days</em>" in replay[-1][1]
     assert conversation.messages.count() == 2
 
 

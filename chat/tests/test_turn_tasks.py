@@ -85,20 +85,41 @@ def test_the_sweep_answers_an_abandoned_turn_exactly_once(turn_worker, llm_serve
     assert "It left the warehouse today." in page and "data-stream-url" not in page
 
 
-def test_a_stream_connecting_while_the_worker_answers_does_not_answer_again(turn_worker, llm_server, client):
+def test_a_stream_connecting_while_the_worker_answers_gets_that_answer_without_a_second_turn(
+    turn_worker, llm_server, client
+):
     conversation, stream_url = _abandoned_turn(client, "Can I change my address?")
     asked = len(llm_server.requests)
     llm_server.add(ScriptedLLM.text("Yes, until it ships.", delay=3.0))
     turns_sweep_abandoned.delay()
     assert wait_until(lambda: _state() == PendingTurn.State.ANSWERING, timeout=30), turn_worker.log()
 
+    # The late stream waits for the worker's answer instead of leaving the customer to reload.
     late = sse_events(client.get(stream_url))
 
-    assert late[0][0] == "failure" and "no longer available" in late[0][1]
-    assert wait_until(lambda: _state() == PendingTurn.State.ANSWERED, timeout=30), turn_worker.log()
+    assert late[-1][0] == "done" and "Yes, until it ships." in late[-1][1]
+    assert "Can I change my address?" not in late[-1][1]  # the customer's bubble is already on the page
+    assert _state() == PendingTurn.State.ANSWERED
     assert list(conversation.messages.values_list("role", flat=True)) == ["user", "assistant"]
     assert len(llm_server.requests) == asked + 1
-    assert sse_events(client.get(stream_url))[0][0] == "failure"
+
+
+def test_a_stream_for_a_turn_that_failed_elsewhere_says_so_with_a_retry(client):
+    customer = make_customer()
+    client.force_login(customer.user)
+    conversation = Conversation.objects.create(customer=customer)
+    turn = PendingTurn.objects.create(
+        token="failed-elsewhere",
+        conversation=conversation,
+        user=customer.user,
+        text="Hello?",
+        state=PendingTurn.State.FAILED,
+        error="The answer was interrupted.",
+    )
+
+    events = sse_events(client.get(reverse("chat:stream", args=[turn.token])))
+
+    assert events[-1][0] == "failure" and "The answer was interrupted." in events[-1][1]
 
 
 def test_the_hand_over_alone_gets_an_abandoned_turn_answered_after_the_grace_period(turn_worker, llm_server, client):

@@ -12,6 +12,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from chat.models import Conversation, PendingTurn
 from chat.selectors import access_conversation
 from chat.services.conversations import conversation_start
 from chat.services.ratelimit import check_chat_turn_rate
-from chat.services.turns import FAILED_MESSAGE, turn_hand_over
+from chat.services.turns import FAILED_MESSAGE, TURN_STUCK_SECONDS, turn_hand_over
 from chat.views.pages import (
     HtmxHttpRequest,
     _conversation_url,
@@ -154,14 +155,7 @@ def stream(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
     # a reconnecting EventSource, or the worker answering an abandoned turn, can't answer it twice.
     turn = PendingTurn.claim(token=token, user_id=request.user.pk)
     if turn is None:
-        return _sse_single(
-            "failure",
-            render_to_string(
-                "partials/error.html",
-                {"error": "This answer is no longer available. Reload the conversation to see it.", "retry": False},
-                request=request,
-            ),
-        )
+        return _stream_answer_from_elsewhere(request, token=token)
     try:
         conversation = access_conversation(
             customer=customer_for_user(request.user), conversation_id=turn.conversation_id
@@ -174,6 +168,52 @@ def stream(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
     response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
+    return response
+
+
+# How often a stream whose turn is answered elsewhere looks for the answer.
+ANSWER_POLL_SECONDS = 0.5
+NO_LONGER_AVAILABLE = "This answer is no longer available. Reload the conversation to see it."
+
+
+def _stream_answer_from_elsewhere(request: HtmxHttpRequest, *, token: str) -> HttpResponseBase:
+    """The turn was claimed by someone else: wait for that answer and send it, never a dead end.
+
+    Under load a stream can connect after the worker has picked its turn up as abandoned, and an
+    EventSource reconnects after a dropped connection; either way the customer gets the answer.
+    """
+    user = _user(request)
+    turn = PendingTurn.objects.filter(token=token, user=user).select_related("conversation").first()
+    if turn is None:
+        return _sse_single(
+            "failure",
+            render_to_string("partials/error.html", {"error": NO_LONGER_AVAILABLE, "retry": False}, request=request),
+        )
+
+    def generate() -> Iterator[str]:
+        deadline = time.monotonic() + TURN_STUCK_SECONDS
+        state, error = turn.state, turn.error
+        while state in {PendingTurn.State.PENDING, PendingTurn.State.ANSWERING} and time.monotonic() < deadline:
+            yield ": waiting\n\n"  # an SSE comment: keeps proxies from closing an idle connection
+            time.sleep(ANSWER_POLL_SECONDS)
+            state, error = PendingTurn.objects.filter(pk=turn.pk).values_list("state", "error").get()
+        replies = selectors.turn_replies(turn=turn, user=user) if state == PendingTurn.State.ANSWERED else []
+        close_old_connections()
+        if not replies:
+            message = error or NO_LONGER_AVAILABLE
+            yield _sse(
+                "failure",
+                render_to_string("partials/error.html", {"error": message, "retry": bool(error)}, request=request),
+            )
+            return
+        html = render_to_string(
+            "chat/chat.html#turn-messages", {"thread": replies, "conversation": turn.conversation}, request=request
+        )
+        yield _sse("done", html)
+
+    response = StreamingHttpResponse(generate(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
     return response
 
 
