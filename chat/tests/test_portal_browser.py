@@ -178,6 +178,34 @@ def test_cancel_a_pending_order_through_the_confirmation_card_exactly_once(page,
     expect(page.locator(".action-card button")).to_have_count(0)
 
 
+def test_a_newer_proposal_for_the_same_order_replaces_the_older_card(page, llm):
+    from playwright.sync_api import expect
+
+    customer = make_customer()
+    gift_card = PaymentMethodFactory(customer=customer, source="gift_card")
+    order = make_order(customer=customer, variants=[VariantFactory()], payment_method=gift_card)
+    llm.add(
+        ScriptedLLM.calls(("cancel_pending_order", {"order_id": order.order_id, "reason": "no longer needed"})),
+        ScriptedLLM.text("Shall I cancel it? Please confirm below."),
+        ScriptedLLM.calls(("cancel_pending_order", {"order_id": order.order_id, "reason": "ordered by mistake"})),
+        ScriptedLLM.text("Then I'll cancel it as ordered by mistake. Please confirm below."),
+    )
+    log_in(page, customer)
+    send(page, f"Please cancel order {order.order_id}")
+    expect(page.locator(".action-card")).to_have_count(1)
+    send(page, "actually I ordered it by mistake")
+    expect(page.locator(".action-card")).to_have_count(2)
+    page.reload()
+
+    older, newer = page.locator(".action-card").nth(0), page.locator(".action-card").nth(1)
+    expect(older).to_contain_text("Replaced")
+    expect(older).to_contain_text("A newer request for the same order replaced this one")
+    expect(older.locator("button")).to_have_count(0)
+    expect(newer).to_contain_text("Please confirm")
+    expect(newer).to_contain_text("ordered by mistake")
+    screenshot(page, "chat-superseded-card")
+
+
 def test_subscribe_to_a_restock_alert_from_chat(page, llm):
     from playwright.sync_api import expect
 
