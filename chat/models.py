@@ -37,6 +37,8 @@ class Conversation(models.Model):
         ordering = ["-last_activity_at"]
         indexes = [
             models.Index(fields=["customer", "-last_activity_at"]),
+            # The recovery sweep reads the conversations active in a time window, across customers.
+            models.Index(fields=["last_activity_at"], name="chat_conv_last_activity"),
             models.Index(fields=["started_at"]),
             models.Index(fields=["status"]),
         ]

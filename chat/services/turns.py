@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from chat.models import Conversation, Message, PendingTurn
+from chat.signals import unanswered_message_apologized
 from supportbot.celery import app
 from supportbot.services import task_enqueue
 
@@ -79,7 +81,59 @@ def turns_sweep_abandoned(*, batch: int = TURN_SWEEP_BATCH) -> int:
     )
     for turn_id in abandoned:
         _enqueue_answer(turn_id)
+    messages_apologize_unanswered(now=now)
     return len(abandoned)
+
+
+# Said for a customer message that got no answer because the process answering it died.
+UNANSWERED_APOLOGY = (
+    "Sorry — something went wrong on our side and I couldn't finish answering your last message. "
+    "Please send it again, or ask to talk to a person."
+)
+# How far back the sweep looks for unanswered messages: older ones were dealt with by earlier runs
+# (or predate this job), and the bound keeps each run to recently active conversations.
+UNANSWERED_LOOKBACK = timedelta(days=1)
+
+
+def messages_apologize_unanswered(*, now: datetime | None = None) -> list[Message]:
+    """Beat: answer with an apology each customer message the assistant never answered.
+
+    A message is unanswered when it is still the last one in its conversation TURN_STUCK_SECONDS
+    after it was stored (far beyond a real turn, which answers or apologises itself), while no
+    web turn of the conversation is waiting or being answered, and no person has the
+    conversation (then the message waits for them, on their ticket). That is what a process
+    killed mid-turn leaves, on any channel. Channels that deliver messages themselves
+    (WhatsApp) receive `unanswered_message_apologized` and send the apology.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=TURN_STUCK_SECONDS)
+    latest = Message.objects.filter(conversation=OuterRef("pk")).order_by("-id")
+    candidates = (
+        Conversation.objects.filter(last_activity_at__lt=cutoff, last_activity_at__gte=now - UNANSWERED_LOOKBACK)
+        .exclude(status=Conversation.Status.ESCALATED)
+        .annotate(last_role=Subquery(latest.values("role")[:1]), last_at=Subquery(latest.values("created_at")[:1]))
+        .filter(last_role=Message.Role.USER, last_at__lt=cutoff)
+        .exclude(
+            pending_turns__state__in=[PendingTurn.State.PENDING, PendingTurn.State.ANSWERING],
+        )
+    )
+    apologies = []
+    for conversation in candidates:
+        with transaction.atomic():
+            # Re-checked under the row lock: a turn finishing meanwhile has answered it.
+            locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+            last = Message.objects.filter(conversation=locked).order_by("-id").first()
+            if last is None or last.role != Message.Role.USER:
+                continue
+            apology = Message.objects.create(
+                conversation=locked, role=Message.Role.ASSISTANT, text=UNANSWERED_APOLOGY, model="recovery"
+            )
+            Conversation.objects.filter(pk=locked.pk).update(last_activity_at=apology.created_at)
+            unanswered_message_apologized.send(sender=Message, message=apology)
+        apologies.append(apology)
+    if apologies:
+        logger.warning("%d unanswered customer message(s) answered with an apology", len(apologies))
+    return apologies
 
 
 def turns_open(*, conversation: Conversation) -> dict[str, list[PendingTurn]]:
