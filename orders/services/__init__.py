@@ -6,7 +6,7 @@ a requested exchange; shared locks and rules are in `_common`. Import services f
 """
 
 from orders.services._common import money
-from orders.services.accounts import customer_modify_address, customer_sign_up
+from orders.services.accounts import customer_login_ensure, customer_modify_address, customer_sign_up
 from orders.services.exchange import order_exchange_approve
 from orders.services.fulfillment import fulfillment_set_tracking_status
 from orders.services.retail import (
@@ -26,6 +26,7 @@ from orders.services.stock import (
 )
 
 __all__ = [
+    "customer_login_ensure",
     "customer_modify_address",
     "customer_sign_up",
     "fulfillment_set_tracking_status",

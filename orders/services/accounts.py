@@ -46,6 +46,31 @@ def customer_sign_up(*, email: str, first_name: str, last_name: str, password: s
 
 
 @transaction.atomic
+def customer_login_ensure(*, customer: Customer) -> Customer:
+    """Give `customer` a login (username = email, no usable password) when they have none.
+
+    Stores imported from tau-bench files have customers without logins; a signed-in turn needs one.
+    The person sets a password through the usual reset before signing in themselves.
+    """
+    if customer.user_id is not None:
+        return customer
+    user_model = get_user_model()
+    username = user_model.objects.normalize_email(customer.email).lower() or customer.handle
+    user = user_model.objects.filter(username=username, customer__isnull=True).first()
+    if user is None:
+        user = user_model.objects.create_user(
+            username=username,
+            email=customer.email,
+            password=None,
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+        )
+    customer.user = user
+    customer.save(update_fields=["user"])
+    return customer
+
+
+@transaction.atomic
 def customer_modify_address(
     *,
     handle: str,
