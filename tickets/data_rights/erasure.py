@@ -15,7 +15,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q, QuerySet
 
 from chat.models import Conversation, PendingAction, ToolCallLog
@@ -30,7 +30,7 @@ from tickets.data_rights.finders import (
     outbound_message_query,
     resolved_ticket_documents,
 )
-from tickets.data_rights.registry import ERASURE_STEPS, anonymises, erases
+from tickets.data_rights.registry import ERASURE_STEPS, Eraser, anonymises, erases
 from tickets.data_rights.subject import ErasureReport, Subject, subject_for
 from tickets.models import Ticket
 from whatsapp.models import InboundEvent, LinkCode, OutboundMessage, WhatsAppContact
@@ -171,29 +171,19 @@ def _erase_conversations(subject: Subject, report: ErasureReport) -> None:
     _delete(report, Conversation.objects.filter(pk__in=subject.conversation_ids))
 
 
-@erases("chat.PendingAction")
-def _erase_pending_actions(subject: Subject, report: ErasureReport) -> None:
-    _delete(report, PendingAction.objects.filter(customer_id__in=subject.customer_ids))
+def _delete_customer_rows(model: type[models.Model]) -> Eraser:
+    """An erasure step for rows that belong to the customer by their own customer key."""
+
+    def run(subject: Subject, report: ErasureReport) -> None:
+        _delete(report, model._default_manager.filter(customer_id__in=subject.customer_ids))
+
+    return run
 
 
-@erases("orders.Cart")
-def _erase_carts(subject: Subject, report: ErasureReport) -> None:
-    _delete(report, Cart.objects.filter(customer_id__in=subject.customer_ids))
-
-
-@erases("orders.CartReminder")
-def _erase_cart_reminders(subject: Subject, report: ErasureReport) -> None:
-    _delete(report, CartReminder.objects.filter(customer_id__in=subject.customer_ids))
-
-
-@erases("orders.RestockSubscription")
-def _erase_restock_subscriptions(subject: Subject, report: ErasureReport) -> None:
-    _delete(report, RestockSubscription.objects.filter(customer_id__in=subject.customer_ids))
-
-
-@erases("orders.RestockNotification")
-def _erase_restock_alerts(subject: Subject, report: ErasureReport) -> None:
-    _delete(report, RestockNotification.objects.filter(customer_id__in=subject.customer_ids))
+# Deleted whole, found by their customer key: pending actions, carts and their reminders, restock
+# subscriptions and alerts. Registered here, in this order, like the steps around them.
+for _model in (PendingAction, Cart, CartReminder, RestockSubscription, RestockNotification):
+    erases(_model._meta.label)(_delete_customer_rows(_model))
 
 
 @erases("orders.ShipmentNotification")
@@ -201,9 +191,7 @@ def _erase_shipment_emails(subject: Subject, report: ErasureReport) -> None:
     _delete(report, ShipmentNotification.objects.filter(fulfillment__order__customer_id__in=subject.customer_ids))
 
 
-@erases("orders.EmailOptOut")
-def _erase_email_opt_outs(subject: Subject, report: ErasureReport) -> None:
-    _delete(report, EmailOptOut.objects.filter(customer_id__in=subject.customer_ids))
+erases("orders.EmailOptOut")(_delete_customer_rows(EmailOptOut))
 
 
 @anonymises("orders.Order")
