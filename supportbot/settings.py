@@ -94,7 +94,7 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # EMBEDDING_THREADS: threads per process for the sentence-embedding model (default 1).
 # EMBEDDING_BACKEND: onnx (default; exported once to var/models and run with onnxruntime) or torch.
 # EMBEDDING_QUERY_MODEL: int8 (default; customer messages run on a copy of the ONNX model with 8-bit
-#   weights, ~40% faster per message) or float32. Stored texts always use the float model.
+#   weights: faster per message, same retrieval and intent accuracy) or float32. Stored texts always use the float model.
 # EMBEDDING_CACHE_DIR: where the exported ONNX model is kept (default var/models).
 # NLU_MODEL_DIR: where `train_nlu` caches the offline assistant's intent model (default var/nlu).
 # NLU_CATALOG_CHECK_SECONDS: how often a process checks whether the catalog changed, for entity
