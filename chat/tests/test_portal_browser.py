@@ -204,6 +204,10 @@ def test_a_newer_proposal_for_the_same_order_replaces_the_older_card(page, llm):
     expect(newer).to_contain_text("Please confirm")
     expect(newer).to_contain_text("ordered by mistake")
     screenshot(page, "chat-superseded-card")
+    page.set_viewport_size({"width": 390, "height": 844})
+    older.scroll_into_view_if_needed()
+    expect(older).to_contain_text("Replaced")
+    screenshot(page, "chat-superseded-card-390")
 
 
 def test_subscribe_to_a_restock_alert_from_chat(page, llm):
