@@ -3,6 +3,12 @@
 Format: {"intents": {label: {"description": str, "train": [utterance, ...], "eval": [...]}}}.
 The train and eval lists of a label are disjoint, and no utterance belongs to two labels —
 an evaluation figure on utterances the classifier was trained on would say nothing.
+
+A second evaluation split lives in its own file, assistant/nlu/intents_situations.json
+({"intents": {label: [utterance, ...]}}): messages written from customers' situations by
+someone who had not read the training phrases. The eval list above was written beside the
+training phrases and shares their habits, so it flatters the model; this one measures
+phrasings nobody tuned for. Nothing in it may also be in intents.json.
 """
 
 from __future__ import annotations
@@ -76,6 +82,10 @@ def default_data_path() -> Path:
     return Path(__file__).resolve().parent / "intents.json"
 
 
+def default_situations_path() -> Path:
+    return Path(__file__).resolve().parent / "intents_situations.json"
+
+
 def file_digest(path: Path) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -136,3 +146,40 @@ def load_intent_data(path: Path | None = None, *, require_all_labels: bool = Tru
 
 def normalize_for_dedup(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+def load_situation_split(data: IntentData, path: Path | None = None) -> list[tuple[str, str]]:
+    """The second eval split as (utterance, label), checked against `data`.
+
+    Raises IntentDataError when the file is missing or malformed, names a label `data` lacks,
+    or repeats an utterance of `data` (train or eval) or of another label.
+    """
+    path = path or default_situations_path()
+    if not path.exists():
+        raise IntentDataError(f"The situations eval file {path} does not exist.")
+    try:
+        document = json.loads(path.read_bytes())
+    except json.JSONDecodeError as exc:
+        raise IntentDataError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}.") from exc
+    intents = document.get("intents") if isinstance(document, dict) else None
+    if not isinstance(intents, dict) or not intents:
+        raise IntentDataError(f'{path} must be an object with a non-empty "intents" object.')
+    unknown = sorted(set(intents) - set(data.labels))
+    if unknown:
+        raise IntentDataError(f"{path} names intent(s) {data.path.name} does not define: {', '.join(unknown)}.")
+    owner = {normalize_for_dedup(text): f"{label} in {data.path.name}" for text, label in [*data.train, *data.eval]}
+    split: list[tuple[str, str]] = []
+    for label, utterances in intents.items():
+        if not isinstance(utterances, list) or not all(isinstance(u, str) and u.strip() for u in utterances):
+            raise IntentDataError(f"{path}: intent {label!r} must be a list of non-empty strings.")
+        for utterance in utterances:
+            key = normalize_for_dedup(utterance)
+            previous = owner.get(key)
+            if previous is not None:
+                raise IntentDataError(
+                    f"{path}: the utterance {utterance!r} of {label} is also under {previous}; "
+                    "this split must hold only utterances the classifier never saw."
+                )
+            owner[key] = f"{label} in {path.name}"
+            split.append((utterance, label))
+    return split
