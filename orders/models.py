@@ -84,9 +84,11 @@ class PaymentMethod(models.Model):
         if self.source == self.Source.CREDIT_CARD:
             brand = self.brand.title() if self.brand else "credit card"
             return f"{brand} ending {self.last_four}" if self.last_four else brand
+        # Never the internal id ("gift_card_8932269"): customers know a card by its last digits.
         if self.source == self.Source.PAYPAL:
-            return f"PayPal account {self.payment_method_id}"
-        return f"gift card {self.payment_method_id}"
+            return "PayPal account"
+        digits = "".join(character for character in self.payment_method_id if character.isdigit())
+        return f"gift card ending {digits[-4:]}" if digits else "gift card"
 
 
 class Product(models.Model):

@@ -23,7 +23,9 @@ def test_only_gift_cards_carry_a_balance():
     with pytest.raises(IntegrityError), transaction.atomic():
         PaymentMethodFactory(customer=customer, source=PaymentMethod.Source.GIFT_CARD, balance=None)
     card = PaymentMethodFactory(customer=customer, source=PaymentMethod.Source.GIFT_CARD, balance=Decimal("0"))
-    assert card.label == f"gift card {card.payment_method_id}"
+    digits = "".join(character for character in card.payment_method_id if character.isdigit())
+    assert card.label == f"gift card ending {digits[-4:]}"
+    assert card.payment_method_id not in card.label
 
 
 def test_one_active_restock_subscription_per_customer_and_variant_but_closed_ones_may_repeat():

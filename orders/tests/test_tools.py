@@ -166,7 +166,7 @@ def test_cancel_confirmation_text_names_items_total_reason_and_refund(two_custom
     text = describe(ToolContext(customer=t.alice), order_id=t.alice_order.order_id, reason="no longer needed")
     assert text == (
         f"Cancel order {t.alice_order.order_id} — 2 items, $39.98, reason: no longer needed; "
-        f"refund $39.98 to your gift card {t.alice_gift.payment_method_id} right away"
+        f"refund $39.98 to your {t.alice_gift.label} right away"
     )
     # Someone else's or an unknown order: a generic sentence, never an exception or a leak.
     fallback = describe(ToolContext(customer=t.alice), order_id=t.bob_order.order_id, reason="no longer needed")
@@ -206,7 +206,7 @@ def test_a_swap_card_says_which_item_stays_as_it_is_and_prices_only_the_real_cha
     assert change == (
         f"Change in order {t.alice_order.order_id}: {lamp(t.warm)} — stays as it is; "
         f"{lamp(t.warm)} → {t.cold.options_label} (item {t.cold.item_id}); "
-        f"the price difference of $4.02 is charged to your gift card {t.alice_gift.payment_method_id} "
+        f"the price difference of $4.02 is charged to your {t.alice_gift.label} "
         "— the order can't be changed again afterwards"
     )
     exchange = get_tool("exchange_delivered_order_items").describe(
