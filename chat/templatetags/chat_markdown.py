@@ -34,6 +34,53 @@ URL_SCHEMES = {"http", "https", "mailto"}
 
 # "[1]" not followed by "(" or "[" — those are Markdown links/references, not citations.
 _CITATION_MARK = re.compile(r"\[(\d{1,2})\](?![(\[])")
+# Bullets people and assistants type: Markdown's own, and the typographic ones Markdown ignores.
+_BULLET_LINE = re.compile(r"^(\s*)(?:[-*+•·▪◦‣]|\d{1,3}[.)])\s+")
+_TYPOGRAPHIC_BULLET = re.compile(r"^(\s*)[•·▪◦‣]\s+")
+_INLINE_BULLETS = re.compile(r"\s+•\s+")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+# "#W2378156" at the start of a line (or a list item) is an order id, not a heading: Python-Markdown
+# takes "#" without a following space as one, and the sanitizer then drops the "#".
+_ORDER_HASH = re.compile(r"^(\s*(?:[-*+]\s+)?)#(?=[^\s#])")
+
+
+def lists_as_markdown(text: str) -> str:
+    """Make the lists assistants write render as lists.
+
+    Markdown starts a list only after a blank line and knows only -, * and + as bullets, so
+    "Your orders:\n• #W1 …\n• #W2 …" came out as one paragraph with inline bullets. Here "•"-style
+    bullets become "-", a blank line opens and closes each list, and a line with two or more
+    " • " separators is split into items. Code blocks are left alone.
+    """
+    lines_out: list[str] = []
+    in_fence = False
+    previous_was_item = False
+    for line in (text or "").split("\n"):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            lines_out.append(line)
+            previous_was_item = False
+            continue
+        if in_fence:
+            lines_out.append(line)
+            continue
+        parts = _INLINE_BULLETS.split(line)
+        if len(parts) >= 3:
+            lead, items = parts[0].strip(), [part.strip() for part in parts[1:] if part.strip()]
+            expanded = ([lead] if lead else []) + [f"- {item}" for item in items]
+        else:
+            expanded = [line]
+        for part in expanded:
+            is_item = bool(_BULLET_LINE.match(part))
+            if is_item:
+                part = _TYPOGRAPHIC_BULLET.sub(r"\1- ", part)
+                if not previous_was_item and lines_out and lines_out[-1].strip():
+                    lines_out.append("")
+            elif previous_was_item and part.strip() and not part.startswith((" ", "\t")):
+                lines_out.append("")  # text after a list is a new paragraph, not part of the last item
+            lines_out.append(_ORDER_HASH.sub(r"\1\\#", part))
+            previous_was_item = is_item or (previous_was_item and part.startswith((" ", "\t")) and bool(part.strip()))
+    return "\n".join(lines_out)
 
 
 def sanitize_html(html: str) -> str:
@@ -69,7 +116,7 @@ def markdown_to_safe_html(text: str, *, citations: Iterable[Any] | None = None, 
         return f'<sup><a href="#{anchor}-src-{ref}">[{ref}]</a></sup>'
 
     # Footnotes are inserted before sanitizing so the allow-list vets them like everything else.
-    source = _CITATION_MARK.sub(footnote, text or "")
+    source = _CITATION_MARK.sub(footnote, lists_as_markdown(text or ""))
     html = markdown_lib.markdown(source, extensions=["sane_lists", "tables"], output_format="html")
     return mark_safe(sanitize_html(html))  # noqa: S308 - nh3 output with an allow-list
 
@@ -81,9 +128,13 @@ def markdown_filter(text: str) -> SafeString:
 
 
 @register.simple_tag
-def message_html(message: Any) -> SafeString:
-    """`{% message_html message %}`: an assistant message's text with its citations linked."""
-    return markdown_to_safe_html(message.text, citations=message.citations, anchor=f"m{message.pk}")
+def message_html(message: Any, text: str | None = None) -> SafeString:
+    """`{% message_html message %}`: an assistant message's text with its citations linked.
+
+    `text` replaces the message's own text (e.g. without what a card beside it already says).
+    """
+    source = message.text if text is None else text
+    return markdown_to_safe_html(source, citations=message.citations, anchor=f"m{message.pk}")
 
 
 @register.filter

@@ -75,7 +75,7 @@ def test_confirming_twice_cancels_the_order_exactly_once(llm, logged_in, convers
     assert ToolCallLog.objects.filter(tool="cancel_pending_order", source="confirmation").count() == 1
     assert first.status_code == second.status_code == 200
     first_html, second_html = first.content.decode(), second.content.decode()
-    assert "Confirmed" in first_html and "status: cancelled" in first_html and "Please confirm" not in first_html
+    assert "Confirmed" in first_html and "Status: cancelled." in first_html and "Please confirm" not in first_html
     # The result message joins the thread out of band, once.
     assert 'hx-swap-oob="beforeend:#chat-log"' in first_html and "Done — cancel order" in first_html
     assert "Confirmed" in second_html and "hx-swap-oob" not in second_html

@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
@@ -26,9 +27,21 @@ def logged_in(client, customer):
     return client
 
 
+def _body(response) -> str:
+    if not response.streaming:
+        return response.content.decode()
+    if response.is_async:  # the async stream view: consumed on an event loop, as ASGI does
+
+        async def collect() -> bytes:
+            return b"".join([part async for part in response.streaming_content])
+
+        return async_to_sync(collect)().decode()
+    return b"".join(response.streaming_content).decode()
+
+
 def sse_events(response) -> list[tuple[str, str]]:
     """Parse a text/event-stream body into (event, data) pairs."""
-    body = b"".join(response.streaming_content).decode() if response.streaming else response.content.decode()
+    body = _body(response)
     events = []
     for block in body.strip().split("\n\n"):
         name, data = "message", []
@@ -261,8 +274,13 @@ def test_the_conversation_list_offers_resuming_earlier_conversations(logged_in, 
     Message.objects.create(conversation=newer, role="user", text="newer question")
     Conversation.objects.filter(pk=newer.pk).update(last_activity_at=older.last_activity_at.replace(year=2100))
 
+    def thread(html: str) -> str:
+        return html[html.index('id="chat-log"') :]
+
     html = logged_in.get(reverse("chat:index")).content.decode()
-    assert "newer question" in html and "older question" not in html  # the latest is open
+    assert "newer question" in thread(html) and "older question" not in thread(html)  # the latest is open
     assert reverse("chat:conversation", args=[older.pk]) in html
+    # The sidebar names each conversation by its first request.
+    assert "older question" in html[: html.index('id="chat-log"')]
     fresh = logged_in.get(reverse("chat:index") + "?new=1").content.decode()
-    assert "newer question" not in fresh and 'name="conversation" value=""' in fresh
+    assert "newer question" not in thread(fresh) and 'name="conversation" value=""' in fresh

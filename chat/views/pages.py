@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from orders.models import Customer
 
 
-QUICK_REPLIES = ("Track my order", "Return an item", "Talk to a human")
-
-
 # --- helpers -------------------------------------------------------------------------------
 
 
@@ -55,13 +52,15 @@ def _conversation_url(conversation: Conversation | None, *, anchor: str = "lates
 
 
 def _thread_context(request: HtmxHttpRequest, customer: Customer, conversation: Conversation | None) -> dict[str, Any]:
+    counterpart = selectors.conversation_counterpart(conversation=conversation)
     return {
         "customer": customer,
         "conversation": conversation,
         "conversations": selectors.conversations_for_customer(customer=customer),
         "thread": selectors.thread_messages(conversation=conversation, user=_user(request)) if conversation else [],
         **(turns_open(conversation=conversation) if conversation else {}),
-        "quick_replies": QUICK_REPLIES,
+        "counterpart": counterpart,
+        "quick_replies": counterpart.quick_replies,
         "form": MessageForm(initial={"conversation": conversation.pk if conversation else None}),
     }
 
@@ -108,11 +107,13 @@ def widget(request: HtmxHttpRequest) -> HttpResponse:
         if conversation
         else []
     )
+    counterpart = selectors.conversation_counterpart(conversation=conversation)
     context = {
         "conversation": conversation,
         "thread": thread,
         **(turns_open(conversation=conversation) if conversation else {}),
-        "quick_replies": QUICK_REPLIES,
+        "counterpart": counterpart,
+        "quick_replies": counterpart.quick_replies,
         "form": MessageForm(initial={"conversation": conversation.pk if conversation else None}),
     }
     return render(request, "chat/chat.html#widget-panel", context)

@@ -165,6 +165,17 @@
       source.close();
       var holder = document.createElement("ol");
       holder.innerHTML = event.data;
+      // Parts of the page the turn changed (the heading, the quick replies) come marked with
+      // data-replaces="<element id>": they replace that element instead of joining the log.
+      Array.prototype.slice.call(holder.querySelectorAll("[data-replaces]")).forEach(function (wrapper) {
+        var current = document.getElementById(wrapper.getAttribute("data-replaces"));
+        var fresh = wrapper.firstElementChild;
+        wrapper.remove();
+        if (current && fresh) {
+          current.replaceWith(fresh);
+          if (window.htmx) { window.htmx.process(fresh); }
+        }
+      });
       var nodes = Array.prototype.slice.call(holder.children);
       pending.replaceWith.apply(pending, nodes);
       nodes.forEach(function (node) { if (window.htmx) { window.htmx.process(node); } });
@@ -204,5 +215,17 @@
     if (panel && !panel.hidden) { toggleWidget(false); }
   });
 
-  document.addEventListener("DOMContentLoaded", scrollLog);
+  // The open conversation stays in view in a long sidebar list (it scrolls on its own).
+  function showCurrentConversation() {
+    var current = document.querySelector(".conversation-list a[aria-current='page']");
+    var list = current ? current.closest(".conversation-list") : null;
+    if (!current || !list) { return; }
+    var item = current.getBoundingClientRect();
+    var box = list.getBoundingClientRect();
+    if (item.top < box.top || item.bottom > box.bottom) {
+      list.scrollTop += (item.top - box.top) - (box.height - item.height) / 2;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { scrollLog(); showCurrentConversation(); });
 })();
