@@ -25,13 +25,14 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from orders.models import Order, Variant
+from orders.models import Order, PaymentTransaction, Variant
 from supportbot.celery import app
 from supportbot.services import task_enqueue_on_commit
 
 # Queued by name: orders.tasks imports the `*_email_send` functions these tasks run.
 RETURN_INSTRUCTIONS_TASK = "orders.send_return_instructions"
 PASSWORD_RESET_TASK = "orders.send_password_reset"  # noqa: S105 - a task name, not a password
+CANCELLATION_TASK = "orders.send_cancellation_notice"
 
 
 def _send(*, to: str, subject: str, template: str, context: dict[str, object]) -> None:
@@ -75,6 +76,41 @@ def return_instructions_email_send(*, order_id: str) -> bool:
             "items": items,
             "new_items": [new_variants[i] for i in new_ids if i in new_variants],
             "difference_abs": abs(order.exchange_price_difference or 0),
+            "order_url": settings.SITE_URL + reverse("orders:detail", args=[order.order_id.lstrip("#")]),
+        },
+    )
+    return True
+
+
+def send_cancellation_notice(order_id: str) -> None:
+    """Queue the cancellation email of `order_id` (email queue) for when the transaction commits."""
+    task_enqueue_on_commit(app.signature(CANCELLATION_TASK), order_id)
+
+
+def cancellation_email_send(*, order_id: str) -> bool:
+    """Email that the order is cancelled: its items and each refund with where and when. False if not cancelled."""
+    order = Order.objects.select_related("customer").filter(order_id=order_id).first()
+    if order is None or order.status != Order.Status.CANCELLED:
+        return False
+    refunds = [
+        {
+            "amount": entry.amount,
+            "method": entry.payment_method.label,
+            "when": "right away" if entry.payment_method.is_gift_card else "within 5–7 business days",
+        }
+        for entry in order.payments.select_related("payment_method").filter(
+            transaction_type=PaymentTransaction.Type.REFUND
+        )
+    ]
+    _send(
+        to=order.customer.email,
+        subject=f"Your order {order.order_id} is cancelled",
+        template="cancellation",
+        context={
+            "order": order,
+            "customer": order.customer,
+            "items": list(order.items.all()),
+            "refunds": refunds,
             "order_url": settings.SITE_URL + reverse("orders:detail", args=[order.order_id.lstrip("#")]),
         },
     )

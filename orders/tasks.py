@@ -122,6 +122,14 @@ def send_return_instructions(self: Task, order_id: str) -> bool:
         _retry_email(self, exc, name=f"return instructions for {order_id}")
 
 
+@shared_task(bind=True, name="orders.send_cancellation_notice", max_retries=None)
+def send_cancellation_notice(self: Task, order_id: str) -> bool:
+    try:
+        return emails.cancellation_email_send(order_id=order_id)
+    except TRANSIENT_EMAIL_ERRORS as exc:
+        _retry_email(self, exc, name=f"cancellation notice for {order_id}")
+
+
 @shared_task(bind=True, name="orders.send_password_reset", max_retries=None)
 def send_password_reset(self: Task, *, user_id: int, to_email: str, domain: str, site_name: str, protocol: str) -> bool:
     try:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from functools import wraps
 from typing import Any
 
@@ -17,6 +19,7 @@ from django_ratelimit.core import is_ratelimited
 from orders import selectors, services
 from orders.emails import QueuedPasswordResetForm
 from orders.forms import SignUpForm
+from orders.models import Order, OrderItem, PaymentMethod
 from orders.services import customer_sign_up
 from supportbot.errors import ApplicationError, NotFound
 from supportbot.htmx import HtmxHttpRequest
@@ -101,7 +104,75 @@ def order_detail(request: HttpRequest, order_ref: str) -> HttpResponse:
         order = selectors.order_for_page(customer=customer, order_id=f"#{order_ref}")
     except NotFound:
         raise Http404("No such order.") from None
-    return render(request, "orders/order_detail.html", {"order": order})
+    context = {
+        "order": order,
+        "return_lines": _requested_items(order, order.return_items or []),
+        "exchange_lines": _exchange_lines(order),
+        "exchange_money": _difference_words(order.exchange_price_difference, order.exchange_payment_method),
+    }
+    return render(request, "orders/order_detail.html", context)
+
+
+@dataclass(frozen=True)
+class ItemLine:
+    """An item of a return or exchange as the customer knows it: name, options, price (no ids)."""
+
+    name: str
+    options: str
+    price: Decimal | None
+    new_options: str = ""
+    new_price: Decimal | None = None
+
+
+def _options_words(options: Any) -> str:
+    return ", ".join(f"{key}: {value}" for key, value in options.items()) if isinstance(options, dict) else ""
+
+
+def _requested_items(order: Order, item_ids: list[str]) -> list[ItemLine]:
+    """The order's items named by `item_ids` (an id repeats once per unit), from the prefetched items."""
+    units: dict[str, list[OrderItem]] = {}
+    for unit in order.items.all():
+        units.setdefault(unit.variant.item_id, []).append(unit)
+    lines = []
+    for item_id in item_ids:
+        held = units.get(item_id) or []
+        # Each unit once; a repeated id beyond the units held still names the item.
+        item: OrderItem | None = held.pop(0) if len(held) > 1 else (held[0] if held else None)
+        if item is None:
+            lines.append(ItemLine(name="An item no longer in this order", options="", price=None))
+        else:
+            lines.append(ItemLine(name=item.name, options=_options_words(item.options), price=item.price))
+    return lines
+
+
+def _exchange_lines(order: Order) -> list[ItemLine]:
+    old = _requested_items(order, order.exchange_items or [])
+    lines = []
+    for line, new_id in zip(old, order.exchange_new_items or [], strict=False):
+        variant = selectors.variant_with_product(new_id)
+        if variant is None:
+            lines.append(line)
+            continue
+        lines.append(
+            ItemLine(
+                name=line.name,
+                options=line.options,
+                price=line.price,
+                new_options=variant.options_label,
+                new_price=variant.price,
+            )
+        )
+    return lines
+
+
+def _difference_words(difference: Decimal | None, method: PaymentMethod | None) -> str:
+    """ "refund of $5.95 to Visa ending 4242" rather than "price difference $-5.95"."""
+    where = f" to {method.label}" if method is not None else ""
+    if difference is None or difference == 0:
+        return "no price difference"
+    if difference < 0:
+        return f"a refund of ${-difference:.2f}{where}"
+    return f"a charge of ${difference:.2f}{where}"
 
 
 def product_detail(request: HttpRequest, product_id: str) -> HttpResponse:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from orders.emails import send_return_instructions
+from orders.emails import send_cancellation_notice, send_return_instructions
 from orders.models import Order, PaymentMethod, PaymentTransaction, SelfServiceRefund
 from orders.services._common import (
     ADDRESS_FIELDS,
@@ -68,6 +68,8 @@ def order_cancel(*, order_id: str, reason: str, self_service: bool = False) -> O
     order.save(update_fields=["status", "cancel_reason", "updated_at"])
     if self_service:
         SelfServiceRefund.objects.create(customer=order.customer, order=order, kind=SelfServiceRefund.Kind.CANCELLATION)
+    # Queued on commit, like return instructions: a rolled-back cancellation is never announced.
+    send_cancellation_notice(order.order_id)
     return order
 
 
