@@ -9,10 +9,12 @@ finished days from an exact daily histogram (tickets.analytics_rollup), the rest
 
 Definitions
 -----------
-* automated resolution rate: conversations that ended without a ticket / all conversations.
-  "Ended" means marked resolved or idle for CONVERSATION_IDLE_MINUTES — a chat the customer
-  left with their answer. Conversations still going count in neither numerator nor rate's
-  complement, so automated + escalation rates need not add up to 1.
+* automated resolution rate (RESOLUTION_DEFINITION): conversations the assistant resolved without
+  a person / all conversations. Resolved without a person: no ticket and no thumbs-down, and
+  either an action was carried out (a change the customer confirmed, or a restock alert) or
+  the assistant answered and the customer left it there (the chat marked resolved, or no new
+  message for CONVERSATION_IDLE_MINUTES). A conversation still going with nothing done counts
+  in neither numerator nor the escalation rate, so the two rates need not add up to 1.
 * escalation rate: conversations with at least one ticket / all conversations.
 * latency: `Message.latency_ms` of assistant answers (server time of the turn); staff and
   handoff messages carry none.
@@ -37,9 +39,67 @@ from orders.models_notifications import CartReminder, RestockNotification
 from tickets.models import DailyAnswerLatency, DashboardRollupDay, Ticket
 
 CONVERSATION_IDLE_MINUTES = 30
+# Tools that act for the customer without a confirmation card; every consequential tool acts
+# through a confirmation, logged with source "confirmation" (a test checks this list against
+# the tool registry, which this module may not import).
+UNCONFIRMED_ACTION_TOOLS = ("subscribe_restock_alert",)
+RESOLUTION_DEFINITION = (
+    "Resolved by the assistant: conversations that never reached a person (no ticket) and got no thumbs-down, "
+    "in which the assistant either carried out what the customer asked (a confirmed cancellation, return, "
+    "exchange or order change, or a restock alert) or answered and the customer left it there "
+    f"(no new message for {CONVERSATION_IDLE_MINUTES} minutes). Share of all conversations started in the period."
+)
 TOP_INTENTS = 10
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+
+
+# Labels whose plain reading would mislead staff; every other label reads as its words.
+_INTENT_WORDS = {
+    "contact_human_agent": "Ask for a person",
+    "contact_customer_service": "Contact details",
+    "check_cancellation_fee": "Cancellation fee",
+    "check_refund_policy": "Refund policy",
+    "get_refund": "Refund request",
+    "track_refund": "Refund status",
+    "affirm": "Yes / confirm",
+    "deny": "No / decline",
+    "out_of_scope": "Off-topic",
+    "set_up_shipping_address": "Add a shipping address",
+}
+_TOOL_WORDS = {
+    "get_order_details": "Look up an order",
+    "get_product_details": "Look up a product",
+    "get_user_details": "Look up the customer",
+    "list_all_product_types": "List product types",
+    "find_user_id_by_email": "Find customer by email",
+    "find_user_id_by_name_zip": "Find customer by name and ZIP",
+    "cancel_pending_order": "Cancel an order",
+    "modify_pending_order_address": "Change an order's address",
+    "modify_pending_order_payment": "Change an order's payment",
+    "modify_pending_order_items": "Change an order's items",
+    "return_delivered_order_items": "Return items",
+    "exchange_delivered_order_items": "Exchange items",
+    "modify_user_address": "Change the customer's address",
+    "transfer_to_human_agents": "Hand over to a person",
+    "search_knowledge_base": "Search the help center",
+    "subscribe_restock_alert": "Restock alert",
+}
+
+
+def _words(label: str) -> str:
+    text = label.replace("_", " ").strip()
+    return text[:1].upper() + text[1:] if text else "(none)"
+
+
+def intent_name(label: str) -> str:
+    """An intent as staff read it: "track_order" → "Track order"."""
+    return _INTENT_WORDS.get(label) or _words(label)
+
+
+def tool_name(name: str) -> str:
+    """A tool as staff read it: "return_delivered_order_items" → "Return items"."""
+    return _TOOL_WORDS.get(name) or _words(name)
 
 
 class PercentilesCont(Aggregate):
@@ -119,18 +179,38 @@ def conversation_activity(
     queries would read the same rows once each; grouping sets straight over the rows make
     PostgreSQL sort all of them, spilling to disk). Whether a conversation has
     a ticket is a hash join against the tickets' distinct conversation ids, computed once per
-    conversation — EXISTS inside FILTER clauses would make PostgreSQL probe the ticket index per row.
+    conversation — EXISTS inside FILTER clauses would make PostgreSQL probe the ticket index per row;
+    the executed actions, answers and thumbs-down that decide "resolved by the assistant" are
+    hash-joined the same way.
     """
     # Table names come from model metadata; values are bound.
     sql = f"""
         WITH per_day_and_intent AS (
             SELECT (c.started_at AT TIME ZONE %(tz)s)::date AS day, c.intent, count(*) AS conversations,
                 count(t.conversation_id) AS escalated,
-                count(*) FILTER (WHERE t.conversation_id IS NULL AND c.status <> %(escalated)s
-                                 AND (c.status = %(resolved)s OR c.last_activity_at < %(idle_before)s)) AS automated
+                count(*) FILTER (
+                    WHERE t.conversation_id IS NULL AND c.status <> %(escalated)s AND down.conversation_id IS NULL
+                    AND (acted.conversation_id IS NOT NULL
+                         OR (answered.conversation_id IS NOT NULL
+                             AND (c.status = %(resolved)s OR c.last_activity_at < %(idle_before)s)))
+                ) AS automated
             FROM {Conversation._meta.db_table} c
             LEFT JOIN (SELECT DISTINCT conversation_id FROM {Ticket._meta.db_table} WHERE conversation_id IS NOT NULL) t
                 ON t.conversation_id = c.id
+            LEFT JOIN (
+                SELECT DISTINCT conversation_id FROM {ToolCallLog._meta.db_table}
+                WHERE ok AND NOT proposed AND created_at >= %(since)s
+                    AND (source = %(confirmation)s OR tool = ANY(%(acting_tools)s))
+            ) acted ON acted.conversation_id = c.id
+            LEFT JOIN (
+                SELECT DISTINCT conversation_id FROM {Message._meta.db_table}
+                WHERE role = %(assistant)s AND latency_ms IS NOT NULL AND created_at >= %(since)s
+            ) answered ON answered.conversation_id = c.id
+            LEFT JOIN (
+                SELECT DISTINCT m.conversation_id FROM {Feedback._meta.db_table} f
+                JOIN {Message._meta.db_table} m ON m.id = f.message_id
+                WHERE f.rating = %(down)s AND f.created_at >= %(since)s
+            ) down ON down.conversation_id = c.id
             WHERE c.started_at >= %(since)s AND c.started_at < %(until)s
             GROUP BY 1, 2
         )
@@ -146,6 +226,10 @@ def conversation_activity(
         "until": period.until,
         "escalated": Conversation.Status.ESCALATED,
         "resolved": Conversation.Status.RESOLVED,
+        "confirmation": ToolCallLog.Source.CONFIRMATION,
+        "acting_tools": list(UNCONFIRMED_ACTION_TOOLS),
+        "assistant": Message.Role.ASSISTANT,
+        "down": Feedback.Rating.DOWN,
         "idle_before": (now or timezone.now()) - timedelta(minutes=CONVERSATION_IDLE_MINUTES),
     }
     with connection.cursor() as cursor:

@@ -1,7 +1,8 @@
 """Server-rendered SVG charts for the dashboard: no JavaScript, readable by screen readers.
 
 Each chart is an <svg role="img"> with a <title> and a <desc> naming the figures; the page
-also shows the same numbers as a data table, so nothing is available only as a picture.
+also has the same numbers as a data table (collapsed under the chart), so nothing is available
+only as a picture.
 """
 
 from __future__ import annotations
@@ -81,23 +82,31 @@ def column_chart(*, chart_id: str, title: str, points: Sequence[tuple[str, float
 
 
 def bar_chart(*, chart_id: str, title: str, points: Sequence[tuple[str, float]], unit: str = "") -> SafeString:
-    """Horizontal bars with their labels and values (top intents, tools, CSAT scores)."""
-    row, label_w = 24, 170
+    """Horizontal bars with their labels and values (top intents, tools, CSAT scores).
+
+    The label column is as wide as the longest label needs (up to half the chart), so labels
+    are never clipped at the chart's left edge; a longer one is shortened with "…" and
+    kept whole in its <title>.
+    """
+    row = 24
+    labels = [_fit(label) for label, _ in points]
+    label_w = min(max((_text_width(label) for label in labels), default=0) + 12, WIDTH // 2)
     height = max(len(points), 1) * row + 8
     peak = max((value for _, value in points), default=0) or 1
     plot_w = WIDTH - label_w - 70
     parts = []
-    for index, (label, value) in enumerate(points):
+    for index, ((label, value), shown) in enumerate(zip(points, labels, strict=True)):
         y = 4 + index * row
         parts.append(
             format_html(
-                '<text x="{}" y="{}" font-size="12" fill="{}" text-anchor="end">{}</text>'
+                '<text x="{}" y="{}" font-size="12" fill="{}" text-anchor="end"><title>{}</title>{}</text>'
                 '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/>'
                 '<text x="{}" y="{}" font-size="12" fill="{}">{}{}</text>',
                 label_w - 6,
                 y + 15,
                 AXIS_COLOUR,
-                label[:28],
+                label,
+                shown,
                 label_w,
                 y + 3,
                 f"{plot_w * value / peak:.1f}",
@@ -112,6 +121,19 @@ def bar_chart(*, chart_id: str, title: str, points: Sequence[tuple[str, float]],
         )
     desc = "; ".join(f"{label}: {_number(value)}{unit}" for label, value in points) or "No data."
     return _svg(chart_id=chart_id, title=title, desc=desc, height=height, body="".join(parts))
+
+
+# Average advance of a 12 px sans-serif glyph; generous, so a label errs towards fitting.
+CHAR_WIDTH = 7.2
+MAX_LABEL_CHARS = 40
+
+
+def _text_width(text: str) -> int:
+    return int(len(text) * CHAR_WIDTH) + 1
+
+
+def _fit(label: str) -> str:
+    return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
 
 
 def _number(value: float) -> str:

@@ -55,6 +55,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
     form, period = _period(request)
     data = analytics.dashboard(period=period)
+    intents = [(analytics.intent_name(intent), count) for intent, count in data.intents]
     context = {
         **admin.site.each_context(request),
         "title": "Support analytics",
@@ -76,11 +77,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             title="CSAT score distribution",
             points=[(f"{score} ★", count) for score, count in data.satisfaction.distribution.items()],
         ),
-        "intents_chart": charts.bar_chart(chart_id="chart-intents", title="Top intents", points=data.intents),
+        "resolution_definition": analytics.RESOLUTION_DEFINITION,
+        "intents_chart": charts.bar_chart(chart_id="chart-intents", title="Top intents", points=intents),
+        "intent_rows": intents,
         "tools_chart": charts.bar_chart(
-            chart_id="chart-tools", title="Tool calls", points=[(row.tool, row.calls) for row in data.tools]
+            chart_id="chart-tools",
+            title="Tool calls",
+            points=[(analytics.tool_name(row.tool), row.calls) for row in data.tools],
         ),
-        "tool_rows": [(row, _pct(row.failure_rate)) for row in data.tools],
+        "tool_rows": [(analytics.tool_name(row.tool), row, _pct(row.failure_rate)) for row in data.tools],
         "query_string": request.GET.urlencode(),
     }
     return render(request, "admin/tickets/dashboard.html", context)

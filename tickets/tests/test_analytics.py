@@ -38,9 +38,9 @@ def at(day: date, hour: int = 12) -> datetime:
 def known(db):
     """4 conversations in the period (3 on day 1, 1 on day 2) and 1 outside it.
 
-    c1: no ticket, ended (idle) -> automated; intent track_order
-    c2: no ticket, ended        -> automated; intent track_order
-    c3: ticket (CSAT 5)         -> escalated; intent refund
+    c1: no ticket, answered, ended (idle) -> automated; intent track_order
+    c2: no ticket, a restock alert set    -> automated; intent track_order
+    c3: ticket (CSAT 5), a thumbs-down    -> escalated; intent refund
     c4: no ticket, still active (last activity now) -> neither; intent greeting
     c5: outside the period, ticket (CSAT 1) -> ignored everywhere
     """
@@ -48,7 +48,7 @@ def known(db):
     card = PaymentMethodFactory(customer=customer)
     make = Conversation.objects.create
     c1 = make(customer=customer, started_at=at(DAY1, 9), last_activity_at=at(DAY1, 10), intent="track_order")
-    make(customer=customer, started_at=at(DAY1, 11), last_activity_at=at(DAY1, 11), intent="track_order")
+    c2 = make(customer=customer, started_at=at(DAY1, 11), last_activity_at=at(DAY1, 11), intent="track_order")
     c3 = make(
         customer=customer, started_at=at(DAY1, 15), last_activity_at=at(DAY1, 16), intent="refund", status="escalated"
     )
@@ -71,10 +71,12 @@ def known(db):
     ]
     Message.objects.create(conversation=c5, role="assistant", text="x", latency_ms=99_999, created_at=at(OUTSIDE))
     Message.objects.create(conversation=c3, role="assistant", text="staff", model="staff", created_at=at(DAY1, 17))
+    disliked = Message.objects.create(conversation=c3, role="assistant", text="b", created_at=at(DAY1, 15))
     user = customer.user
     others = [get_user_model().objects.create_user(username=f"u{n}", password=PASSWORD) for n in range(3)]
-    for voter, rating in zip([user, *others], ["up", "up", "up", "down"], strict=True):
+    for voter, rating in zip([user, *others[:2]], ["up", "up", "up"], strict=True):
         Feedback.objects.create(message=answers[0], user=voter, rating=rating, created_at=at(DAY1, 10))
+    Feedback.objects.create(message=disliked, user=others[2], rating="down", created_at=at(DAY1, 15))
     Feedback.objects.create(message=answers[1], user=user, rating="down", created_at=at(OUTSIDE))
     log = ToolCallLog.objects.create
     log(tool="get_order_details", ok=True, created_at=at(DAY1))
@@ -82,6 +84,7 @@ def known(db):
     log(tool="get_order_details", ok=False, error_code="not_found", created_at=at(DAY2))
     log(tool="cancel_pending_order", ok=True, proposed=True, created_at=at(DAY2))
     log(tool="cancel_pending_order", ok=False, created_at=at(OUTSIDE))
+    log(tool="subscribe_restock_alert", ok=True, conversation=c2, created_at=at(DAY1, 11))
     order = OrderFactory(customer=customer)
     pay = PaymentTransaction.objects.create
     pay(order=order, transaction_type="payment", amount=Decimal("80.00"), payment_method=card, created_at=at(DAY1))
@@ -113,6 +116,70 @@ def test_resolution_and_escalation_rates(known):
     outcomes = analytics.conversation_outcomes(period=PERIOD)
     assert (outcomes.total, outcomes.escalated, outcomes.automated) == (4, 1, 2)
     assert outcomes.automated_resolution_rate == 0.5 and outcomes.escalation_rate == 0.25
+
+
+def test_resolved_by_the_assistant_follows_the_stated_definition(db):
+    """Each rule of analytics.RESOLUTION_DEFINITION, one conversation per case, on a day of its own."""
+    customer = make_customer()
+    day = date(2026, 4, 6)
+    idle, active = at(day, 9), timezone.now()
+
+    def case(*, last_activity, answered: bool = False, thumbs_down: bool = False, ticket: bool = False):
+        conversation = Conversation.objects.create(
+            customer=customer, started_at=at(day, 8), last_activity_at=last_activity
+        )
+        if answered:
+            answer = Message.objects.create(
+                conversation=conversation, role="assistant", text="Here it is.", latency_ms=50, created_at=at(day, 8)
+            )
+            if thumbs_down:
+                Feedback.objects.create(message=answer, user=customer.user, rating="down", created_at=at(day, 8))
+        if ticket:
+            Ticket.objects.create(
+                number=f"T-8{conversation.pk}",
+                customer=customer,
+                conversation=conversation,
+                subject="s",
+                sla_due_at=idle,
+            )
+        return conversation
+
+    def acted(conversation, **fields):
+        ToolCallLog.objects.create(conversation=conversation, created_at=at(day, 8), **fields)
+
+    resolved = [
+        case(last_activity=idle, answered=True),  # answered and left there
+        case(last_activity=active),  # still talking, but a confirmed cancellation ran
+        case(last_activity=active),  # a restock alert was set
+    ]
+    acted(resolved[1], tool="cancel_pending_order", ok=True, source="confirmation")
+    acted(resolved[2], tool="subscribe_restock_alert", ok=True, source="offline")
+    case(last_activity=idle, answered=True, thumbs_down=True)  # the customer disliked the answer
+    case(last_activity=active, answered=True)  # the customer may still write back
+    case(last_activity=idle, answered=True, ticket=True)  # a person took over
+    case(last_activity=idle)  # nothing answered
+    proposed_only, failed = case(last_activity=active), case(last_activity=idle)
+    acted(proposed_only, tool="cancel_pending_order", ok=True, proposed=True, source="offline")
+    acted(failed, tool="cancel_pending_order", ok=False, source="confirmation")
+
+    outcomes = analytics.conversation_outcomes(period=analytics.DateRange(start=day, end=day))
+
+    assert (outcomes.total, outcomes.automated, outcomes.escalated) == (9, 3, 1)
+    assert "no thumbs-down" in analytics.RESOLUTION_DEFINITION and "restock alert" in analytics.RESOLUTION_DEFINITION
+
+
+def test_the_actions_that_count_without_a_confirmation_are_the_registrys_unconfirmed_acting_tools():
+    from assistant.tools import REGISTRY
+
+    assert set(analytics.UNCONFIRMED_ACTION_TOOLS) <= set(REGISTRY)
+    assert not any(REGISTRY[name].consequential for name in analytics.UNCONFIRMED_ACTION_TOOLS)
+
+
+def test_intents_and_tools_read_as_words():
+    assert analytics.intent_name("track_order") == "Track order"
+    assert analytics.intent_name("contact_human_agent") == "Ask for a person"
+    assert analytics.tool_name("return_delivered_order_items") == "Return items"
+    assert analytics.tool_name("some_new_tool") == "Some new tool"
 
 
 def test_csat_average_and_distribution(known):
@@ -178,8 +245,9 @@ def test_conversation_figures_come_from_one_pass_and_respect_now(known, django_a
     with django_assert_num_queries(1):
         activity = analytics.conversation_activity(period=PERIOD)
     assert activity.per_day == [(DAY1, 3), (DAY2, 1)] and activity.intents[0] == ("track_order", 2)
-    # Seen from 11:20 on day 1, only c1 (last active 10:00) has been idle for 30 minutes; c2 (11:00) has not.
-    early = analytics.conversation_outcomes(period=PERIOD, now=at(DAY1, 11) + timedelta(minutes=20))
+    # Seen from 10:20 on day 1, c1's answer (last activity 10:00) has not been left for 30 minutes
+    # yet; c2's restock alert counts at once.
+    early = analytics.conversation_outcomes(period=PERIOD, now=at(DAY1, 10) + timedelta(minutes=20))
     assert (early.total, early.escalated, early.automated) == (4, 1, 1)
     assert analytics.conversation_activity(period=analytics.DateRange(start=OUTSIDE, end=OUTSIDE)).intents == [
         ("refund", 1)
