@@ -165,7 +165,7 @@ CACHES = {
 }
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "supportbot.admin_site.SupportAdminConfig",  # django.contrib.admin with the support-ordered site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
