@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,3 +81,34 @@ def understand(
     return understand_many(
         [text], embeddings=embeddings, catalog=catalog, sentiments=[sentiment] if sentiment is not None else None
     )[0]
+
+
+# Where one message asks for a second thing: "…, and also …", "… plus …", "…? Also …", and a
+# clause that starts over with its own request ("… and can you …", "… and I need to …").
+_REQUEST_BREAK = re.compile(
+    r"(?:\s*[,;]\s*(?:and\s+)?|\s+and\s+)(?:also|plus|additionally|btw|by the way|another thing)\b[,:]?\s*"
+    r"|\s+(?:plus|btw|by the way|oh and|additionally)\s+"
+    r"|\s*[,;]?\s+and\s+(?=(?:can|could|would|will)\s+(?:you|i|u)\b|i\s+(?:also\s+)?(?:want|need|would like|'d like|wanna)\b"
+    r"|(?:how|what|where|when|why)\b)"
+    r"|(?<=[?!.])\s+(?=\S)",
+    re.IGNORECASE,
+)
+_MIN_PART_WORDS = 2
+
+
+def split_requests(text: str) -> list[str]:
+    """The separate requests in one message, in order ("where's my keyboard and also can i change
+    the adress" → two); the whole text when it reads as one request. Fragments too short to be a
+    request ("hi.", "ok and") stay with their neighbour."""
+    parts: list[str] = []
+    for piece in _REQUEST_BREAK.split(text):
+        piece = piece.strip(" ,;")
+        if not piece:
+            continue
+        if parts and len(piece.split()) < _MIN_PART_WORDS:
+            parts[-1] = f"{parts[-1]} {piece}"
+        elif parts and len(parts[-1].split()) < _MIN_PART_WORDS:
+            parts[-1] = f"{parts[-1]} {piece}"
+        else:
+            parts.append(piece)
+    return parts or [text]

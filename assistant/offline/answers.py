@@ -10,51 +10,209 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from assistant.nlu.catalog import normalize
+from assistant.nlu.catalog import normalize, singular
 from assistant.nlu.entities import SIZE_WORDS
 from assistant.offline.turn import Turn, method_words
 from assistant.types import OFFER_HUMAN, citation_label
+from knowledge.selectors import citation_url, document_public_get
 
 SNIPPET_CHARS = 480
+# A list introduced by a lead-in ("There are a few common reasons:") is shown up to this length.
+LIST_CHARS = 900
+LIST_ITEM_CHARS = 220
 
 
 # --- help center ------------------------------------------------------------------------------
 
 
+def _body(text: str) -> str:
+    """A chunk's text without the heading lines the chunker prefixes."""
+    return "\n".join(line for line in text.splitlines() if not line.startswith("#")).strip()
+
+
 def _snippet(text: str) -> str:
-    # Drop the heading line the chunker prefixes, then cut at a sentence end.
-    body = "\n".join(line for line in text.splitlines() if not line.startswith("#")).strip()
+    """The passage cut at a sentence end, never after a list's lead-in: the list comes with it."""
+    body = _body(text)
     if len(body) <= SNIPPET_CHARS:
         return body
-    cut = body[:SNIPPET_CHARS]
-    end = max(cut.rfind(". "), cut.rfind(".\n"))
-    return (cut[: end + 1] if end > 120 else cut.rstrip() + "…").strip()
+    blocks = [block.strip() for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)", body) if block.strip()]
+    kept: list[str] = []
+    size, listing = 0, False
+    for block in blocks:
+        is_item = bool(_LIST_ITEM.match(block))
+        listing = (listing and is_item) or bool(kept and kept[-1].endswith(":"))
+        if size + len(block) > (LIST_CHARS if listing else SNIPPET_CHARS):
+            if not kept:
+                cut = block[:SNIPPET_CHARS]
+                end = max(cut.rfind(". "), cut.rfind(".\n"))
+                return (cut[: end + 1] if end > 120 else cut.rstrip() + "…").strip()
+            if not kept[-1].endswith(":"):
+                break
+            block = _shorten(block)
+        kept.append(("\n" if is_item else "\n\n") + block)
+        size += len(block)
+    if len(kept) > 1 and kept[-1].endswith(":"):
+        kept.pop()
+    return "".join(kept).strip()
 
 
-def knowledge_answer(turn: Turn, *, lead: str = "") -> str | None:
-    """The best help-center passage with its citation, or None when retrieval isn't confident."""
+_LIST_ITEM = re.compile(r"\s*(?:[-*•]|\d+[.)])\s")
+
+
+def _shorten(text: str, limit: int = LIST_ITEM_CHARS) -> str:
+    """The first sentences of `text` up to `limit` characters."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    kept = ""
+    for sentence in sentences:
+        if kept and len(kept) + len(sentence) + 1 > limit:
+            break
+        kept = f"{kept} {sentence}".strip()
+    return kept if len(kept) <= limit else kept[: limit - 1].rstrip() + "…"
+
+
+def _continuation(hit: Any) -> str:
+    """When a passage only leads in to a list ("There are a few common reasons:") whose items are
+    the subsections that follow it, those items in brief; "" otherwise."""
+    body = _body(hit.text)
+    if not body.endswith(":") and len(body) >= 80:
+        return ""
+    slug, _, anchor = str(hit.citation.get("id", "")).partition("#")
+    document = document_public_get(slug=slug) if slug else None
+    if document is None:
+        return ""
+    chunks = list(document.chunks.order_by("position").values_list("heading_path", "anchor", "text"))
+    start = next((i for i, (_p, _a, text) in enumerate(chunks) if text == hit.text), None)
+    if start is None:
+        start = next((i for i, (_p, a, _t) in enumerate(chunks) if a == anchor), None)
+    if start is None:
+        return ""
+    parent = chunks[start][0]
+    items: list[str] = []
+    size = 0
+    for heading_path, _anchor, text in chunks[start + 1 :]:
+        if not heading_path.startswith(parent + " › "):
+            break
+        item = f"• {heading_path.rsplit(' › ', 1)[-1]}: {_shorten(_body(text))}"
+        if size + len(item) > LIST_CHARS:
+            items.append("• …and more in the article.")
+            break
+        items.append(item)
+        size += len(item)
+    return "\n".join(items)
+
+
+# Regional sections of an article, by heading: the customer's address picks among them.
+_REGIONS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "remote",
+        re.compile(r"\balaska|\bhawaii|\bterritor|\bpuerto rico|\bguam\b|\bapo\b|\bfpo\b", re.IGNORECASE),
+    ),
+    (
+        "international",
+        re.compile(
+            r"\binternational|\boutside the (?:us|u\.s\.|united states)\b|\boverseas\b|\bworldwide\b|\babroad\b"
+            r"|\bother countries\b|\bcustoms\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "domestic",
+        re.compile(
+            r"\bcontiguous\b|\bdomestic\b|\bunited states\b|\bwithin the us\b|\bmainland\b|\blower 48\b"
+            r"|\b(?:us|u\.s\.) (?:orders|addresses|shipping)\b",
+            re.IGNORECASE,
+        ),
+    ),
+]
+_HOME_COUNTRIES = {"", "us", "usa", "u s", "u s a", "united states", "united states of america", "america"}
+_REMOTE_STATES = {"ak", "hi", "pr", "gu", "vi", "as", "mp", "aa", "ae", "ap", "alaska", "hawaii", "puerto rico", "guam"}
+
+
+def _region_of(text: str) -> str:
+    return next((region for region, pattern in _REGIONS if pattern.search(text)), "")
+
+
+def _customer_region(turn: Turn) -> str:
+    customer = turn.request.context.customer
+    if customer is None:
+        return ""
+    if normalize(customer.country or "") not in _HOME_COUNTRIES:
+        return "international"
+    return "remote" if normalize(customer.state or "") in _REMOTE_STATES else "domestic"
+
+
+def _fitting_section(turn: Turn, hits: list[Any]) -> Any:
+    """The hit to answer from: the best one, unless it is a regional section that doesn't fit the
+    customer's address (international shipping for a US address), or the introduction of an
+    article set out region by region, and the question named no region — then that article's
+    section for the customer's region."""
+    best = hits[0]
+    heading = str(best.citation.get("heading", ""))
+    region = _region_of(heading)
+    introduction = "#" not in str(best.citation.get("id", "")) or heading == best.citation.get("title")
+    wanted = _customer_region(turn)
+    if not wanted or region == wanted or _region_of(turn.text) or not (region or introduction):
+        return best
+    for hit in hits[1:]:
+        same_article = hit.citation.get("title") == best.citation.get("title")
+        if same_article and _region_of(str(hit.citation.get("heading", ""))) == wanted:
+            return hit
+    slug = str(best.citation.get("id", "")).partition("#")[0]
+    document = document_public_get(slug=slug) if slug else None
+    if document is None:
+        return best
+    sections = [
+        (heading_path.rsplit(" › ", 1)[-1], anchor, text)
+        for heading_path, anchor, text in document.chunks.order_by("position").values_list(
+            "heading_path", "anchor", "text"
+        )
+    ]
+    if introduction and len({_region_of(title) for title, _a, _t in sections} - {""}) < 2:
+        return best  # not an article organised by region
+    for title, anchor, text in sections:
+        if _region_of(title) == wanted:
+            citation = {
+                "id": f"{slug}#{anchor}" if anchor else slug,
+                "title": document.title,
+                "heading": title,
+                "url": citation_url(slug=slug, kind=document.kind, anchor=anchor),
+            }
+            return _Hit(citation, text)
+    return best
+
+
+def knowledge_answer(turn: Turn, *, lead: str = "", query: str = "") -> str | None:
+    """The best help-center passage with its citation, or None when retrieval isn't confident.
+
+    `query` searches afresh (a part of a compound message) instead of using the turn's hits.
+    """
     retrieved = turn.request.retrieved
-    hits, confident = list(retrieved.hits), retrieved.confident
+    hits, confident = (list(retrieved.hits), retrieved.confident) if not query else ([], False)
     if not hits:
-        record = turn.tool("search_knowledge_base", query=turn.text)
+        record = turn.tool("search_knowledge_base", query=query or turn.text)
         if record.outcome.ok:
             result = record.outcome.result
             confident = bool(result.get("confident"))
             hits = [_Hit(r["citation"], r["text"]) for r in result.get("results", [])]
     if not hits or not confident:
         return None
-    best = hits[0]
-    citation = {"ref": 1, **best.citation}
+    best = _fitting_section(turn, hits)
+    ref = len(turn.citations) + 1
+    citation = {"ref": ref, **best.citation}
     turn.citations.append(citation)
     source = citation_label(citation) or "our help center"
-    text = f"{lead}{_snippet(best.text)} [1]\n\n(From “{source}”.)"
-    if (
-        len(hits) > 1
-        and hits[1].citation.get("id") != best.citation.get("id")
-        and hits[1].citation.get("title") != best.citation.get("title")
-    ):
-        turn.citations.append({"ref": 2, **hits[1].citation})
-        text += f" See also “{hits[1].citation.get('title')}” [2]."
+    passage = _snippet(best.text)
+    listing = _continuation(best)
+    if listing:
+        passage = f"{passage}\n{listing}"
+    text = f"{lead}{passage} [{ref}]\n\n(From “{source}”.)"
+    others = [hit for hit in hits if hit is not best]
+    if others and others[0].citation.get("title") != best.citation.get("title"):
+        turn.citations.append({"ref": ref + 1, **others[0].citation})
+        text += f" See also “{others[0].citation.get('title')}” [{ref + 1}]."
     return text
 
 
@@ -86,25 +244,69 @@ def _wanted(turn: Turn) -> set[str]:
     return wanted
 
 
-def _matching_variants(turn: Turn, variants: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """Variants whose option values the message names, and how many values matched."""
+def _values(variant: dict[str, Any]) -> list[str]:
+    return [normalize(str(value)) for value in variant["options"].values()]
+
+
+def _asked_values(turn: Turn, product_id: str, variants: list[dict[str, Any]]) -> list[str]:
+    """The option values the customer means for this product: named now, else kept from the focus.
+
+    A value named now replaces the focused value of the same option ("what about black?" after
+    "size 11 in blue" means 11 in black); options not named keep their focused value.
+    """
     wanted = _wanted(turn)
-    scored = []
-    for variant in variants:
-        values = [normalize(str(v)) for v in variant["options"].values()]
-        scored.append((sum(1 for value in values if value in wanted), variant))
+    key_of = {normalize(str(value)): str(key) for variant in variants for key, value in variant["options"].items()}
+    named = [value for value in key_of if value in wanted]
+    if product_id != turn.state.last_product_id:
+        return named
+    named_keys = {key_of[value] for value in named}
+    kept = [value for value in turn.state.focus_options if value in key_of and key_of[value] not in named_keys]
+    return named + kept
+
+
+def _matching_variants(asked: list[str], variants: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Variants with the most of the asked option values, and how many values they have."""
+    scored = [(sum(1 for value in _values(variant) if value in asked), variant) for variant in variants]
     best = max((score for score, _ in scored), default=0)
     return [variant for score, variant in scored if score == best and best > 0], best
 
 
+def _closest(asked: list[str], variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Available variants, the closest to what was asked first: most asked values kept, then the
+    nearest size (10 or 12 for an 11), then price."""
+
+    def distance(variant: dict[str, Any]) -> tuple[int, float, float]:
+        values = _values(variant)
+        kept = sum(1 for value in values if value in asked)
+        gap = 0.0
+        numbers = [float(v) for v in asked if _NUMBER.fullmatch(v)]
+        for value in values:
+            if _NUMBER.fullmatch(value) and numbers and value not in asked:
+                gap += min(abs(float(value) - number) for number in numbers)
+        return (-kept, gap, float(variant["price"]))
+
+    return sorted((v for v in variants if v["available"]), key=distance)
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
 def _options(variant: dict[str, Any]) -> str:
-    return ", ".join(str(v) for v in variant["options"].values())
+    """Option values in words: "size 11, black" (a bare size number needs its key to read well)."""
+    words = []
+    for key, value in variant["options"].items():
+        text = str(value)
+        words.append(f"size {text}" if "size" in str(key).lower() and _NUMBER.fullmatch(text) else text)
+    return ", ".join(words)
 
 
 def _pick_product(turn: Turn) -> tuple[str | None, str]:
     mentions = _product_ids(turn)
     if mentions:
         ids = mentions[0]
+        if turn.state.last_product_id in ids:
+            # "the shoes" while the Cloudstep Running Shoes are in focus: the focused ones.
+            return turn.state.last_product_id, ""
         if len(ids) > 1:
             names = [turn.entities.products[0].names[i] for i in range(len(ids))]
             return None, f"Which one do you mean: {', '.join(names[:-1])} or {names[-1]}?"
@@ -112,6 +314,12 @@ def _pick_product(turn: Turn) -> tuple[str | None, str]:
     if turn.state.last_product_id:
         return turn.state.last_product_id, ""
     return None, ""
+
+
+def _focus(turn: Turn, stock: dict[str, Any], asked: list[str], *, frame: str) -> None:
+    values = list(dict.fromkeys(value for variant in stock["variants"] for value in _values(variant)))
+    turn.state.focus_product(stock["product_id"], values=values, options=asked)
+    turn.state.frame = frame
 
 
 def stock_answer(turn: Turn, *, restock_requested: bool = False) -> str:
@@ -124,11 +332,13 @@ def stock_answer(turn: Turn, *, restock_requested: bool = False) -> str:
     if not record.outcome.ok:
         return (record.outcome.error or {}).get("message", "I couldn't check that product.")
     stock = record.outcome.result
-    turn.state.last_product_id = stock["product_id"]
     variants = stock["variants"]
-    chosen, matched = _matching_variants(turn, variants)
+    asked = _asked_values(turn, stock["product_id"], variants)
+    _focus(turn, stock, asked, frame="stock")
+    chosen, matched = _matching_variants(asked, variants)
     name = stock["name"]
-    if matched and len(chosen) == 1 or (matched and all(not v["available"] for v in chosen)):
+    exact = matched > 0 and matched == len(asked)
+    if exact and (len(chosen) == 1 or all(not v["available"] for v in chosen)):
         variant = chosen[0]
         if variant["available"]:
             turn.state.offer = {}
@@ -136,11 +346,17 @@ def stock_answer(turn: Turn, *, restock_requested: bool = False) -> str:
         if restock_requested:
             return subscribe_restock(turn, variant["item_id"], name)
         turn.state.offer = {"kind": "restock", "item_id": variant["item_id"], "name": name}
-        others = [v for v in variants if v["available"]]
-        alternatives = f" In stock instead: {'; '.join(_options(v) for v in others[:4])}." if others else ""
         return (
-            f"Sorry — {name} ({_options(variant)}) is out of stock right now.{alternatives} "
+            f"Sorry — {name} ({_options(variant)}) is out of stock right now.{_instead(asked, variants)} "
             "Would you like me to email you when it's back in stock?"
+        )
+    if asked and not exact:
+        # No option has everything asked ("size 12 in blue" when there is no 12): say so, and
+        # show the nearest options rather than the whole grid.
+        turn.state.offer = {}
+        return (
+            f"I don't see {name} in {', '.join(asked)} — that combination isn't one we sell."
+            f"{_instead(asked, variants, lead='Closest in stock')}"
         )
     available = [v for v in (chosen or variants) if v["available"]]
     missing = [v for v in (chosen or variants) if not v["available"]]
@@ -148,6 +364,7 @@ def stock_answer(turn: Turn, *, restock_requested: bool = False) -> str:
         if len(missing) == 1:
             return subscribe_restock(turn, missing[0]["item_id"], name)
         turn.state.offer = {}
+        turn.state.frame = "restock"
         listing = "; ".join(_options(v) for v in missing[:6])
         return f"Which option of {name} should I alert you about? Out of stock: {listing}."
     if not available:
@@ -155,15 +372,25 @@ def stock_answer(turn: Turn, *, restock_requested: bool = False) -> str:
             turn.state.offer = (
                 {"kind": "restock", "item_id": missing[0]["item_id"], "name": name} if len(missing) == 1 else {}
             )
+        turn.state.frame = "restock"
         return f"Sorry — {name} is out of stock in every option right now. Tell me which option and I can alert you when it's back."
     prices = [v["price"] for v in available]
     text = f"{name}: {len(available)} of {len(chosen or variants)} options in stock, ${min(prices):.2f}–${max(prices):.2f}."
     text += "\nIn stock: " + "; ".join(f"{_options(v)} (${v['price']:.2f})" for v in available[:6])
+    if len(available) > 6:
+        text += f" and {len(available) - 6} more"
     if missing:
         text += (
             "\nOut of stock: " + "; ".join(_options(v) for v in missing[:4]) + " — I can alert you when one is back."
         )
-    return text
+    return text + "\nTell me the option you want and I'll check it."
+
+
+def _instead(asked: list[str], variants: list[dict[str, Any]], *, lead: str = "In stock instead") -> str:
+    closest = _closest(asked, variants)[:4]
+    if not closest:
+        return ""
+    return f" {lead}: " + "; ".join(f"{_options(v)} (${v['price']:.2f})" for v in closest) + "."
 
 
 def subscribe_restock(turn: Turn, item_id: str, name: str) -> str:
@@ -171,7 +398,7 @@ def subscribe_restock(turn: Turn, item_id: str, name: str) -> str:
     turn.state.offer = {}
     if not record.outcome.ok:
         return (record.outcome.error or {}).get("message", "I couldn't set up that alert.")
-    options = ", ".join(str(v) for v in record.outcome.result.get("options", {}).values())
+    options = _options({"options": record.outcome.result.get("options") or {}})
     return f"Done — I'll email you as soon as {name} ({options}) is back in stock."
 
 
@@ -183,8 +410,9 @@ def product_answer(turn: Turn) -> str:
     if not record.outcome.ok:
         return (record.outcome.error or {}).get("message", "I couldn't look that product up.")
     stock = record.outcome.result
-    turn.state.last_product_id = stock["product_id"]
     variants = stock["variants"]
+    asked = _asked_values(turn, stock["product_id"], variants)
+    _focus(turn, stock, asked, frame="stock")
     keys: dict[str, list[str]] = {}
     for variant in variants:
         for key, value in variant["options"].items():
@@ -193,11 +421,111 @@ def product_answer(turn: Turn) -> str:
                 keys[str(key)].append(str(value))
     available = [v for v in variants if v["available"]]
     prices = [v["price"] for v in (available or variants)]
-    lines = [
-        f"{stock['name']}: ${min(prices):.2f}–${max(prices):.2f}, {len(available)} of {len(variants)} options in stock."
-    ]
+    price = f"${min(prices):.2f}" if min(prices) == max(prices) else f"${min(prices):.2f}–${max(prices):.2f}"
+    lines = [f"{stock['name']}: {price}, {len(available)} of {len(variants)} options in stock."]
+    attributes = _attributes_asked(turn, stock)
+    if attributes:
+        found = [(attribute, _attribute_line(turn, stock, keys, attribute)) for attribute in attributes]
+        lines += [line for _attribute, line in found if line]
+        unknown = [attribute for attribute, line in found if not line]
+        if unknown:
+            description = str(stock.get("description") or "").strip()
+            said = f" Its description reads: “{description}”" if description else ""
+            lines.append(
+                f"• {' or '.join(unknown).capitalize()}: the product details don't mention it, so I wouldn't count "
+                f"on it.{said} If it matters, I can ask our team to confirm — just say “talk to a person”."
+            )
+        return "\n".join(lines)
     lines += [f"• {key}: {', '.join(values)}" for key, values in keys.items()]
     return "\n".join(lines) + "\nAsk me about a specific option to check its stock."
+
+
+# Words of a product question that are not the attribute asked about.
+_QUESTION_WORDS = set(
+    """a about also an and any anything are available be buy can cost costs could describe detail details do does
+    for from get go good has have hello hey hi how i if in info information is it it's its item just know like
+    look looking me more much my need of on one or please pls price priced prices product s sell so stock tell
+    that the them there these they thing this those to u want what whats which will with would you your yours
+    thanks thank ok okay really actually come comes came work works made does kind sort type""".split()
+)
+# Words customers use for an attribute, and the word the catalog writes it with.
+_ATTRIBUTE_WORDS = {
+    "rain": "water",
+    "rainy": "water",
+    "wet": "water",
+    "splash": "water",
+    "shower": "water",
+    "swim": "water",
+    "swimming": "water",
+    "colour": "color",
+    "colours": "color",
+    "colors": "color",
+    "big": "size",
+    "fit": "size",
+    "sizes": "size",
+    "sizing": "size",
+    "heavy": "weight",
+    "weigh": "weight",
+    "charging": "battery",
+    "charge": "battery",
+    "memory": "storage",
+    "space": "storage",
+}
+
+
+def _attributes_asked(turn: Turn, stock: dict[str, Any]) -> list[str]:
+    """Content words of the question that name neither the product nor one of its option values:
+    the attribute the customer wants to know about ("waterproof", "warranty", "battery")."""
+    name_words = {singular(word) for word in normalize(stock["name"]).split()}
+    for mention in turn.entities.products:
+        name_words |= {singular(word) for word in normalize(mention.text).split()}
+    values = {value for variant in stock["variants"] for value in _values(variant)}
+    found = []
+    for word in normalize(turn.text).split():
+        if (
+            len(word) >= 4
+            and word not in _QUESTION_WORDS
+            and singular(word) not in name_words
+            and word not in values
+            and not word.isdigit()
+            and word not in found
+        ):
+            found.append(word)
+    return found[:3]
+
+
+def _stem(word: str) -> str:
+    return singular(_ATTRIBUTE_WORDS.get(word, word))[:5]
+
+
+def _attribute_line(turn: Turn, stock: dict[str, Any], keys: dict[str, list[str]], attribute: str) -> str:
+    """What the option grid, then the product text, then the help center say about `attribute`
+    ("" when none of them mentions it)."""
+    stem = _stem(attribute)
+    for key, values in keys.items():
+        if any(word.startswith(stem) for word in normalize(key).split()):
+            return f"• {key.capitalize()}: {', '.join(values)}, depending on the option."
+    description = str(stock.get("description") or "").strip()
+    for sentence in re.split(r"(?<=[.!?])\s+", description):
+        if any(_stem(word) == stem or word.startswith(stem) for word in normalize(sentence).split()):
+            return f"• {attribute.capitalize()}: yes — the product description says “{sentence.strip()}”"
+    cited = _knowledge_mention(turn, f"{stock['name']} {attribute}", stem)
+    return f"• {attribute.capitalize()}: {cited}" if cited else ""
+
+
+def _knowledge_mention(turn: Turn, query: str, stem: str) -> str:
+    """A help-center sentence about the attribute, cited, or "" when the help center doesn't say."""
+    record = turn.tool("search_knowledge_base", query=query)
+    if not record.outcome.ok or not record.outcome.result.get("confident"):
+        return ""
+    for result in record.outcome.result.get("results", []):
+        body = _body(result["text"])
+        for sentence in re.split(r"(?<=[.!?])\s+", body):
+            if any(word.startswith(stem) for word in normalize(sentence).split()):
+                ref = len(turn.citations) + 1
+                turn.citations.append({"ref": ref, **result["citation"]})
+                return f"{sentence.strip()} [{ref}] (from “{citation_label(result['citation'])}”)"
+    return ""
 
 
 def recommendation_answer(turn: Turn, *, lead: str = "") -> str:
@@ -287,5 +615,25 @@ def thanks(turn: Turn) -> str:
     return "You're welcome! Is there anything else I can help with?"
 
 
+# Orders a customer may well be waiting on, the one on its way first.
+_OPEN_STATUSES = ("processed", "pending", "pending (item modified)")
+
+
+def next_step(turn: Turn) -> str:
+    """One concrete thing to do next: check the customer's open order (a "yes" does it), else the
+    things I can do."""
+    recent = turn.request.profile.recent_orders
+    open_orders = sorted(
+        (order for order in recent if order.get("status") in _OPEN_STATUSES),
+        key=lambda order: _OPEN_STATUSES.index(order["status"]),
+    )
+    if open_orders and not turn.state.offer:
+        order = open_orders[0]
+        where = "on its way" if order["status"] == "processed" else "not shipped yet"
+        turn.state.offer = {"kind": "track", "order_id": order["order_id"]}
+        return f"Would you like me to check on order {order['order_id']} ({where})? Just say yes."
+    return f"I can {CAPABILITIES} — what would you like to do?"
+
+
 def out_of_scope(turn: Turn) -> str:
-    return f"Sorry, that's not something I can help with — I can {CAPABILITIES}. " + OFFER_HUMAN
+    return f"Sorry, that's not something I can help with. {next_step(turn)} " + OFFER_HUMAN

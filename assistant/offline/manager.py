@@ -5,25 +5,35 @@ Order of decisions for a turn:
  2. A yes/no answers the assistant's own open offer (restock alert, a person).
  3. While a form is active, a message that fills or corrects its slots continues it; a
     confident different task switches topic (the old form is dropped, nothing was done).
- 4. Otherwise route by intent: forms for actions, the catalog for products, the help center
+ 4. A message made only of option values ("11 blue") while a product is in focus is read in
+    the frame of the assistant's last catalog answer or question (stock, or which option to
+    alert about), not as a new search.
+ 5. Otherwise route by intent: forms for actions, the catalog for products, the help center
     for policy questions, small talk. Under the confidence threshold: the help center if
     retrieval is confident, else a clarifying question and the offer of a person.
+A message with several requests ("where's my keyboard and also can i change the adress") is
+split and each part goes through the steps above in turn; the answer says which part it is
+answering. A part that must wait (the first part asked a question, or a card waits for the
+customer's yes) is queued in the state and taken up once the form before it is done.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from assistant.actions import actions_waiting
-from assistant.nlu import understand
-from assistant.nlu.catalog import get_catalog_index
+from assistant.nlu import Understanding, understand
+from assistant.nlu.catalog import get_catalog_index, normalize
+from assistant.nlu.entities import SIZE_WORDS
+from assistant.nlu.pipeline import split_requests
 from assistant.offline import answers
 from assistant.offline.forms import FORMS
 from assistant.offline.state import state_load, state_save
 from assistant.offline.turn import Turn
-from assistant.types import BrainReply, BrainRequest
+from assistant.types import BrainReply, BrainRequest, RetrievedContext
 from chat.models import PendingAction
 
 # Intents that start a form, and the form.
@@ -138,13 +148,18 @@ def respond(request: BrainRequest) -> BrainReply:
     state = state_load(conversation=request.conversation)
     state.turns += 1
     turn = Turn(request=request, understanding=understanding, state=state)
-    text = _reply(turn)
+    intent = understanding.intent if understanding.confident else ""
+    compound = _compound(turn)
+    if compound is not None:
+        text, intent = compound
+    else:
+        text = _drain_queue(turn, _reply(turn))
     state_save(conversation=request.conversation, state=state)
     return BrainReply(
         text=text,
         citations=turn.citations,
         tool_calls=turn.records,
-        intent=understanding.intent if understanding.confident else "",
+        intent=intent,
         escalate=turn.escalate,
         escalation_reason=turn.escalation_reason,
         model="offline",
@@ -173,7 +188,7 @@ def _fills_form(turn: Turn) -> bool:
 def _reply(turn: Turn) -> str:
     u = turn.understanding
     state = turn.state
-    intent = u.intent if u.confident or _clear_lead(u.ranking, u.entities) else ""
+    intent = _acted_intent(u)
 
     if state.offer and intent in {"affirm", "deny"}:
         return _answer_offer(turn, accepted=intent == "affirm")
@@ -203,6 +218,8 @@ def _reply(turn: Turn) -> str:
             return FORMS[state.form](turn)
         state.finish()
 
+    if not state.form and _in_frame(turn):
+        return answers.stock_answer(turn, restock_requested=state.frame == "restock" or intent == "restock_alert")
     if intent == "track_refund" and not _names_an_order(turn):
         # "How long do refunds take?" is a policy question until an order is named.
         answer = answers.knowledge_answer(turn)
@@ -299,6 +316,9 @@ def _answer_offer(turn: Turn, *, accepted: bool) -> str:
         return answers.subscribe_restock(turn, offer["item_id"], offer.get("name", "the item"))
     if offer.get("kind") == "human":
         return _escalate(turn)
+    if offer.get("kind") == "track" and offer.get("order_id"):
+        turn.state.start("track", order_id=offer["order_id"])
+        return FORMS["track"](turn)
     return "Okay. What can I help you with?"
 
 
@@ -326,3 +346,182 @@ def _unsure(turn: Turn) -> str:
         )
         return f"I'm not sure I understood. Did you mean {options}? You can also rephrase — or I can get a person to help (just say yes)."
     return "I'm not sure I understood. Could you rephrase? Or I can get a person to help (just say yes)."
+
+
+# --- the frame of the last catalog answer ---------------------------------------------------------
+
+# Words that can surround option values in a short answer ("ok the 11 in blue then please").
+_FRAME_WORDS = set(
+    """a about an and any anything available be can colour color d do does get got have how i in instead is it
+    maybe me one ones or please pls size sz stock take that the them then there those try um want what would
+    yes yeah yep sure ok okay hmm like need with for you""".split()
+)
+
+
+def _in_frame(turn: Turn) -> bool:
+    """Is the message only option values of the product in focus ("11 blue", "what about black")?"""
+    state, e = turn.state, turn.entities
+    if not state.last_product_id or not state.product_values:
+        return False
+    if e.order_ids or e.order_refs or e.item_ids or e.payment_methods:
+        return False
+    if any(state.last_product_id not in mention.product_ids for mention in e.products):
+        return False
+    values = set(state.product_values)
+    named_words = {word for mention in e.products for word in normalize(mention.text).split()}
+    sizes = {value for size in e.sizes for value in SIZE_WORDS.get(size, (size,))}
+    words = normalize(turn.text).split()
+    named = [word for word in words if word in values] + [size for size in sizes if size in values]
+    rest = [
+        word
+        for word in words
+        if word not in values and word not in _FRAME_WORDS and word not in named_words and word not in SIZE_WORDS
+    ]
+    return bool(named) and not rest
+
+
+# --- compound messages ------------------------------------------------------------------------
+
+# Intents answered by the same handler: two parts that both land here are one request.
+_CATALOG_INTENTS = {"stock_check", "restock_alert", "product_inquiry", "product_recommendation", "product_comparison"}
+_NOT_A_REQUEST = {"", "greeting", "goodbye", "thanks", "affirm", "deny", "out_of_scope"}
+# Forms that end in a card: one waits until the customer has answered the card before it.
+_CONSEQUENTIAL_FORMS = {"cancel", "return", "exchange", "change_items", "order_address", "default_address", "refund"}
+# How each kind of request is named when the answer says which part it is answering.
+_TOPICS = {
+    "cancel_order": "the cancellation",
+    "change_order": "changing the items",
+    "change_shipping_address": "the address",
+    "set_up_shipping_address": "your default address",
+    "return_item": "the return",
+    "exchange_item": "the exchange",
+    "track_order": "your order",
+    "get_refund": "the refund",
+    "track_refund": "the refund",
+    "check_payment_methods": "payment methods",
+    "payment_issue": "the payment",
+    "delivery_period": "delivery times",
+    "delivery_options": "shipping options",
+    "check_refund_policy": "refunds",
+    "check_cancellation_fee": "cancellation fees",
+    "get_invoice": "the invoice",
+    "check_invoice": "the invoice",
+    "complaint": "your complaint",
+    "contact_human_agent": "talking to a person",
+}
+_ORDINALS = ("First", "Next", "Then", "And")
+
+
+def _acted_intent(u: Understanding) -> str:
+    """The intent acted on: a confident one, a clear lead about something named, or "where is my
+    <product or order>", which asks where an order is however the classifier scored it."""
+    if u.confident or _clear_lead(u.ranking, u.entities):
+        return u.intent
+    if _WHERE_IS.search(u.text) and (u.entities.products or u.entities.order_ids or u.entities.order_refs):
+        return "track_order"
+    return ""
+
+
+_WHERE_IS = re.compile(r"\bwhere(?:'s|s|\s+is|\s+are|'re|\s+r)\s+(?:my|the|our)\b", re.IGNORECASE)
+
+
+def _handler(u: Understanding, text: str) -> str:
+    """Which handler a part goes to; "" for a part that asks for nothing by itself."""
+    intent = _acted_intent(u)
+    if intent in _NOT_A_REQUEST:
+        return ""
+    if intent in _CATALOG_INTENTS:
+        return "catalog"
+    if intent == "delivery_period" and _REFERS_BACK.search(text):
+        return "track"  # "and when will it arrive?" asks about the order just named
+    return FORM_INTENTS.get(intent, intent)
+
+
+def _topic(u: Understanding) -> str:
+    intent = _acted_intent(u)
+    if u.entities.products and intent not in {"change_shipping_address", "set_up_shipping_address"}:
+        words = u.entities.products[0].text
+        return f"the {words}" if intent in _CATALOG_INTENTS else f"your {words}"
+    return _TOPICS.get(intent) or (f"{PHRASES[intent]}" if intent in PHRASES else "your other question")
+
+
+def _must_wait(state: Any, u: Understanding) -> bool:
+    """Must this request wait for the form before it (a question asked, or a card to answer)?
+
+    Only a request that starts a form with a card at its end waits; a question, or a look-up
+    such as tracking, is answered beside the open form.
+    """
+    if not state.form or not _starts_action(u):
+        return False
+    return state.asking != "confirm" or FORM_INTENTS.get(_acted_intent(u), "") in _CONSEQUENTIAL_FORMS
+
+
+def _starts_action(u: Understanding) -> bool:
+    return FORM_INTENTS.get(_acted_intent(u), "") in _CONSEQUENTIAL_FORMS
+
+
+def _sub_reply(turn: Turn, text: str, u: Understanding) -> str:
+    """Answer one part of a message as if it had been sent alone; tool calls and citations are the turn's.
+
+    A part that starts no form ("how long do refunds take") is answered beside an open form,
+    which is set aside for it and kept as it was.
+    """
+    request = replace(turn.request, text=text, retrieved=RetrievedContext())
+    part = Turn(request=request, understanding=u, state=turn.state, records=turn.records, citations=turn.citations)
+    state = turn.state
+    aside = (state.form, dict(state.slots), state.asking, state.proposed_action_id)
+    beside_form = bool(state.form) and not _starts_action(u)
+    if beside_form:
+        state.form, state.slots, state.asking, state.proposed_action_id = "", {}, "", None
+    reply = _reply(part)
+    if beside_form and not state.form:
+        state.form, state.slots, state.asking, state.proposed_action_id = aside
+    if part.escalate:
+        turn.escalate, turn.escalation_reason = True, part.escalation_reason
+    return reply
+
+
+def _understand_part(turn: Turn, text: str) -> Understanding:
+    return understand(text, catalog=get_catalog_index(), sentiment=turn.understanding.sentiment)
+
+
+def _compound(turn: Turn) -> tuple[str, str] | None:
+    """Several requests in one message, each handled in turn: (the answer, the first request's
+    intent), or None when the message asks for one thing."""
+    state = turn.state
+    if state.form and state.asking not in {"", "confirm"}:
+        return None  # the message answers the question just asked
+    parts = split_requests(turn.text)
+    if len(parts) < 2:
+        return None
+    understood = [(part, _understand_part(turn, part)) for part in parts]
+    requests = [(part, u) for part, u in understood if _handler(u, part)]
+    if len(requests) < 2 or len({_handler(u, part) for part, u in requests}) < 2:
+        return None
+    answered: list[str] = []
+    for position, (part, u) in enumerate(requests):
+        if position and _must_wait(state, u):
+            state.queue = [{"text": text, "topic": _topic(later)} for text, later in requests[position:]]
+            waiting = "Once you've answered that" if state.asking == "confirm" else "When we've finished that"
+            answered.append(f"{waiting}, I'll help with {state.queue[0]['topic']}.")
+            break
+        ordinal = _ORDINALS[min(position, len(_ORDINALS) - 1)]
+        answered.append(f"{ordinal}, {_topic(u)}: {_sub_reply(turn, part, u)}")
+    lead = f"You asked about {len(requests)} things, so I'll take them one at a time.\n\n"
+    return lead + "\n\n".join(answered), _acted_intent(requests[0][1])
+
+
+def _drain_queue(turn: Turn, text: str) -> str:
+    """Take up the next request left from a compound message once nothing is in its way."""
+    state = turn.state
+    if not state.queue:
+        return text
+    item = state.queue[0]
+    u = _understand_part(turn, item["text"])
+    if _must_wait(state, u):
+        return text
+    state.queue.pop(0)
+    if _handler(u, item["text"]) == _handler(turn.understanding, turn.text):
+        return text  # this message already asked for it again
+    follow = f" After that, I'll help with {state.queue[0]['topic']}." if state.queue else ""
+    return f"{text}\n\nNext, {item['topic']}: {_sub_reply(turn, item['text'], u)}{follow}"

@@ -5,6 +5,12 @@ the task being filled in ("cancel", "return", ...) and `slots` what is known for
 `last_*` fields outlive a form, so "and where is it now?" after a cancellation still knows
 which order. `offer` is a yes/no question the assistant asked (restock alert, a person),
 answered by the next affirm/deny.
+
+The focus (`last_product_id`, `focus_options`, `product_values`, `frame`) is what a short
+follow-up is read against: "let me know when it's back" keeps the size and colour asked about,
+and "11 blue" after a stock answer is an option of that product, not a new search. `queue`
+holds the rest of a message that asked for several things while the first one is being
+finished.
 """
 
 from __future__ import annotations
@@ -24,6 +30,15 @@ class State:
     asking: str = ""
     last_order_id: str = ""
     last_product_id: str = ""
+    # Option values (normalised) the customer named for the product in focus, and every option
+    # value that product has, so a bare "11 blue" can be recognised as one of its options.
+    focus_options: list[str] = field(default_factory=list)
+    product_values: list[str] = field(default_factory=list)
+    # What the assistant's last catalog question was about: "stock" or "restock" (which option
+    # to alert about); "" when it asked nothing about a product.
+    frame: str = ""
+    # Requests from a compound message still to handle, each {"text": ..., "topic": ...}.
+    queue: list[dict[str, str]] = field(default_factory=list)
     offer: dict[str, Any] = field(default_factory=dict)
     # The PendingAction this form proposed, superseded if the customer corrects the form.
     proposed_action_id: int | None = None
@@ -34,6 +49,14 @@ class State:
 
     def finish(self) -> None:
         self.form, self.slots, self.asking = "", {}, ""
+
+    def focus_product(self, product_id: str, *, values: list[str], options: list[str]) -> None:
+        """Put a product in focus; the named options carry over while the product stays the same."""
+        if product_id != self.last_product_id:
+            self.focus_options = []
+        self.last_product_id, self.product_values = product_id, values
+        if options:
+            self.focus_options = options
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -202,6 +202,8 @@ def check_stock(context: ToolContext, product: str | None = None, item_id: str |
     return {
         "product_id": found.product.product_id,
         "name": found.product.name,
+        # The product text answers attribute questions ("is it waterproof?") the options don't.
+        "description": found.product.description,
         "variants": [_variant(variant) for variant in found.variants],
     }
 
