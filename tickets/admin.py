@@ -17,6 +17,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from assistant import staff as staff_assist
 from supportbot.errors import ApplicationError
@@ -27,6 +30,7 @@ from tickets.staff_selectors import (
     customer_context,
     sla_breached_q,
     ticket_events,
+    ticket_sla_state,
     ticket_summary_pending,
     ticket_transcript,
 )
@@ -97,6 +101,7 @@ class TicketEventInline(admin.TabularInline):
     can_delete = False
     ordering = ("created_at", "id")
     verbose_name_plural = "History"
+    classes = ("collapse",)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -125,17 +130,10 @@ def _apply(request: HttpRequest, queryset: QuerySet[Ticket], action: Any, done: 
 
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
-    list_display = (
-        "number",
-        "subject",
-        "customer",
-        "status",
-        "priority",
-        "assignee",
-        "sla_due_at",
-        "sla_state",
-        "created_at",
-    )
+    # Seven columns fit a 1280 px screen beside the filters: the subject gets the room, long
+    # ones are cut with the whole text in a tooltip, and one SLA column says where it stands.
+    list_display = ("number", "subject_cell", "customer_cell", "status", "priority", "assignee", "sla_cell")
+    list_display_links = ("number", "subject_cell")
     list_filter = ("status", "priority", AssigneeFilter, SlaBreachedFilter, "category")
     search_fields = ("number", "customer__email", "customer__handle", "subject", "summary", "events__text")
     list_select_related = ("customer", "assignee")
@@ -164,13 +162,29 @@ class TicketAdmin(admin.ModelAdmin):
     change_form_template = "admin/tickets/ticket/change_form.html"
     date_hierarchy = "created_at"
 
-    @admin.display(description="SLA", boolean=False)
-    def sla_state(self, ticket: Ticket) -> str:
-        if ticket.sla_breached:
-            return "Breached"
-        if ticket.status == Ticket.Status.WAITING_ON_CUSTOMER:
-            return "Waiting"
-        return "OK" if ticket.is_active else "—"
+    class Media:
+        css = {"all": ("tickets/admin.css",)}
+
+    @admin.display(description="Subject", ordering="subject")
+    def subject_cell(self, ticket: Ticket) -> str:
+        return format_html(
+            '<span class="ticket-subject" title="{}">{}</span>', ticket.subject, Truncator(ticket.subject).chars(70)
+        )
+
+    @admin.display(description="Customer", ordering="customer__last_name")
+    def customer_cell(self, ticket: Ticket) -> str:
+        customer = ticket.customer
+        return format_html('<span title="{}">{}</span>', customer.email, customer.full_name or customer.handle)
+
+    @admin.display(description="SLA", ordering="sla_due_at")
+    def sla_cell(self, ticket: Ticket) -> str:
+        sla = ticket_sla_state(ticket=ticket)
+        return format_html(
+            '<span class="sla-{}" title="Due {}">{}</span>',
+            sla.state,
+            timezone.localtime(ticket.sla_due_at).strftime("%Y-%m-%d %H:%M"),
+            sla.text,
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Tickets come from conversations (escalation); staff don't invent them.
@@ -273,6 +287,9 @@ class TicketAdmin(admin.ModelAdmin):
                 if event.kind == TicketEvent.Kind.SUMMARY and event.new_value != SUMMARY_REQUESTED
             ]
             extra_context.update(
+                title=f"Ticket {ticket.number} · {ticket.customer.full_name}",
+                subtitle=Truncator(ticket.subject).chars(120),
+                sla=ticket_sla_state(ticket=ticket),
                 summary_by_llm=bool(written) and written[-1] == "llm",
                 ticket=ticket,
                 transcript=ticket_transcript(ticket=ticket),
@@ -285,8 +302,10 @@ class TicketAdmin(admin.ModelAdmin):
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def _back(self, ticket_pk: int, anchor: str = "") -> HttpResponseRedirect:
-        return HttpResponseRedirect(reverse("admin:tickets_ticket_change", args=[ticket_pk]) + anchor)
+    def _back(self, ticket_pk: int) -> HttpResponseRedirect:
+        # No #anchor: the reply box sits at the top of the page now, and jumping to it would
+        # scroll the message saying what happened out of view.
+        return HttpResponseRedirect(reverse("admin:tickets_ticket_change", args=[ticket_pk]))
 
     def _changeable(self, request: HttpRequest, pk: int) -> Ticket:
         ticket = get_object_or_404(Ticket, pk=pk)
@@ -304,7 +323,7 @@ class TicketAdmin(admin.ModelAdmin):
         if not form.is_valid():
             for field, errors in form.errors.items():
                 messages.error(request, f"{field}: {' '.join(str(error) for error in errors)}")
-            return self._back(ticket.pk, "#reply")
+            return self._back(ticket.pk)
         try:
             if form.cleaned_data["visibility"] == "public":
                 staff_services.ticket_reply(ticket_id=ticket.pk, author=_staff(request), text=form.cleaned_data["text"])
@@ -314,7 +333,7 @@ class TicketAdmin(admin.ModelAdmin):
                 messages.success(request, "Internal note added.")
         except ApplicationError as error:
             messages.error(request, error.message)
-        return self._back(ticket.pk, "#reply")
+        return self._back(ticket.pk)
 
     def suggest_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if request.method != "POST":
@@ -327,7 +346,7 @@ class TicketAdmin(admin.ModelAdmin):
             "citations": draft.citations,
         }
         messages.info(request, "A suggested reply is in the reply box — edit it before sending.")
-        return self._back(ticket.pk, "#reply")
+        return self._back(ticket.pk)
 
     def summary_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         # Queued, not made here: with an LLM configured a summary can take as long as
@@ -345,4 +364,4 @@ class TicketAdmin(admin.ModelAdmin):
                 request,
                 "A new summary is being written; it replaces this one in a few seconds — reload the page to see it.",
             )
-        return self._back(ticket.pk, "#summary")
+        return self._back(ticket.pk)

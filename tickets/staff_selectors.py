@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from chat.models import Message, PendingAction
 from orders.models import Order
+from tickets.analytics import intent_name
 from tickets.models import Ticket, TicketEvent
 from tickets.services import SUMMARY_REQUESTED
 from tickets.staff_services import STAFF_MODEL
@@ -18,6 +20,33 @@ from tickets.staff_services import STAFF_MODEL
 def sla_breached_q() -> Q:
     """Tickets whose SLA clock runs (new/open) past the due time."""
     return Q(status__in=Ticket.SLA_CLOCK_STATUSES, sla_due_at__lt=timezone.now())
+
+
+@dataclass
+class SlaState:
+    state: str  # "breached", "due", "waiting" or "done": a CSS hook and a test handle
+    text: str  # e.g. "Breached 2 h ago", "Due in 5 h", "Paused (waiting)"
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(abs(delta.total_seconds()) // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h" if hours < 48 else f"{hours // 24} days"
+
+
+def ticket_sla_state(*, ticket: Ticket, now: datetime | None = None) -> SlaState:
+    """Where the ticket stands against its promised reply time, in words staff scan."""
+    now = now or timezone.now()
+    if ticket.status == Ticket.Status.WAITING_ON_CUSTOMER:
+        return SlaState("waiting", "Paused (waiting)")
+    if not ticket.is_active:
+        return SlaState("done", ticket.get_status_display())
+    left = ticket.sla_due_at - now
+    if left.total_seconds() < 0:
+        return SlaState("breached", f"Breached {_span(left)} ago")
+    return SlaState("due", f"Due in {_span(left)}")
 
 
 def tickets_sla_breached(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
@@ -31,6 +60,7 @@ class TranscriptEntry:
     message: Any
     actions: list[Any] = field(default_factory=list)
     from_staff: bool = False
+    intent_name: str = ""  # the answer's intent in words ("Track order")
 
 
 def ticket_transcript(*, ticket: Ticket) -> list[TranscriptEntry]:
@@ -47,7 +77,12 @@ def ticket_transcript(*, ticket: Ticket) -> list[TranscriptEntry]:
         .order_by("created_at", "id")
     )
     return [
-        TranscriptEntry(message=message, actions=list(message.actions.all()), from_staff=message.model == STAFF_MODEL)
+        TranscriptEntry(
+            message=message,
+            actions=list(message.actions.all()),
+            from_staff=message.model == STAFF_MODEL,
+            intent_name=intent_name(message.intent) if message.intent else "",
+        )
         for message in messages
     ]
 

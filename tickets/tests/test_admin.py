@@ -14,7 +14,7 @@ from chat.models import Message, PendingAction
 from orders.tests.factories import OrderFactory, PaymentMethodFactory
 from tickets import staff_services
 from tickets.models import Ticket, TicketEvent
-from tickets.tests.conftest import PASSWORD, make_customer
+from tickets.tests.conftest import PASSWORD, make_customer, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -212,11 +212,13 @@ def test_a_summary_of_an_older_state_never_replaces_a_newer_one(escalated):
 
 def test_editing_status_in_the_form_goes_through_the_services(client, agent, escalated):
     login(client, agent)
+    # A priority other than the one escalation chose, so the change is a change.
+    new_priority = "low" if escalated.priority != "low" else "high"
     data = {
         "subject": escalated.subject,
         "category": "refund",
         "status": "resolved",
-        "priority": "high",
+        "priority": new_priority,
         "assignee": agent.pk,
         "events-TOTAL_FORMS": "0",
         "events-INITIAL_FORMS": "0",
@@ -228,7 +230,7 @@ def test_editing_status_in_the_form_goes_through_the_services(client, agent, esc
     escalated.refresh_from_db()
     assert (escalated.status, escalated.priority, escalated.assignee, escalated.category) == (
         "resolved",
-        "high",
+        new_priority,
         agent,
         "refund",
     )
@@ -289,3 +291,31 @@ def test_bulk_actions_assign_prioritise_and_resolve(client, agent, escalated):
             "priority_change",
             "status_change",
         }
+
+
+# --- the admin home and conversations ------------------------------------------------------
+
+
+def test_the_admin_home_lists_support_apps_first_and_technical_ones_last(rf, agent):
+    from django.contrib import admin
+
+    request = rf.get("/admin/")
+    request.user = make_staff("root", group=None, superuser=True)
+    labels = [app["app_label"] for app in admin.site.get_app_list(request)]
+    assert labels[:4] == ["tickets", "chat", "orders", "knowledge"]
+    assert labels[-3:] == ["auth", "axes", "django_celery_beat"]
+    orders = next(app for app in admin.site.get_app_list(request) if app["app_label"] == "orders")
+    assert [model["object_name"] for model in orders["models"]][:2] == ["Order", "Customer"]
+
+
+def test_an_agent_reads_conversations_and_reaches_their_tickets(client, agent, escalated):
+    login(client, agent)
+    listing = client.get(reverse("admin:chat_conversation_changelist")).content.decode()
+    assert escalated.customer.full_name in listing
+    page = client.get(reverse("admin:chat_conversation_change", args=[escalated.conversation_id])).content.decode()
+    assert "I want to talk to a person about my refund" in page
+    tickets = client.get(
+        reverse("admin:tickets_ticket_changelist") + f"?conversation__id__exact={escalated.conversation_id}"
+    )
+    assert tickets.status_code == 200 and escalated.number in tickets.content.decode()
+    assert client.post(reverse("admin:chat_conversation_delete", args=[escalated.conversation_id])).status_code == 403
