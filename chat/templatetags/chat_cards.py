@@ -159,13 +159,13 @@ _BUTTONS: dict[str, tuple[str, str, str, str]] = {
     "return_delivered_order_items": (
         "Yes, return these items",
         "Don't return anything",
-        "Return requested — we've emailed you how to send the items back.",
+        "Return requested. We've emailed you how to send the items back.",
         "Nothing was changed. No return was requested.",
     ),
     "exchange_delivered_order_items": (
         "Yes, exchange these items",
         "Don't exchange anything",
-        "Exchange requested — we've emailed you how to send the items back.",
+        "Exchange requested. We've emailed you how to send the items back.",
         "Nothing was changed. No exchange was requested.",
     ),
     "modify_user_address": (
@@ -338,12 +338,16 @@ def action_card(action: Any) -> ActionCard:
 
 @register.filter
 def without_card_text(text: str, actions: Any) -> str:
-    """The message text minus any card's description it repeats word for word (the card shows it)."""
+    """The message text with a card's description it repeats word for word pointed to the card instead.
+
+    "Here's what I'll do: Cancel order #W1 — 2 items, $39.98, …" above a card that lists the same
+    items and refund reads as the same thing twice; "Here's what I'll do: see the card below." doesn't.
+    """
     result = text or ""
     for action in actions or []:
-        description = (getattr(action, "description", "") or "").strip()
+        description = (getattr(action, "description", "") or "").strip().rstrip(".")
         if description and description in result:
-            result = result.replace(description, "").strip()
+            result = result.replace(description, "see the card below")
     return result
 
 

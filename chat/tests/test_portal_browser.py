@@ -166,7 +166,7 @@ def test_cancel_a_pending_order_through_the_confirmation_card_exactly_once(page,
     card.get_by_role("button", name="Yes, cancel the order").dblclick()
 
     expect(page.locator(".action-card")).to_contain_text("Confirmed")
-    expect(page.locator(".action-card")).to_contain_text("Status: cancelled")
+    expect(page.locator(".action-card")).to_contain_text(f"Order {order.order_id} is cancelled.")
     expect(page.locator("#chat-log .msg-assistant .bubble", has_text="Done — cancel order")).to_have_count(1)
     order.refresh_from_db()
     assert order.status == Order.Status.CANCELLED

@@ -75,7 +75,11 @@ def test_confirming_twice_cancels_the_order_exactly_once(llm, logged_in, convers
     assert ToolCallLog.objects.filter(tool="cancel_pending_order", source="confirmation").count() == 1
     assert first.status_code == second.status_code == 200
     first_html, second_html = first.content.decode(), second.content.decode()
-    assert "Confirmed" in first_html and "Status: cancelled." in first_html and "Please confirm" not in first_html
+    assert (
+        "Confirmed" in first_html
+        and f"Order {pending_order.order_id} is cancelled." in first_html
+        and "Please confirm" not in first_html
+    )
     # The result message joins the thread out of band, once.
     assert 'hx-swap-oob="beforeend:#chat-log"' in first_html and "Done — cancel order" in first_html
     assert "Confirmed" in second_html and "hx-swap-oob" not in second_html
@@ -94,7 +98,7 @@ def test_confirming_without_javascript_redirects_back_to_the_card(
     assert response.status_code == 302
     assert response["Location"] == reverse("chat:conversation", args=[conversation.pk]) + f"#action-{action.pk}"
     page = logged_in.get(response["Location"]).content.decode()
-    assert "✓ Done" in page
+    assert f"Order {pending_order.order_id} is cancelled." in page
     pending_order.refresh_from_db()
     assert pending_order.status == Order.Status.CANCELLED
 
@@ -217,3 +221,49 @@ def test_the_widget_shows_on_other_pages_and_opens_the_latest_conversation(llm, 
     assert "Is my parcel late?" in panel and f'name="conversation" value="{conversation.pk}"' in panel
     assert 'name="widget" value="1"' in panel
     assert logged_in.get(reverse("chat:widget")).status_code == 302  # no htmx: the full chat page
+
+
+@pytest.mark.parametrize(
+    ("new_price", "money"),
+    [("83.05", "Refund $5.95 to Visa ending 4242"), ("95.50", "You pay $6.50 more, charged to Visa ending 4242")],
+)
+def test_an_exchange_card_names_old_and_new_options_and_the_difference_in_words(
+    logged_in, conversation, customer, new_price, money
+):
+    from decimal import Decimal
+
+    from assistant.actions import action_propose
+    from assistant.tools.registry import ToolContext
+    from orders.tests.factories import ProductFactory
+
+    visa = PaymentMethodFactory(customer=customer, brand="visa", last_four="4242")
+    shoes = ProductFactory(name="Cloudstep Running Shoes")
+    ten = VariantFactory(product=shoes, price=Decimal("89.00"), options={"size": "10", "colour": "black"})
+    eleven = VariantFactory(product=shoes, price=Decimal(new_price), options={"size": "11", "colour": "black"})
+    order = make_order(customer=customer, variants=[ten], payment_method=visa, status="delivered")
+    action = action_propose(
+        conversation=conversation,
+        context=ToolContext(customer=customer, conversation_id=conversation.pk),
+        tool_name="exchange_delivered_order_items",
+        arguments={
+            "order_id": order.order_id,
+            "item_ids": [ten.item_id],
+            "new_item_ids": [eleven.item_id],
+            "payment_method_id": visa.payment_method_id,
+        },
+    )
+    answer = Message.objects.create(conversation=conversation, role="assistant", text="Please check the card.")
+    PendingAction.objects.filter(pk=action.pk).update(message=answer)
+
+    html = logged_in.get(reverse("chat:conversation", args=[conversation.pk])).content.decode()
+
+    card = html[html.index(f'id="action-{action.pk}"') :]
+    card = card[: card.index("</form>\n      <form")]
+    words = " ".join(re.sub(r"<[^>]+>", " ", card).split())
+    assert "Exchange items from order " + order.order_id in card
+    assert "Cloudstep Running Shoes" in card and "(size: 10, colour: black)" in card
+    assert "→ size: 11, colour: black" in card
+    assert money in words
+    assert "Yes, exchange these items" in card
+    for internal in (ten.item_id, eleven.item_id, visa.payment_method_id):
+        assert internal not in card

@@ -63,7 +63,7 @@ def test_the_empty_chat_page_has_a_live_log_quick_replies_and_a_composer(logged_
     response = logged_in.get(reverse("chat:index"))
     html = response.content.decode()
     assert response.status_code == 200
-    assert 'role="log"' in html and 'aria-live="polite"' in html
+    assert 'id="chat-log"' in html and 'aria-live="polite"' in html and 'aria-relevant="additions"' in html
     for reply in ("Track my order", "Return an item", "Talk to a human"):
         assert f'value="{reply}"' in html
     assert 'id="composer-text"' in html and "data-enter-sends" in html
