@@ -15,6 +15,8 @@ from tqdm import tqdm
 
 from assistant.evals.conversations import SuiteError, conversation_run, suite_check_store, suite_read
 from assistant.llm.client import llm_enabled
+from knowledge.services import IngestReport, chunk_statistics_refresh, product_document_sync
+from orders.interchange import shop_read
 
 
 class Command(BaseCommand):
@@ -28,7 +30,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--shop",
             type=Path,
-            help="Load this tau-bench-shaped store (users/products/orders.json) first; default: the store as it is.",
+            help=(
+                "Load this tau-bench-shaped store (users/products/orders.json) and its products' help-center pages "
+                "first; default: the store as it is."
+            ),
         )
         parser.add_argument("--verbose", action="store_true", help="Print the transcript of each failing conversation.")
         parser.add_argument(
@@ -46,6 +51,7 @@ class Command(BaseCommand):
             suite = suite_read(options["file"])
             if options["shop"]:
                 call_command("import_shop", str(options["shop"]), verbosity=options["verbosity"], stdout=self.stdout)
+                _catalog_pages_sync(options["shop"])
             suite_check_store(suite)
         except SuiteError as error:
             raise CommandError(f"Nothing was run: {error}") from error
@@ -67,3 +73,17 @@ class Command(BaseCommand):
         self.stdout.write(f"{passed}/{len(suite)} conversations passed ({rate:.2f})")
         if rate < options["min_pass"]:
             raise CommandError(f"The pass rate {rate:.2f} is below --min-pass {options['min_pass']:.2f}.", returncode=1)
+
+
+def _catalog_pages_sync(directory: Path) -> None:
+    """Bring the imported products' catalog pages into the help center before the first conversation.
+
+    import_shop writes the products but not their pages (`ingest_knowledge --catalog` builds those);
+    without them, questions about the imported products' options would measure a half-loaded store
+    rather than the assistant. Unchanged pages cost nothing on a second run.
+    """
+    report = IngestReport()
+    for product_id in sorted(shop_read(directory).products):
+        product_document_sync(product_id=product_id, report=report)
+    if report.added or report.updated:
+        chunk_statistics_refresh()  # so full-text search weighs the new pages' words now
