@@ -8,7 +8,9 @@ while it is being worked points the customer to the same ticket number.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -21,7 +23,7 @@ from supportbot.celery import app
 from supportbot.errors import NotFound
 from supportbot.services import task_enqueue_on_commit
 from tickets.handoff import AI_SUMMARY_LABEL, handoff_assistant_summary_note
-from tickets.models import Ticket
+from tickets.models import Ticket, TicketEvent, sla_due, sla_hours
 from tickets.selectors import ticket_active_for_conversation
 from tickets.services import ticket_create_from_conversation
 from tickets.staff_services import SUMMARY_TASK
@@ -45,6 +47,67 @@ def _hours(ticket: Ticket) -> str:
     return f"{hours:.0f} hour{'s' if round(hours) != 1 else ''}"
 
 
+# What raises a ticket above what the sentiment score alone gives. VADER misses much of how
+# customers vent ("wtf", "still not here!!"), and a money problem is urgent to its owner
+# however calmly it is put.
+_UPSET = re.compile(
+    r"\b(?:wtf|wth|ffs|omg|ridiculous|unacceptable|furious|angry|pissed|scam|worst|terrible|awful|disgusting|"
+    r"joke|useless|fed up|sick of|had enough)\b|!{2,}|\?{2,}|\?!|!\?",
+    re.IGNORECASE,
+)
+_MONEY = re.compile(
+    r"\b(?:charged?|charges|charging|overcharged|double|twice|refunds?|refunded|billing|billed|money|paid|payments?|"
+    r"fraud|unauthori[sz]ed|stolen card)\b",
+    re.IGNORECASE,
+)
+_URGENT = re.compile(r"\b(?:urgent|urgently|asap|emergency|immediately|right now|today|tonight)\b", re.IGNORECASE)
+_DELIVERY = re.compile(
+    r"\b(?:never (?:came|arrived|got)|not (?:arrived|here|received|delivered)|hasn'?t (?:arrived|come)|lost|missing|"
+    r"damaged|broken|wrong (?:item|size|order))\b",
+    re.IGNORECASE,
+)
+_PRIORITIES = ["low", "medium", "high", "urgent"]
+# Words that say what a problem is about; a conversation without any gets asked for its reason.
+_PROBLEM = re.compile(
+    r"\b(?:order|refund|charge|charged|payment|paid|return|exchange|deliver|delivery|package|parcel|account|"
+    r"broken|damaged|missing|wrong|late|cancel|ship|shipping|address|card|invoice|password|login|item|size|"
+    r"arrived?|came|#?w?\d{7})",
+    re.IGNORECASE,
+)
+
+
+def says_what_about(texts: list[str]) -> bool:
+    """Do the customer's messages say what their problem is about (an order, a payment, …)?"""
+    return any(_PROBLEM.search(text) for text in texts)
+
+
+def _shouting(text: str) -> bool:
+    return sum(1 for word in re.findall(r"[A-Za-z]{3,}", text) if word.isupper()) >= 2
+
+
+def escalation_priority(*, sentiment_score: float, texts: list[str]) -> str:
+    """The ticket priority: the sentiment's, raised by anger, money, urgency and delivery problems.
+
+    Upset and money each make it at least high; both together, or anything urgent that is
+    also upset or about money, make it urgent; a delivery problem is at least medium.
+    """
+    joined = " \n ".join(text for text in texts if text)
+    upset = bool(_UPSET.search(joined)) or _shouting(joined) or sentiment_score <= -0.4
+    money = bool(_MONEY.search(joined))
+    urgent = bool(_URGENT.search(joined))
+    floor = "low"
+    if _DELIVERY.search(joined):
+        floor = "medium"
+    if upset or money or urgent:
+        floor = "high"
+    if (upset and money) or (urgent and (upset or money)):
+        floor = "urgent"
+    base = priority_from_sentiment(
+        Sentiment(label="negative" if sentiment_score < 0 else "neutral", score=sentiment_score)
+    )
+    return max(base, floor, key=_PRIORITIES.index)
+
+
 @transaction.atomic
 def conversation_escalate(
     *, conversation: Conversation, reason: str, summary_hint: str = "", announce: bool = True
@@ -57,21 +120,23 @@ def conversation_escalate(
     locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
     ticket = ticket_active_for_conversation(conversation=locked)
     created = ticket is None
+    recent: list[str] = []
     if ticket is None:
         user_messages = Message.objects.filter(conversation=locked, role=Message.Role.USER)
         worst = user_messages.order_by("-created_at")[:SUMMARY_MESSAGES].aggregate(worst=Min("sentiment_score"))[
             "worst"
         ]
         first = user_messages.order_by("created_at").values_list("text", flat=True).first() or "Chat conversation"
-        # The ticket's urgency follows the customer's worst recent mood, not just the last line.
+        recent = list(user_messages.order_by("-created_at").values_list("text", flat=True)[:SUMMARY_MESSAGES])
+        # The ticket's urgency follows the customer's worst recent mood, not just the last line,
+        # and what the problem is about.
         score = float(worst) if worst is not None else 0.0
-        sentiment = Sentiment(label="negative" if score < 0 else "neutral", score=score)
         summary = conversation_summary(conversation=locked, reason=reason, hint=summary_hint)
         ticket = ticket_create_from_conversation(
             conversation=locked,
             subject=first[:120],
             summary=summary,
-            priority=priority_from_sentiment(sentiment),
+            priority=escalation_priority(sentiment_score=score, texts=[*recent, reason, summary_hint]),
             category=locked.intent,
         )
         locked.summary = summary
@@ -92,6 +157,13 @@ def conversation_escalate(
                 f"I've passed this to our support team — your ticket number is {ticket.number}. "
                 f"A person will reply here and by email, usually within {_hours(ticket)}."
             )
+            if not says_what_about([*recent, summary_hint]):
+                # Nobody waits on a question before the ticket opens; the answer goes to it and
+                # can still raise its priority (escalated_reply).
+                text += (
+                    " So they can start right away, tell me in a sentence what it's about (for example “my refund "
+                    "hasn't arrived”) — it goes straight to your ticket."
+                )
         else:
             text = f"Your request is already with our support team as ticket {ticket.number}; a person will reply here."
         messages.append(
@@ -165,13 +237,52 @@ def escalated_reply(*, conversation: Conversation) -> list[Message] | None:
         .values_list("model", "text")
         .first()
     )
-    if last is not None and last[0] == HANDOFF_MODEL and "added to" in last[1]:
+    raised = _priority_raise_from_latest(ticket=ticket, conversation=conversation)
+    if last is not None and last[0] == HANDOFF_MODEL and "added to" in last[1] and raised is None:
         return []
-    return [
-        Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.ASSISTANT,
-            text=f"Your message has been added to ticket {ticket.number}. A member of our team will answer here.",
-            model=HANDOFF_MODEL,
+    text = f"Your message has been added to ticket {ticket.number}. A member of our team will answer here."
+    if raised is not None:
+        hours = sla_hours(raised.priority)
+        text += (
+            f" From what you've described, I've moved it up: a person will reply within {hours:.0f} "
+            f"hour{'s' if round(hours) != 1 else ''}."
         )
+    return [
+        Message.objects.create(conversation=conversation, role=Message.Role.ASSISTANT, text=text, model=HANDOFF_MODEL)
     ]
+
+
+@transaction.atomic
+def _priority_raise_from_latest(*, ticket: Ticket, conversation: Conversation) -> Ticket | None:
+    """Raise the ticket's priority when the customer's latest message warrants more than it has.
+
+    A request for a person often comes first and the reason after ("agent pls", then "i was
+    charged twice"), so the reason must still be able to move the ticket up. Never lowers it.
+    Returns the raised ticket, or None.
+    """
+    latest = (
+        Message.objects.filter(conversation=conversation, role=Message.Role.USER)
+        .order_by("-created_at", "-id")
+        .values("text", "sentiment_score")
+        .first()
+    )
+    if latest is None:
+        return None
+    wanted = escalation_priority(sentiment_score=float(latest["sentiment_score"] or 0.0), texts=[latest["text"]])
+    locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    if _PRIORITIES.index(wanted) <= _PRIORITIES.index(locked.priority):
+        return None
+    clock_started = locked.sla_due_at - timedelta(hours=sla_hours(locked.priority))
+    TicketEvent.objects.create(
+        ticket=locked,
+        kind=TicketEvent.Kind.PRIORITY_CHANGE,
+        author=None,
+        old_value=locked.priority,
+        new_value=wanted,
+        text="Raised automatically from what the customer wrote.",
+    )
+    locked.priority = wanted
+    # The promise is kept from when the clock started, now with the new priority's hours.
+    locked.sla_due_at = max(sla_due(priority=wanted, clock_started=clock_started), timezone.now())
+    locked.save(update_fields=["priority", "sla_due_at"])
+    return locked

@@ -20,7 +20,14 @@ from assistant.offline.resolve import (
     resolve_payment_method,
     resolve_variant,
 )
-from assistant.offline.turn import Turn, item_words, order_words
+from assistant.offline.turn import (
+    Turn,
+    item_words,
+    method_id_words,
+    order_items_words,
+    order_words,
+    status_words,
+)
 from assistant.types import OFFER_HUMAN
 from orders.selectors import check_refund_limit_not_reached
 from supportbot.errors import RuleViolation
@@ -53,8 +60,17 @@ def _fill_order(turn: Turn, *, statuses: tuple[str, ...] | None, purpose: str) -
         for key in ("item_ids", "new_item_ids", "payment_method_id"):
             slots.pop(key, None)
         slots["order_id"] = order["order_id"]
+        if order["order_id"] not in turn.entities.order_ids:
+            turn.order_found = order["order_id"]
     turn.state.last_order_id = order["order_id"]
     return order, ""
+
+
+def _about(turn: Turn, order: dict[str, Any]) -> str:
+    """ "Order #W… (Floor Cushion): " when this turn found the order from a description."""
+    if turn.order_found != order["order_id"]:
+        return ""
+    return f"Order {order['order_id']} ({order_items_words(order)}, {status_words(order['status'])}): "
 
 
 def _propose(turn: Turn, tool: str, arguments: dict[str, Any], *, intro: str = "") -> str:
@@ -97,12 +113,13 @@ def _refund_limit_refusal(turn: Turn) -> str:
 
 
 def advance_cancel(turn: Turn) -> str:
-    order, say = _fill_order(turn, statuses=("pending",), purpose="cancelled")
-    if order is None:
-        return say
+    # The limit is the customer's, not the order's: say so before asking anything.
     refusal = _refund_limit_refusal(turn)
     if refusal:
         return refusal
+    order, say = _fill_order(turn, statuses=("pending",), purpose="cancelled")
+    if order is None:
+        return say
     slots = turn.state.slots
     if turn.entities.reasons:
         slots["reason"] = turn.entities.reasons[0]
@@ -116,12 +133,12 @@ def advance_cancel(turn: Turn) -> str:
 
 
 def advance_return(turn: Turn) -> str:
-    order, say = _fill_order(turn, statuses=("delivered",), purpose="returned")
-    if order is None:
-        return say
     refusal = _refund_limit_refusal(turn)
     if refusal:
         return refusal
+    order, say = _fill_order(turn, statuses=("delivered",), purpose="returned")
+    if order is None:
+        return say
     slots = turn.state.slots
     names_items = bool(
         turn.entities.products or turn.entities.item_ids or re.search(r"\b(?:all|both|everything)\b", turn.text, re.I)
@@ -130,13 +147,13 @@ def advance_return(turn: Turn) -> str:
         items = resolve_items(turn, order, purpose="to return")
         if items.say:
             turn.state.asking = "items"
-            return items.say
+            return _about(turn, order) + items.say
         slots["item_ids"] = items.value
     if not slots.get("payment_method_id") or turn.entities.payment_methods:
         method = resolve_payment_method(turn, order, allowed="refund", purpose="the refund go to")
         if method.say:
             turn.state.asking = "payment"
-            return method.say
+            return _about(turn, order) + method.say
         slots["payment_method_id"] = method.value
     return _propose(
         turn,
@@ -157,7 +174,7 @@ def _advance_swap(turn: Turn, *, statuses: tuple[str, ...], purpose: str, tool: 
         items = resolve_items(turn, order, purpose=f"to {'exchange' if 'exchange' in tool else 'change'}", single=True)
         if items.say:
             turn.state.asking = "items"
-            return items.say
+            return _about(turn, order) + items.say
         slots["item_ids"] = items.value
         slots.pop("new_item_ids", None)
     item = next(i for i in order["items"] if i["item_id"] == slots["item_ids"][0])
@@ -172,7 +189,7 @@ def _advance_swap(turn: Turn, *, statuses: tuple[str, ...], purpose: str, tool: 
                 turn.state.finish()
             else:
                 turn.state.asking = "variant"
-            return variant.say
+            return _about(turn, order) + variant.say
         slots["new_item_ids"] = [variant.value["item_id"]]
     if not slots.get("payment_method_id") or turn.entities.payment_methods:
         original = next(
@@ -208,34 +225,47 @@ def advance_change_items(turn: Turn) -> str:
 
 # --- addresses -----------------------------------------------------------------------------
 
-_STATE_ZIP = re.compile(r"^\s*([A-Za-z][A-Za-z .]*?)\s+(\d{5}(?:-\d{4})?)\s*$")
+_STATE_ZIP = re.compile(r"^\s*([A-Za-z][A-Za-z .]*?)\s+(\d{5}(?:-\d{4})?)\b")
+# "Denver CO 80203" with no comma between the city and the state.
+_CITY_STATE_ZIP = re.compile(r"^\s*([A-Za-z][A-Za-z .'-]*?)\s+([A-Za-z]{2})\s+(\d{5}(?:-\d{4})?)\b")
+_STREET_START = re.compile(r"\b\d+[A-Za-z]?\s+[A-Za-z]")
+_ORDER_ID_TEXT = re.compile(r"#?\s?\bW?\s?\d{7}\b", re.IGNORECASE)
+_NOT_A_COUNTRY = re.compile(r"\b(?:instead|please|pls|thanks?|thank you|now|asap)\b|\d", re.IGNORECASE)
 ADDRESS_FORMAT = "Please write it on one line as: street, apartment (if any), city, state zip, country — e.g. “12 Oak St, Apt 4, Austin, TX 78701, USA”."
 
 
 def parse_address(text: str) -> dict[str, str] | None:
-    """ "12 Oak St, Apt 4, Austin, TX 78701, USA" → the tool's address fields, or None."""
-    parts = [part.strip(" .") for part in text.split(",") if part.strip(" .")]
-    if len(parts) < 3:
+    """ "please ship it to 12 Oak St, Apt 4, Austin, TX 78701 instead" → the tool's address fields, or None.
+
+    The street starts at its house number (words before it, and order numbers, are dropped);
+    "city, ST 12345" and "city ST 12345" are both read; the country defaults to USA.
+    """
+    parts = [part.strip(" .:;") for part in _ORDER_ID_TEXT.sub(" ", text).split(",") if part.strip(" .:;")]
+    start = next((i for i, part in enumerate(parts) if _STREET_START.search(part)), None)
+    if start is None:
         return None
-    first = re.search(r"\d.*$", parts[0])
-    if first is None:
-        return None
-    parts[0] = first.group(0)
-    zip_at = next((i for i, part in enumerate(parts) if _STATE_ZIP.match(part)), None)
-    if zip_at is None or zip_at < 2:
-        return None
-    match = _STATE_ZIP.match(parts[zip_at])
-    assert match is not None
-    country = parts[zip_at + 1] if len(parts) > zip_at + 1 else "USA"
-    middle = parts[1 : zip_at - 1]
-    return {
-        "address1": parts[0],
-        "address2": ", ".join(middle),
-        "city": parts[zip_at - 1],
-        "state": match.group(1).strip(),
-        "country": country,
-        "zip": match.group(2),
-    }
+    parts = parts[start:]
+    parts[0] = parts[0][list(_STREET_START.finditer(parts[0]))[-1].start() :]
+    for at in range(1, len(parts)):
+        together = _CITY_STATE_ZIP.match(parts[at])
+        apart = _STATE_ZIP.match(parts[at])
+        if together is not None and (apart is None or at == 1 or len(apart.group(1).split()) > 1):
+            city, state, zip_code, middle = together.group(1), together.group(2), together.group(3), parts[1:at]
+        elif apart is not None and at >= 2:
+            city, state, zip_code, middle = parts[at - 1], apart.group(1), apart.group(2), parts[1 : at - 1]
+        else:
+            continue
+        rest = parts[at + 1] if len(parts) > at + 1 else ""
+        country = rest if rest and len(rest.split()) <= 4 and not _NOT_A_COUNTRY.search(rest) else "USA"
+        return {
+            "address1": parts[0],
+            "address2": ", ".join(middle),
+            "city": city.strip(),
+            "state": state.strip().upper() if len(state.strip()) == 2 else state.strip(),
+            "country": "USA" if country.upper() in {"US", "U.S.", "U.S.A.", "UNITED STATES"} else country,
+            "zip": zip_code,
+        }
+    return None
 
 
 def advance_order_address(turn: Turn) -> str:
@@ -261,26 +291,166 @@ def advance_default_address(turn: Turn) -> str:
 # --- tracking and refunds -------------------------------------------------------------------
 
 
+# Tasks that take over from the tracking overview's open question ("which order?"): the
+# overview already answered, so a request for something else is a new task, not an answer.
+_TASKS_AFTER_OVERVIEW = {
+    "cancel_order": "cancel",
+    "return_item": "return",
+    "exchange_item": "exchange",
+    "change_order": "change_items",
+    "change_shipping_address": "order_address",
+    "get_refund": "refund",
+    "track_refund": "track_refund",
+}
+
+
 def advance_track(turn: Turn) -> str:
-    order, say = _fill_order(turn, statuses=None, purpose="tracked")
-    if order is None:
-        return say
+    """Where an order is; with no single order meant, where every open order is."""
+    slots = turn.state.slots
+    task = _TASKS_AFTER_OVERVIEW.get(turn.understanding.intent) if turn.state.asking == "order" else None
+    if task is not None and turn.understanding.confident:
+        turn.state.start(task)
+        return FORMS[task](turn)
+    if len(turn.entities.order_ids) > 1:
+        # "where are #W1 and #W2": each of them, one after the other.
+        return "\n\n".join(_track_one(turn, order_id) for order_id in turn.entities.order_ids[:5])
+    if slots.get("order_id") and not _corrects_order(turn):
+        return _track_one(turn, slots["order_id"])
+    resolved = resolve_order(turn, statuses=None, purpose="tracked")
+    if resolved.value is not None and not resolved.say:
+        turn.state.last_order_id = resolved.value["order_id"]
+        return _track_one(turn, resolved.value["order_id"])
+    if resolved.choices:
+        # Several orders fit: show where they are rather than ask, open ones first; the form
+        # stays open so "the one with the shoes" picks one of them next.
+        turn.state.asking = "order"
+        return render_overview(turn, resolved.choices)
     turn.state.finish()
-    record = turn.tool("track_order", order_id=order["order_id"])
-    if not record.outcome.ok:
-        return (record.outcome.error or {}).get("message", "I couldn't track that order.")
-    return render_tracking(record.outcome.result)
+    return resolved.say
 
 
-def render_tracking(tracking: dict[str, Any]) -> str:
-    lines = [f"Order {tracking['order_id']} (placed {tracking['placed']}) is {tracking['status']}."]
+def _track_one(turn: Turn, order_id: str) -> str:
+    turn.state.finish()
+    order, refusal = turn.order(order_id)
+    tracking = turn.tracking(order_id) if order is not None else None
+    if order is None or tracking is None:
+        return refusal or f"I couldn't find order {order_id} — please check the order number."
+    turn.state.last_order_id = order_id
+    return render_tracking(tracking, order=order)
+
+
+_OPEN_STATUSES = ("processed", "pending", "pending (item modified)")
+
+
+def _shipment_words(tracking: dict[str, Any]) -> str:
+    """ "shipped with UPS, tracking number 1Z… — in transit" for each shipment."""
+    parts = []
     for shipment in tracking.get("shipments", []):
-        numbers = ", ".join(shipment["tracking_ids"]) or "no tracking number yet"
-        lines.append(
-            f"• {', '.join(shipment['items'])}: {shipment['carrier']} {numbers} — {shipment['tracking_status']}"
+        carrier = shipment.get("carrier") or ""
+        numbers = ", ".join(shipment.get("tracking_ids") or [])
+        words = f"shipped with {carrier}" if carrier and carrier != "unknown" else "shipped"
+        if numbers:
+            words += f", tracking number {numbers}"
+        status = shipment.get("tracking_status") or ""
+        if status and status != "unknown":
+            words += f" — {status}"
+        parts.append(words)
+    return "; ".join(parts)
+
+
+def _next_step(status: str, tracking: dict[str, Any]) -> str:
+    """What happens next for an order in this state, in the customer's terms."""
+    tracking_statuses = {s.get("tracking_status") for s in tracking.get("shipments", [])}
+    if status == "pending":
+        return (
+            "It hasn't shipped yet: we're getting it ready, and you'll get the tracking number by email as soon as it "
+            "ships. Until then you can still change or cancel it."
         )
-    if tracking.get("not_yet_shipped") and tracking["status"] not in {"cancelled"}:
-        lines.append(f"Not shipped yet: {', '.join(tracking['not_yet_shipped'])}.")
+    if status == "pending (item modified)":
+        return "It hasn't shipped yet: you'll get the tracking number by email as soon as it ships."
+    if status == "processed":
+        if "out for delivery" in tracking_statuses:
+            return "It's out for delivery and should arrive today."
+        if tracking_statuses <= {"label created"} and tracking_statuses:
+            return "The carrier has the label and will pick it up shortly; the tracking number updates from then."
+        return "It's on its way: the tracking number shows where it is on the carrier's site."
+    if status == "delivered":
+        return "If it isn't there or something is wrong with it, tell me — I can help you return or exchange it."
+    if status == "cancelled":
+        return "It was cancelled and its payment refunded."
+    if status == "return requested":
+        return "The return is under way: the refund is issued once the items reach our warehouse."
+    if status == "exchange requested":
+        return "The exchange is under way: the new items ship once the old ones reach our warehouse."
+    return ""
+
+
+def render_tracking(tracking: dict[str, Any], *, order: dict[str, Any] | None = None) -> str:
+    """One order: status in words, carrier and tracking numbers, what is not shipped, what happens next."""
+    status = tracking["status"]
+    items = order_items_words(order) if order else ""
+    head = f"Order {tracking['order_id']}" + (f" ({items})" if items else "")
+    lines = [f"{head}, placed {tracking['placed']}, is {status_words(status)}."]
+    for shipment in tracking.get("shipments", []):
+        shipped = _shipment_words({"shipments": [shipment]})
+        lines.append(f"- {', '.join(shipment['items']) or 'Items'}: {shipped}")
+    if tracking.get("not_yet_shipped") and tracking.get("shipments") and status not in {"cancelled"}:
+        lines.append(f"- Not shipped yet: {', '.join(tracking['not_yet_shipped'])}")
+    step = _next_step(status, tracking)
+    if step:
+        lines.append(step)
+    return "\n".join(lines)
+
+
+def _overview_line(order: dict[str, Any], tracking: dict[str, Any] | None) -> str:
+    status = order["status"]
+    line = f"- **{order['order_id']}** — {order_items_words(order)}: {status_words(status)}"
+    if tracking is not None:
+        shipped = _shipment_words(tracking)
+        if shipped and status == "processed":
+            line = f"- **{order['order_id']}** — {order_items_words(order)}: {shipped}"
+        step = _next_step(status, tracking)
+        if step:
+            line += f". {step}"
+    return line
+
+
+def render_overview(turn: Turn, orders: list[dict[str, Any]]) -> str:
+    """Several orders: the open ones first, one bullet each with where it is and what's next;
+    delivered and other closed ones only named."""
+    open_orders = sorted(
+        (order for order in orders if order["status"] in _OPEN_STATUSES),
+        key=lambda order: _OPEN_STATUSES.index(order["status"]),
+    )
+    closed = [order for order in orders if order["status"] not in _OPEN_STATUSES]
+    lines: list[str] = []
+    if open_orders:
+        lines.append(
+            "Here's where your open orders are:" if len(open_orders) > 1 else "Here's where your open order is:"
+        )
+        lines += [_overview_line(order, turn.tracking(order["order_id"])) for order in open_orders[:6]]
+        if len(open_orders) > 6:
+            lines.append(f"- …and {len(open_orders) - 6} more")
+    elif len(closed) <= 4:
+        # Only closed orders fit what was asked: each of them, with where it ended up.
+        lines.append("Here's what I found:")
+        lines += [_overview_line(order, turn.tracking(order["order_id"])) for order in closed]
+        lines.append("Which order did you have in mind? Tell me its number or what was in it for more.")
+        return "\n".join(lines)
+    else:
+        lines.append("None of your orders is on its way right now.")
+    delivered = [order for order in closed if order["status"] == "delivered"]
+    if delivered:
+        named = ", ".join(f"{order['order_id']} ({order_items_words(order, limit=2)})" for order in delivered[:3])
+        more = f" and {len(delivered) - 3} more" if len(delivered) > 3 else ""
+        lines.append(f"\nAlready delivered: {named}{more}.")
+    others = [order for order in closed if order["status"] != "delivered"]
+    if others:
+        counts: dict[str, int] = {}
+        for order in others:
+            counts[status_words(order["status"])] = counts.get(status_words(order["status"]), 0) + 1
+        lines.append("Also on your account: " + ", ".join(f"{n} {words}" for words, n in counts.items()) + ".")
+    lines.append("Which order did you have in mind? Tell me its number or what was in it for its full details.")
     return "\n".join(lines)
 
 
@@ -296,7 +466,7 @@ def advance_refund(turn: Turn) -> str:
         turn.state.start("return", order_id=order["order_id"])
         return advance_return(turn)
     turn.state.finish()
-    return render_refund_status(order)
+    return render_refund_status(order, methods=turn.payment_methods())
 
 
 def advance_track_refund(turn: Turn) -> str:
@@ -304,10 +474,10 @@ def advance_track_refund(turn: Turn) -> str:
     if order is None:
         return say
     turn.state.finish()
-    return render_refund_status(order)
+    return render_refund_status(order, methods=turn.payment_methods())
 
 
-def render_refund_status(order: dict[str, Any]) -> str:
+def render_refund_status(order: dict[str, Any], *, methods: dict[str, dict[str, Any]]) -> str:
     refunds = [p for p in order.get("payment_history", []) if p["transaction_type"] == "refund"]
     if refunds:
         lines = [f"Refunds on order {order['order_id']}:"]
@@ -318,7 +488,7 @@ def render_refund_status(order: dict[str, Any]) -> str:
                 if method.startswith("gift_card")
                 else "allow 5–7 business days for it to show"
             )
-            lines.append(f"• ${refund['amount']:.2f} to {method.replace('_', ' ')} — {when}")
+            lines.append(f"- ${refund['amount']:.2f} to your {method_id_words(method, methods)} — {when}")
         return "\n".join(lines)
     if order["status"] == "return requested":
         return (

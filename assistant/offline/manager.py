@@ -31,6 +31,7 @@ from assistant.nlu.entities import SIZE_WORDS
 from assistant.nlu.pipeline import split_requests
 from assistant.offline import answers
 from assistant.offline.forms import FORMS
+from assistant.offline.situations import situation_reply
 from assistant.offline.state import state_load, state_save
 from assistant.offline.turn import Turn
 from assistant.types import BrainReply, BrainRequest, RetrievedContext
@@ -229,6 +230,10 @@ def _reply(turn: Turn) -> str:
         intent = "track_order"
     if _MY_METHODS.search(turn.text) and intent in {"check_payment_methods", "edit_account", "payment_issue", ""}:
         return answers.payment_methods_answer(turn, mine=True)
+    if intent not in FORM_INTENTS or intent in {"track_order", "exchange_item", "change_order"}:
+        situation = situation_reply(turn)
+        if situation is not None:
+            return situation
     if intent in FORM_INTENTS:
         form = FORM_INTENTS[intent]
         keep = (
@@ -315,15 +320,19 @@ def _answer_offer(turn: Turn, *, accepted: bool) -> str:
     if offer.get("kind") == "restock":
         return answers.subscribe_restock(turn, offer["item_id"], offer.get("name", "the item"))
     if offer.get("kind") == "human":
-        return _escalate(turn)
+        return _escalate(turn, reason=offer.get("reason", ""))
     if offer.get("kind") == "track" and offer.get("order_id"):
         turn.state.start("track", order_id=offer["order_id"])
         return FORMS["track"](turn)
     return "Okay. What can I help you with?"
 
 
-def _escalate(turn: Turn) -> str:
+def _escalate(turn: Turn, *, reason: str = "") -> str:
+    """Hand over to a person, with the reason the conversation gave when there is one."""
     turn.escalate = True
+    if reason:
+        turn.escalation_reason = reason
+        return "Of course — I'm passing this to our support team with what you've told me."
     if turn.understanding.intent == "complaint":
         turn.escalation_reason = "The customer complained; the offline assistant handed it to a person."
         return "I'm really sorry about this. I'm passing your message to our support team so a person can put it right."

@@ -8,12 +8,15 @@ theirs resolves to the tool's refusal, never to the order.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from assistant.nlu.catalog import normalize, singular
 from assistant.nlu.entities import SIZE_WORDS
-from assistant.offline.turn import Turn, item_words, method_words, order_words
+from assistant.offline.turn import Turn, item_words, method_words, order_words, status_words
 
 _ALL_ITEMS = re.compile(
     r"\b(?:all|both|everything|every item|the whole (?:order|thing)|all of (?:them|it))\b", re.IGNORECASE
@@ -27,13 +30,245 @@ class Resolved:
     say: str = ""
     # The refusal is final for this form (someone else's order, wrong status).
     refused: bool = False
+    # The orders the question lists, when it asks which one.
+    choices: list[dict[str, Any]] = field(default_factory=list)
+
+
+_OPEN = ("pending", "pending (item modified)", "processed")
+# What a customer calls an order by its state: checked in this order, so "hasn't arrived"
+# is read as on its way before "arrived" could read as delivered.
+_STATUS_REFS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
+    (
+        ("pending", "pending (item modified)"),
+        re.compile(
+            r"\b(?:not|never|hasn'?t|has not|haven'?t|have not|didn'?t|did not|isn'?t|wasn'?t|yet to be)\s+"
+            r"(?:been\s+|even\s+|yet\s+)?(?:shipped|sent|dispatched|left)\b|\bunshipped\b|\bpending\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        _OPEN,
+        re.compile(
+            r"\b(?:not|never|hasn'?t|has not|haven'?t|have not|didn'?t|did not|isn'?t|is not|still not|not yet|yet to)\s+"
+            r"(?:been\s+|even\s+|yet\s+)?(?:arrived?|come|came|here|there|delivered|received|got(?:ten)?|showed up|"
+            r"turned up|get)\b"
+            r"|\bnever (?:came|arrived|got (?:it|here|them)|showed up|turned up)\b|\bstill (?:waiting|not here)\b"
+            r"|\b(?:on (?:its|their|the) way|in transit|out for delivery|shipped|open orders?)\b|\bnot here\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        ("delivered",),
+        re.compile(
+            r"\b(?:delivered|arrived|received)\b|\bthe one (?:i|that|which) (?:got|have)\b|\bcame (?:last|yesterday)",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        ("cancelled",),
+        re.compile(r"\b(?:the|my|that)\s+cancell?ed\b|\b(?:was|were|got|been)\s+cancell?ed\b", re.IGNORECASE),
+    ),
+]
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+_AGO = re.compile(
+    r"\b(\d+|a|an|one|two|three|four|five|six|a few|a couple(?: of)?|couple(?: of)?)\s+(day|week|month)s?\s+ago\b",
+    re.IGNORECASE,
+)
+_COUNT_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+# A month name only counts as a date after a word that makes it one ("in may", "may order").
+_MONTH_NAME = re.compile(
+    r"\b(?:in|from|during|since|back in|early|late|mid|this|last)\s+("
+    + "|".join(sorted(_MONTHS, key=len, reverse=True))
+    + r")\b|\b("
+    + "|".join(name for name in _MONTHS if len(name) > 3)
+    + r")\s+(?:order|purchase|one)\b",
+    re.IGNORECASE,
+)
+# A catalog match this close is the customer naming the product, not a fuzzy guess.
+_NAMED_SCORE = 90
+# Option values too common as words to say which order is meant ("no, the other one").
+_WEAK_OPTION_VALUES = {
+    "no",
+    "yes",
+    "none",
+    "full",
+    "half",
+    "basic",
+    "plain",
+    "standard",
+    "custom",
+    "fixed",
+    "new",
+    "one",
+}
+
+
+def _month_window(year: int, month: int) -> tuple[date, date]:
+    first = date(year, month, 1)
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return first, following - timedelta(days=1)
+
+
+def time_window(text: str, *, today: date) -> tuple[date, date] | None:
+    """The days a phrase like "last month", "two weeks ago" or "in march" points at (generously)."""
+    lowered = text.lower()
+    if re.search(r"\byesterday\b", lowered):
+        return today - timedelta(days=2), today - timedelta(days=1)
+    if re.search(r"\btoday\b|\bthis morning\b", lowered):
+        return today - timedelta(days=1), today
+    if re.search(r"\blast week\b|\ba week ago\b", lowered):
+        return today - timedelta(days=16), today - timedelta(days=4)
+    if re.search(r"\bthis week\b", lowered):
+        return today - timedelta(days=7), today
+    if re.search(r"\blast month\b|\ba month ago\b", lowered):
+        previous = today.replace(day=1) - timedelta(days=1)
+        return _month_window(previous.year, previous.month)
+    if re.search(r"\bthis month\b", lowered):
+        return today.replace(day=1), today
+    ago = _AGO.search(lowered)
+    if ago:
+        count_word = ago.group(1)
+        count = (
+            int(count_word)
+            if count_word.isdigit()
+            else _COUNT_WORDS.get(count_word, 2 if "couple" in count_word else 3)
+        )
+        days = count * {"day": 1, "week": 7, "month": 30}[ago.group(2)]
+        slack = max(2, days // 3)
+        return today - timedelta(days=days + slack), today - timedelta(days=max(0, days - slack))
+    named = _MONTH_NAME.search(lowered)
+    if named:
+        month = _MONTHS[named.group(1) or named.group(2)]
+        year = today.year if month <= today.month else today.year - 1
+        return _month_window(year, month)
+    return None
+
+
+@dataclass(frozen=True)
+class OrderDescription:
+    """What a message says about an order besides its number."""
+
+    product_ids: frozenset[str]
+    # A product named outright (not a fuzzy guess): no order holding it means none is meant.
+    product_named: bool
+    options: bool
+    text: str
+    statuses: tuple[str, ...] | None
+    window: tuple[date, date] | None
+
+    @property
+    def given(self) -> bool:
+        """Does it say something that only a wider search could match?"""
+        return bool(self.product_ids or self.options or self.statuses or self.window)
+
+
+def describe_order(turn: Turn) -> OrderDescription:
+    statuses = next((found for found, pattern in _STATUS_REFS if pattern.search(turn.text)), None)
+    return OrderDescription(
+        product_ids=frozenset(pid for mention in turn.entities.products for pid in mention.product_ids),
+        product_named=any(mention.score >= _NAMED_SCORE for mention in turn.entities.products),
+        options=bool(turn.entities.options or turn.entities.sizes),
+        text=turn.text,
+        statuses=statuses,
+        window=time_window(turn.text, today=timezone.localdate()),
+    )
+
+
+def _names_item(item: dict[str, Any], description: OrderDescription) -> bool:
+    """The item's product is named: by the catalog match, or by the end of its name ("the
+    sleeping bag" for Down Sleeping Bag, "the kettle" for Electric Kettle)."""
+    if item["product_id"] in description.product_ids:
+        return True
+    name = [singular(word) for word in normalize(item["name"]).split()]
+    said = f" {' '.join(singular(word) for word in normalize(description.text).split())} "
+    for start in range(len(name)):
+        tail = " ".join(name[start:])
+        if len(tail) >= 4 and f" {tail} " in said:
+            return True
+    return False
+
+
+def _option_hits(item: dict[str, Any], text: str) -> int:
+    normalized = f" {normalize(text)} "
+    return sum(
+        1
+        for value in (item.get("options") or {}).values()
+        if (value_words := normalize(str(value)))
+        and value_words not in _WEAK_OPTION_VALUES
+        and (len(value_words) > 1 or value_words.isdigit())
+        and f" {value_words} " in normalized
+    )
+
+
+def _matching(turn: Turn, orders: list[dict[str, Any]], description: OrderDescription) -> list[dict[str, Any]]:
+    """The orders that fit every part of the description that fits any order."""
+    matching = orders
+    named = [order for order in matching if any(_names_item(item, description) for item in order["items"])]
+    if named:
+        matching = named
+    elif description.product_named:
+        return []
+    scored = [
+        (
+            max(
+                (
+                    _option_hits(item, description.text)
+                    for item in order["items"]
+                    if not named or _names_item(item, description)
+                ),
+                default=0,
+            ),
+            order,
+        )
+        for order in matching
+    ]
+    best = max((score for score, _ in scored), default=0)
+    if best:
+        matching = [order for score, order in scored if score == best]
+    if description.statuses:
+        in_status = [order for order in matching if order["status"] in description.statuses]
+        if in_status or not named:
+            matching = in_status
+    if description.window:
+        start, end = description.window
+        in_window = [
+            order for order in matching if (placed := turn.placed(order["order_id"])) and start <= placed <= end
+        ]
+        if in_window or not named:
+            matching = in_window
+    if matching is orders and not named:
+        return []
+    return matching
 
 
 def resolve_order(turn: Turn, *, statuses: tuple[str, ...] | None, purpose: str) -> Resolved:
-    """The order the customer means, among theirs, in one of `statuses` (None: any).
+    """The order the customer means, among all of theirs, in one of `statuses` (None: any).
 
-    Explicit ids win, then corrections ("the other order"), product words ("the headphones
-    order"), "my last order", the form's current order, and finally a single candidate.
+    Explicit ids win, then corrections ("the other order"), then a description — products
+    ("the kettle"), options ("the blue one"), state ("the one that hasn't arrived") and time
+    ("last month"), each narrowing the others — then "my last order", the form's current
+    order, and finally a single candidate. The newest orders are read first and the whole
+    account only when they don't hold the order described.
     """
     entities = turn.entities
     state = turn.state
@@ -47,39 +282,43 @@ def resolve_order(turn: Turn, *, statuses: tuple[str, ...] | None, purpose: str)
                 refused=True,
             )
         return _check_status(record, statuses, purpose)
-    wants_other = "other" in entities.order_refs or "previous" in entities.order_refs
     orders = turn.orders()
     if not orders:
         return Resolved(say="I couldn't find any orders on your account.", refused=True)
-    candidates = [order for order in orders if statuses is None or order["status"] in statuses]
-    if wants_other:
-        others = [order for order in (candidates or orders) if order["order_id"] != (current or state.last_order_id)]
+
+    def allowed(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [order for order in found if statuses is None or order["status"] in statuses]
+
+    if "other" in entities.order_refs or "previous" in entities.order_refs:
+        pool = allowed(orders) or orders
+        others = [order for order in pool if order["order_id"] != (current or state.last_order_id)]
         if len(others) == 1:
             return _check_status(others[0], statuses, purpose)
         if others:
-            return Resolved(say=_which_order(others, purpose))
-    mentioned = {pid for mention in entities.products for pid in mention.product_ids}
-    if mentioned:
-        matching = [order for order in orders if any(item["product_id"] in mentioned for item in order["items"])]
-        if len(matching) == 1:
-            return _check_status(matching[0], statuses, purpose)
-        narrowed = [order for order in matching if order in candidates]
-        if len(narrowed) == 1:
-            return Resolved(value=narrowed[0])
-        # "the running shoes in size 10": the options tell two orders of one product apart.
-        by_options = [
-            order
-            for order in matching
-            if any(item["product_id"] in mentioned and _options_mentioned(item, turn.text) for item in order["items"])
-        ]
-        if len(by_options) == 1:
-            return _check_status(by_options[0], statuses, purpose)
-        if matching:
-            return Resolved(say=_which_order(narrowed or matching, purpose))
+            return Resolved(say=which_order(others, purpose), choices=others)
+    description = describe_order(turn)
+    matching = _matching(turn, orders, description)
+    if (
+        description.given
+        and (not matching or not allowed(matching) or len(allowed(matching)) > 1)
+        and turn.has_more_orders()
+    ):
+        orders = turn.orders(everything=True)
+        matching = _matching(turn, orders, description) or matching
+    if matching:
+        return _one_of(matching, allowed(matching), statuses, purpose)
+    if description.product_named:
+        names = sorted({name for mention in entities.products for name in mention.names})
+        return Resolved(
+            say=f"I couldn't find {' or '.join(names[:3]) or 'that'} in your orders. "
+            + which_order(allowed(orders) or orders, purpose),
+            choices=allowed(orders) or orders,
+        )
     if "latest" in entities.order_refs:
         return _check_status(orders[0], statuses, purpose)
     if "first" in entities.order_refs:
-        return _check_status(orders[-1], statuses, purpose)
+        everything = turn.orders(everything=True)
+        return _check_status(everything[-1], statuses, purpose)
     if current:
         record, _ = turn.order(current)
         if record is not None:
@@ -88,39 +327,81 @@ def resolve_order(turn: Turn, *, statuses: tuple[str, ...] | None, purpose: str)
         record, _ = turn.order(state.last_order_id)
         if record is not None and (statuses is None or record["status"] in statuses):
             return Resolved(value=record)
+    candidates = allowed(orders)
+    if not candidates and turn.has_more_orders():
+        orders = turn.orders(everything=True)
+        candidates = allowed(orders)
     if len(candidates) == 1:
         return Resolved(value=candidates[0])
     if not candidates:
-        wanted = " or ".join(f"“{status}”" for status in statuses or ())
-        return Resolved(
-            say=f"None of your recent orders can be {purpose} — that needs an order that is {wanted}. "
-            f"Your orders: {'; '.join(order_words(o) for o in orders[:5])}.",
-            refused=True,
+        return Resolved(say=_none_eligible(orders, statuses or (), purpose), refused=True)
+    return Resolved(say=which_order(candidates, purpose), choices=candidates)
+
+
+def _one_of(
+    matching: list[dict[str, Any]], eligible: list[dict[str, Any]], statuses: tuple[str, ...] | None, purpose: str
+) -> Resolved:
+    if len(matching) == 1:
+        return _check_status(matching[0], statuses, purpose)
+    if len(eligible) == 1:
+        return Resolved(value=eligible[0])
+    if not eligible:
+        # Every order described is in the wrong state: say why for the newest of them.
+        return _check_status(matching[0], statuses, purpose)
+    return Resolved(say=which_order(eligible, purpose), choices=eligible)
+
+
+def _none_eligible(orders: list[dict[str, Any]], statuses: tuple[str, ...], purpose: str) -> str:
+    needs = {
+        "pending": "one that hasn't shipped yet",
+        "delivered": "one that has been delivered",
+    }
+    wanted = " or ".join(dict.fromkeys(needs.get(status, f"one that is {status_words(status)}") for status in statuses))
+    listing = "\n".join(f"- {order_words(order)}" for order in orders[:5])
+    return f"None of your orders can be {purpose} — that needs {wanted or 'a different order'}. Your orders:\n{listing}"
+
+
+def which_order(orders: list[dict[str, Any]], purpose: str) -> str:
+    listing = "\n".join(f"- {order_words(order)}" for order in orders[:6])
+    more = f"\n- …and {len(orders) - 6} more" if len(orders) > 6 else ""
+    return f"Which order would you like {purpose}? You can give the order number or describe it:\n{listing}{more}"
+
+
+def _status_refusal(order: dict[str, Any], purpose: str) -> str:
+    """Why the order can't be `purpose` in its state, with what can be done instead."""
+    order_id, status = order["order_id"], order["status"]
+    changes = purpose in {"cancelled", "changed", "re-addressed"}
+    if status == "delivered":
+        return (
+            f"Order {order_id} was delivered, so it can't be {purpose} — you can return or exchange its items instead."
         )
-    return Resolved(say=_which_order(candidates, purpose))
-
-
-def _which_order(orders: list[dict[str, Any]], purpose: str) -> str:
-    listing = "\n".join(f"• {order_words(order)}" for order in orders[:6])
-    return f"Which order would you like {purpose}? You can give the order number or describe it:\n{listing}"
-
-
-_STATUS_HELP = {
-    "cancelled": "it has already been cancelled",
-    "delivered": "it has already been delivered — you can return or exchange items instead",
-    "processed": "it has already been processed for shipping, so it can no longer be changed or cancelled",
-    "pending": "it hasn't been delivered yet — you can cancel it or change it instead",
-    "pending (item modified)": "its items were already changed once, so it can't be changed or cancelled again",
-    "return requested": "a return is already under way for it",
-    "exchange requested": "an exchange is already under way for it",
-}
+    if status == "processed":
+        later = " Once it arrives you can return or exchange it." if changes else " Once it arrives, you can."
+        return f"Order {order_id} has already shipped, so it can't be {purpose} any more.{later}"
+    if status == "cancelled":
+        return f"Order {order_id} was cancelled, so it can't be {purpose}; its payment was refunded."
+    if status == "pending":
+        return (
+            f"Order {order_id} hasn't been delivered yet, so it can't be {purpose} — you can cancel it or change its "
+            "items instead while it hasn't shipped."
+        )
+    if status == "pending (item modified)":
+        return (
+            f"Order {order_id} can't be {purpose}: its items were changed once already (it's “pending, item "
+            "modified”), and after that an order can't be changed or cancelled — a person from our team can help if "
+            "something is wrong with it."
+        )
+    if status == "return requested":
+        return f"Order {order_id} already has a return under way, so it can't be {purpose}."
+    if status == "exchange requested":
+        return f"Order {order_id} already has an exchange under way, so it can't be {purpose}."
+    return f"Order {order_id} can't be {purpose} while it is {status_words(status)}."
 
 
 def _check_status(order: dict[str, Any], statuses: tuple[str, ...] | None, purpose: str) -> Resolved:
     if statuses is None or order["status"] in statuses:
         return Resolved(value=order)
-    why = _STATUS_HELP.get(order["status"], f"its status is “{order['status']}”")
-    return Resolved(value=order, say=f"Order {order['order_id']} can't be {purpose}: {why}.", refused=True)
+    return Resolved(value=order, say=_status_refusal(order, purpose), refused=True)
 
 
 def resolve_items(turn: Turn, order: dict[str, Any], *, purpose: str, single: bool = False) -> Resolved:
@@ -147,7 +428,7 @@ def resolve_items(turn: Turn, order: dict[str, Any], *, purpose: str, single: bo
         chosen = [narrowed[0]["item_id"]] if len(narrowed) == 1 else chosen
     if chosen and (not single or len(set(chosen)) == 1):
         return Resolved(value=chosen[:1] if single else chosen)
-    listing = "\n".join(f"• {item_words(item)}" for item in items)
+    listing = "\n".join(f"- {item_words(item)}" for item in items)
     one = "Which item" if single else "Which items"
     return Resolved(say=f"{one} from order {order['order_id']} would you like {purpose}?\n{listing}")
 
@@ -208,7 +489,7 @@ def resolve_payment_method(turn: Turn, order: dict[str, Any], *, allowed: str, p
 def _which_method(options: dict[str, dict[str, Any]], original_id: str, purpose: str) -> str:
     names = []
     for mid, method in options.items():
-        label = method_words(method)
+        label = method_words(method, balance=True)
         names.append(f"{label} (the original payment method)" if mid == original_id else label)
     return f"Which payment method should {purpose} — " + " or ".join(names) + "?"
 
@@ -233,12 +514,12 @@ def resolve_variant(turn: Turn, *, item: dict[str, Any], product: dict[str, Any]
         if not choice.get("available"):
             return Resolved(
                 say=f"Sorry — {product['name']} ({_options_words(choice)}) is out of stock right now. "
-                + _variant_listing(available, product)
+                + variant_listing(available, product)
             )
         return Resolved(value=choice)
     if not available:
         return Resolved(say=f"Sorry — there is no other option of {product['name']} in stock right now.", refused=True)
-    return Resolved(say=f"What would you like instead of {item_words(item)}? " + _variant_listing(available, product))
+    return Resolved(say=f"What would you like instead of {item_words(item)}? " + variant_listing(available, product))
 
 
 def _wanted_values(turn: Turn) -> set[str]:
@@ -264,9 +545,9 @@ def _options_words(variant: dict[str, Any]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in variant["options"].items())
 
 
-def _variant_listing(available: list[dict[str, Any]], product: dict[str, Any]) -> str:
+def variant_listing(available: list[dict[str, Any]], product: dict[str, Any]) -> str:
     if not available:
         return ""
-    shown = "\n".join(f"• {_options_words(v)} — ${v['price']:.2f}" for v in available[:8])
-    more = f"\n…and {len(available) - 8} more." if len(available) > 8 else ""
+    shown = "\n".join(f"- {_options_words(v)} — ${v['price']:.2f}" for v in available[:8])
+    more = f"\n- …and {len(available) - 8} more" if len(available) > 8 else ""
     return f"Available options of {product['name']}:\n{shown}{more}"

@@ -8,7 +8,9 @@ forms ask for the same order more than once while resolving "the headphones orde
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +22,13 @@ if TYPE_CHECKING:
     from assistant.nlu import Understanding
     from assistant.types import BrainRequest
 
-# How many of the customer's orders are read to resolve a loose description.
-ORDERS_CONSIDERED = 8
+# How many of the customer's orders are read first: the five newest (the profile's) and the
+# rest by id, newest first. A description that none of them fits ("the cushion I got in
+# spring") widens the search to every order on the account; an overview ("where are my
+# orders?") stays within these, so a long order history never makes such a turn slower.
+ORDERS_CONSIDERED = 10
+# Past this many orders the account is read no further (each is one tool call).
+ORDERS_MAX = 60
 
 
 @dataclass
@@ -33,8 +40,12 @@ class Turn:
     citations: list[dict[str, Any]] = field(default_factory=list)
     escalate: bool = False
     escalation_reason: str = ""
+    # The order a description resolved to in this turn, named in the next question so the
+    # customer sees which one was understood.
+    order_found: str = ""
     _orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     _order_ids: list[str] | None = None
+    _tracking: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     _user: dict[str, Any] | None = None
 
     @property
@@ -75,46 +86,117 @@ class Turn:
         self._orders[order_id] = record.outcome.result
         return record.outcome.result, ""
 
-    def order_ids_newest_first(self) -> list[str]:
+    def order_ids_newest_first(self, *, everything: bool = False) -> list[str]:
         if self._order_ids is None:
             recent = [str(order["order_id"]) for order in self.request.profile.recent_orders if order.get("order_id")]
-            everything = (
-                [str(order_id) for order_id in reversed(self.user().get("orders", []))] if len(recent) >= 5 else []
-            )
-            self._order_ids = list(dict.fromkeys([*recent, *everything]))[:ORDERS_CONSIDERED]
-        return self._order_ids
+            # The profile holds the five newest; fewer means there are no others to read.
+            older = [str(order_id) for order_id in reversed(self.user().get("orders", []))] if len(recent) >= 5 else []
+            self._order_ids = list(dict.fromkeys([*recent, *older]))[:ORDERS_MAX]
+        return self._order_ids if everything else self._order_ids[:ORDERS_CONSIDERED]
 
-    def orders(self) -> list[dict[str, Any]]:
+    def orders(self, *, everything: bool = False) -> list[dict[str, Any]]:
+        """The customer's orders, newest first: the latest ORDERS_CONSIDERED, or all of them."""
         found = []
-        for order_id in self.order_ids_newest_first():
+        for order_id in self.order_ids_newest_first(everything=everything):
             record, _ = self.order(order_id)
             if record is not None:
                 found.append(record)
         return found
+
+    def has_more_orders(self) -> bool:
+        return len(self.order_ids_newest_first(everything=True)) > ORDERS_CONSIDERED
+
+    def tracking(self, order_id: str) -> dict[str, Any] | None:
+        """Where the order is (the track_order tool's answer), read once per turn."""
+        if order_id not in self._tracking:
+            record = self.tool("track_order", order_id=order_id)
+            self._tracking[order_id] = record.outcome.result if record.outcome.ok else None
+        return self._tracking[order_id]
+
+    def placed(self, order_id: str) -> date | None:
+        """The day the order was placed: from the profile for recent orders, else from tracking."""
+        for order in self.request.profile.recent_orders:
+            if order.get("order_id") == order_id and order.get("placed"):
+                return date.fromisoformat(str(order["placed"]))
+        tracking = self.tracking(order_id)
+        return date.fromisoformat(tracking["placed"]) if tracking and tracking.get("placed") else None
 
     def payment_methods(self) -> dict[str, dict[str, Any]]:
         methods = self.user().get("payment_methods", {})
         return methods if isinstance(methods, dict) else {}
 
 
-def method_words(method: dict[str, Any]) -> str:
-    """How a payment method record (export shape) is named to the customer."""
+def _last_digits(payment_method_id: str) -> str:
+    digits = re.sub(r"\D", "", payment_method_id)
+    return digits[-4:]
+
+
+def method_words(method: dict[str, Any], *, balance: bool = False) -> str:
+    """How a payment method record (export shape) is named to the customer: never by its id.
+
+    "Visa ending 1234", "PayPal", "gift card ending 8269" (with its balance when `balance`).
+    """
     source = method.get("source")
     if source == "credit_card":
-        return f"{str(method.get('brand') or 'card').title()} ending {method.get('last_four', '')}".strip()
+        brand = str(method.get("brand") or "card").title()
+        return f"{brand} ending {method['last_four']}" if method.get("last_four") else brand
     if source == "gift_card":
-        return f"gift card (balance ${Decimal(str(method.get('balance', 0))):.2f})"
+        ending = _last_digits(str(method.get("id", "")))
+        words = f"gift card ending {ending}" if ending else "gift card"
+        if balance and method.get("balance") is not None:
+            words += f" (balance ${Decimal(str(method['balance'])):.2f})"
+        return words
     if source == "paypal":
         return "PayPal"
-    return str(method.get("id", "payment method"))
+    return "payment method"
+
+
+def method_id_words(payment_method_id: str, methods: dict[str, dict[str, Any]]) -> str:
+    """A payment method id in customer words, from the customer's methods or else its shape."""
+    if payment_method_id in methods:
+        return method_words(methods[payment_method_id])
+    for source in ("credit_card", "gift_card", "paypal"):
+        if payment_method_id.startswith(source):
+            return method_words({"source": source, "id": payment_method_id})
+    return "payment method"
+
+
+def options_words(options: dict[str, Any]) -> str:
+    """ "size 11, black": a size keeps its word (a bare "11" says nothing), other values stand alone."""
+    words = []
+    for key, value in (options or {}).items():
+        words.append(f"{key} {value}" if "size" in str(key).lower() else str(value))
+    return ", ".join(words)
 
 
 def item_words(item: dict[str, Any]) -> str:
-    options = ", ".join(str(value) for value in (item.get("options") or {}).values())
+    """ "Running Shoes (size 11, black)"."""
+    options = options_words(item.get("options") or {})
     return f"{item['name']} ({options})" if options else str(item["name"])
 
 
+# Order statuses as a customer would say them, keeping the word the order page shows.
+STATUS_WORDS = {
+    "pending": "pending (not shipped yet)",
+    "pending (item modified)": "pending (not shipped yet, items changed)",
+    "processed": "shipped",
+    "delivered": "delivered",
+    "cancelled": "cancelled",
+    "return requested": "return under way",
+    "exchange requested": "exchange under way",
+}
+
+
+def status_words(status: str) -> str:
+    return STATUS_WORDS.get(status, status)
+
+
+def order_items_words(order: dict[str, Any], *, limit: int = 3) -> str:
+    names = list(dict.fromkeys(item["name"] for item in order.get("items", [])))
+    shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    return shown or "no items"
+
+
 def order_words(order: dict[str, Any]) -> str:
-    names = [item["name"] for item in order.get("items", [])]
-    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    return f"{order['order_id']} ({order['status']}: {shown or 'no items'})"
+    """ "#W1234567 (Kettle, Mug — not shipped yet)"."""
+    return f"{order['order_id']} ({order_items_words(order)} — {status_words(order['status'])})"

@@ -75,9 +75,29 @@ def _method_words(context: ToolContext, payment_method_id: str) -> str:
     return method.label if method else payment_method_id
 
 
+def _options_words(options: dict[str, Any]) -> str:
+    """ "size 11, black": how a customer names a variant (a bare "11" needs its "size")."""
+    return ", ".join(
+        f"{key} {value}" if "size" in str(key).lower() else str(value) for key, value in (options or {}).items()
+    )
+
+
+def _item_words(item: dict[str, Any]) -> str:
+    options = _options_words(item.get("options") or {})
+    return f"{item['name']} ({options})" if options else str(item["name"])
+
+
 def _items_words(record: dict[str, Any], item_ids: list[str]) -> str:
-    names = {item["item_id"]: item["name"] for item in record["items"]}
-    return ", ".join(f"{names.get(item_id, 'item')} ({item_id})" for item_id in item_ids)
+    """The items by product name and options, never by item id; repeats counted ("2 × Mug")."""
+    held = {item["item_id"]: item for item in record["items"]}
+    counts: dict[str, int] = {}
+    for item_id in item_ids:
+        counts[item_id] = counts.get(item_id, 0) + 1
+    words = []
+    for item_id, count in counts.items():
+        name = _item_words(held[item_id]) if item_id in held else "an item not in this order"
+        words.append(f"{count} × {name}" if count > 1 else name)
+    return ", ".join(words)
 
 
 # --- read tools ------------------------------------------------------------------------------
@@ -244,7 +264,7 @@ def _pair_words(record: dict[str, Any], item_ids: list[str], new_item_ids: list[
     words, difference = [], Decimal("0")
     for old_id, new_id in zip(item_ids, new_item_ids, strict=True):
         old = held[old_id]
-        name = f"{old['name']} ({', '.join(f'{key}: {value}' for key, value in old['options'].items())})"
+        name = _item_words(old)
         if new_id == old_id:
             words.append(f"{name} — stays as it is")
             continue
@@ -252,7 +272,7 @@ def _pair_words(record: dict[str, Any], item_ids: list[str], new_item_ids: list[
         if new is None:
             raise NotFound(f"We couldn't find item {new_id} in the catalog.")
         difference += new.price - Decimal(str(old["price"]))
-        words.append(f"{name} → {new.options_label} (item {new_id})")
+        words.append(f"{name} → {old['name']} ({_options_words(new.options)}), ${new.price:.2f}")
     return "; ".join(words), difference
 
 

@@ -194,7 +194,7 @@ def test_a_swap_card_says_which_item_stays_as_it_is_and_prices_only_the_real_cha
     t = two_customers
 
     def lamp(variant):
-        return f"Desk Lamp ({variant.options_label})"
+        return f"Desk Lamp ({', '.join(variant.options.values())})"
 
     change = get_tool("modify_pending_order_items").describe(
         ToolContext(customer=t.alice),
@@ -205,7 +205,7 @@ def test_a_swap_card_says_which_item_stays_as_it_is_and_prices_only_the_real_cha
     )
     assert change == (
         f"Change in order {t.alice_order.order_id}: {lamp(t.warm)} — stays as it is; "
-        f"{lamp(t.warm)} → {t.cold.options_label} (item {t.cold.item_id}); "
+        f"{lamp(t.warm)} → {lamp(t.cold)}, ${t.cold.price:.2f}; "
         f"the price difference of $4.02 is charged to your {t.alice_gift.label} "
         "— the order can't be changed again afterwards"
     )

@@ -1,0 +1,294 @@
+"""The offline assistant's order capabilities, end to end through `chat_turn` on the real database.
+
+A customer with a long order history (more orders than the assistant reads at first), open
+and closed orders, one product bought in two options, and an old delivered order: references
+by product, option, state and time must reach every order; "where is my order" leads with the
+open ones; vague and upset messages get the concrete check; eligibility is said before any
+question; and nothing the customer reads shows an internal id.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from assistant.offline.resolve import time_window
+from assistant.offline.turn import ORDERS_CONSIDERED
+from assistant.turn import chat_turn
+from chat.models import Conversation, PendingAction
+from chat.tests.conftest import make_customer
+from orders.models import Order, PaymentMethod, PaymentTransaction, SelfServiceRefund
+from orders.tests.factories import PaymentMethodFactory, ProductFactory, VariantFactory, make_order
+from tickets.models import Ticket
+
+pytestmark = pytest.mark.django_db
+
+
+def _month_ago(now: datetime, months: int) -> datetime:
+    """The 15th of the month `months` before this one, at noon: inside "last month" for months=1."""
+    year, month = now.year, now.month - months
+    while month < 1:
+        year, month = year - 1, month + 12
+    return now.replace(year=year, month=month, day=15, hour=12)
+
+
+class Shop:
+    """Ada: two open orders, delivered shoes in two options, an old cushion order, and filler."""
+
+    def __init__(self) -> None:
+        now = timezone.now()
+        self.customer = make_customer(first_name="Ada", last_name="Stone")
+        self.visa = PaymentMethodFactory(customer=self.customer, brand="visa", last_four="1234")
+        self.gift = PaymentMethodFactory(
+            customer=self.customer,
+            source=PaymentMethod.Source.GIFT_CARD,
+            payment_method_id="gift_card_8932269",
+            balance=Decimal("80.00"),
+        )
+        kettle = ProductFactory(name="Electric Kettle", product_type="Electric Kettle")
+        self.kettle = VariantFactory(product=kettle, options={"color": "steel"}, price=Decimal("45.00"))
+        speaker = ProductFactory(name="Bluetooth Speaker", product_type="Bluetooth Speaker")
+        self.speaker = VariantFactory(product=speaker, options={"color": "red"}, price=Decimal("60.00"))
+        shoes = ProductFactory(name="Running Shoes", product_type="Running Shoes")
+        self.shoes_11_blue = VariantFactory(
+            product=shoes, options={"size": "11", "color": "blue"}, price=Decimal("90.00")
+        )
+        self.shoes_10_black = VariantFactory(
+            product=shoes, options={"size": "10", "color": "black"}, price=Decimal("90.00")
+        )
+        self.shoes_12_blue = VariantFactory(
+            product=shoes, options={"size": "12", "color": "blue"}, price=Decimal("92.00")
+        )
+        cushion = ProductFactory(name="Floor Cushion", product_type="Floor Cushion")
+        self.cushion = VariantFactory(product=cushion, options={"color": "grey"}, price=Decimal("35.00"))
+        self.cushion_green = VariantFactory(product=cushion, options={"color": "green"}, price=Decimal("35.00"))
+        lamp = ProductFactory(name="Desk Lamp", product_type="Desk Lamp")
+        self.lamp = VariantFactory(product=lamp, options={"finish": "brass"}, price=Decimal("30.00"))
+
+        def order(variants: list[Any], status: str, placed: datetime, method: PaymentMethod | None = None) -> Order:
+            return make_order(
+                customer=self.customer,
+                variants=variants,
+                payment_method=method or self.visa,
+                status=status,
+                created_at=placed,
+            )
+
+        # Created oldest first (ids follow), with filler lamp orders between, so the shoes and
+        # the cushion sit past the orders the assistant reads first.
+        self.cushion_order = order([self.cushion], Order.Status.DELIVERED, _month_ago(now, 4))
+        self.black_shoes = order([self.shoes_10_black], Order.Status.DELIVERED, _month_ago(now, 3))
+        self.blue_shoes = order([self.shoes_11_blue], Order.Status.DELIVERED, _month_ago(now, 1), self.gift)
+        self.lamps = [
+            order(
+                [self.lamp],
+                Order.Status.CANCELLED if index % 2 else Order.Status.DELIVERED,
+                now - timedelta(minutes=40 - index),
+            )
+            for index in range(ORDERS_CONSIDERED)
+        ]
+        self.speaker_order = order([self.speaker], Order.Status.PROCESSED, now - timedelta(minutes=10))
+        self.kettle_order = order([self.kettle], Order.Status.PENDING, now - timedelta(minutes=5))
+        other = make_customer(first_name="Olaf", last_name="Berg")
+        self.foreign = make_order(
+            customer=other,
+            variants=[self.kettle],
+            payment_method=PaymentMethodFactory(customer=other, brand="mastercard", last_four="1111"),
+        )
+        self.conversation = Conversation.objects.create(customer=self.customer)
+
+    def say(self, text: str) -> str:
+        messages = chat_turn(conversation=self.conversation, text=text, user=self.customer.user)
+        return "\n".join(message.text for message in messages)
+
+    def proposed(self) -> list[PendingAction]:
+        return list(PendingAction.objects.filter(conversation=self.conversation, status=PendingAction.Status.PROPOSED))
+
+
+@pytest.fixture
+def shop(settings: Any) -> Shop:
+    settings.LLM_BASE_URL = ""
+    settings.LLM_MODEL = ""
+    return Shop()
+
+
+def _ids(text: str) -> set[str]:
+    return set(re.findall(r"#W\d{7}", text))
+
+
+# --- references over every order -------------------------------------------------------------
+
+
+def test_an_old_delivered_order_named_by_product_is_found_past_the_newest(shop: Shop) -> None:
+    reply = shop.say("i want to return the floor cushion, doesn't match my sofa")
+    assert shop.cushion_order.order_id in reply and "None of your" not in reply
+    shop.say("to my visa")
+    [action] = shop.proposed()
+    assert action.tool == "return_delivered_order_items"
+    assert action.arguments["order_id"] == shop.cushion_order.order_id
+
+
+def test_an_option_tells_two_orders_of_one_product_apart(shop: Shop) -> None:
+    shop.say("i want to return my blue running shoes")
+    [action] = shop.proposed()
+    assert action.arguments["order_id"] == shop.blue_shoes.order_id
+    assert action.arguments["item_ids"] == [shop.shoes_11_blue.item_id]
+    shop.conversation = Conversation.objects.create(customer=shop.customer)
+    reply = shop.say("where are the size 10 shoes")
+    assert _ids(reply) == {shop.black_shoes.order_id}
+
+
+def test_status_words_pick_the_orders_in_that_state(shop: Shop) -> None:
+    reply = shop.say("where's the one that hasn't arrived yet")
+    assert _ids(reply) == {shop.kettle_order.order_id, shop.speaker_order.order_id}
+    shop.conversation = Conversation.objects.create(customer=shop.customer)
+    reply = shop.say("which of my orders have been delivered with the running shoes")
+    assert _ids(reply) == {shop.blue_shoes.order_id, shop.black_shoes.order_id}
+
+
+def test_time_words_pick_the_order_placed_then(shop: Shop) -> None:
+    reply = shop.say("where is the order i placed last month")
+    assert _ids(reply) == {shop.blue_shoes.order_id}
+
+
+def test_time_window_reads_customer_phrases() -> None:
+    today = datetime(2026, 3, 10).date()
+    assert time_window("the one from last month", today=today) == (
+        datetime(2026, 2, 1).date(),
+        datetime(2026, 2, 28).date(),
+    )
+    assert time_window("ordered it in december", today=today) == (
+        datetime(2025, 12, 1).date(),
+        datetime(2025, 12, 31).date(),
+    )
+    start, end = time_window("about two weeks ago", today=today) or (today, today)
+    assert start <= datetime(2026, 2, 24).date() <= end < today
+    assert time_window("may i return it", today=today) is None  # "may" is not the month here
+
+
+# --- where is my order -----------------------------------------------------------------------
+
+
+def test_where_is_my_order_leads_with_open_orders_as_a_list(shop: Shop) -> None:
+    reply = shop.say("where is my order?")
+    bullets = [line for line in reply.splitlines() if line.startswith("- ")]
+    # One Markdown bullet per open order, first, with status in words, carrier, tracking and next step.
+    assert _ids(bullets[0]) == {shop.speaker_order.order_id}
+    assert "UPS" in bullets[0] and "123456789012" in bullets[0] and "on its way" in bullets[0]
+    assert _ids(bullets[1]) == {shop.kettle_order.order_id}
+    assert "not shipped yet" in bullets[1] and "email" in bullets[1]
+    assert len(bullets) == 2
+    # Cancelled orders are counted, never listed.
+    cancelled = {order.order_id for order in shop.lamps if order.status == Order.Status.CANCELLED}
+    assert not _ids(reply) & cancelled and "cancelled" in reply
+    # Picking one of them afterwards by what was in it.
+    reply = shop.say("the kettle")
+    assert _ids(reply) == {shop.kettle_order.order_id} and "placed" in reply
+
+
+def test_two_order_numbers_are_both_tracked(shop: Shop) -> None:
+    reply = shop.say(f"where are {shop.kettle_order.order_id} and {shop.speaker_order.order_id}")
+    assert _ids(reply) == {shop.kettle_order.order_id, shop.speaker_order.order_id}
+
+
+# --- vague and upset messages ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["it never came", "its still not here wtf", "still waiting on my stuff"])
+def test_never_came_shows_where_the_open_orders_are(shop: Shop, text: str) -> None:
+    reply = shop.say(text)
+    assert _ids(reply) == {shop.kettle_order.order_id, shop.speaker_order.order_id}
+    assert "not shipped yet" in reply and "in transit" in reply
+    assert "person" in reply  # offered after the check, not instead of it
+    assert not Ticket.objects.filter(conversation=shop.conversation).exists()
+
+
+def test_an_upset_not_arrived_then_yes_opens_a_ticket_above_low(shop: Shop) -> None:
+    shop.say("its still not here wtf")
+    reply = shop.say("yes")
+    ticket = Ticket.objects.get(conversation=shop.conversation)
+    assert ticket.priority in {"high", "urgent"} and ticket.number in reply
+    assert "72 hours" not in reply
+
+
+def test_charged_twice_shows_the_payment_history_in_words(shop: Shop) -> None:
+    # An item change charged the price difference as a second payment on the blue shoes.
+    PaymentTransaction.objects.create(
+        order=shop.blue_shoes,
+        transaction_type=PaymentTransaction.Type.PAYMENT,
+        amount=Decimal("2.00"),
+        payment_method=shop.gift,
+    )
+    reply = shop.say("why did you charge me twice??")
+    assert shop.blue_shoes.order_id in reply
+    assert "gift card ending 2269" in reply and "$90.00" in reply and "$2.00" in reply
+    assert "gift_card_8932269" not in reply
+    assert "price difference" in reply
+
+
+def test_wrong_size_offers_an_exchange_for_another_size(shop: Shop) -> None:
+    reply = shop.say("the blue shoes are too small")
+    assert "exchange" in reply and "12" in reply and shop.blue_shoes.order_id in reply
+    shop.say("size 12 please")
+    [action] = shop.proposed()
+    assert action.tool == "exchange_delivered_order_items"
+    assert action.arguments["new_item_ids"] == [shop.shoes_12_blue.item_id]
+
+
+def test_a_bare_request_for_a_person_is_asked_what_about_and_the_answer_raises_the_ticket(shop: Shop) -> None:
+    reply = shop.say("agent pls")
+    ticket = Ticket.objects.get(conversation=shop.conversation)
+    assert "what it's about" in reply and ticket.priority in {"low", "medium"}
+    reply = shop.say("i was charged twice and nobody helps wtf")
+    ticket.refresh_from_db()
+    assert ticket.priority == "urgent" and "1 hour" in reply
+
+
+# --- eligibility first ------------------------------------------------------------------------
+
+
+def test_cancelling_a_delivered_order_says_why_and_what_instead(shop: Shop) -> None:
+    reply = shop.say("cancel my floor cushion order")
+    assert f"{shop.cushion_order.order_id} was delivered, so it can't be cancelled" in reply
+    assert "return" in reply and shop.proposed() == []
+
+
+def test_the_refund_limit_is_said_before_any_question(shop: Shop, settings: Any) -> None:
+    settings.ORDERS_SELF_SERVICE_REFUND_LIMIT = 1
+    SelfServiceRefund.objects.create(customer=shop.customer, order=shop.lamps[0], kind=SelfServiceRefund.Kind.RETURN)
+    reply = shop.say("i want to return something")
+    assert "refund" in reply and "agent" in reply and "Which" not in reply
+    assert shop.proposed() == []
+
+
+def test_another_customers_order_is_refused(shop: Shop) -> None:
+    reply = shop.say(f"cancel {shop.foreign.order_id}, ordered by mistake")
+    assert "couldn't find" in reply.lower() and shop.proposed() == []
+
+
+# --- wording --------------------------------------------------------------------------------
+
+
+def test_cards_and_questions_never_show_internal_ids(shop: Shop) -> None:
+    reply = shop.say("i want to return my blue running shoes")
+    [action] = shop.proposed()
+    assert "Running Shoes (size 11, blue)" in action.description
+    assert shop.shoes_11_blue.item_id not in action.description + reply
+    assert "gift card ending 2269" in action.description
+    assert "gift_card_" not in action.description + reply
+
+
+def test_refund_status_names_the_method_in_words(shop: Shop) -> None:
+    PaymentTransaction.objects.create(
+        order=shop.blue_shoes,
+        transaction_type=PaymentTransaction.Type.REFUND,
+        amount=Decimal("90.00"),
+        payment_method=shop.gift,
+    )
+    reply = shop.say(f"where is my refund for {shop.blue_shoes.order_id}")
+    assert "gift card ending 2269" in reply and "gift_card" not in reply and "8932269" not in reply
