@@ -76,19 +76,24 @@ def assert_accessible(page, where: str) -> None:
     assert blocking == [], f"axe-core on {where}: {blocking}"
 
 
-def capture(page, name: str, *, element: Any = None, then_phone: bool = True, at_phone: Any = None) -> None:
+def capture(page, name: str, *, element: Any = None, at_phone: Any = None, full_page: bool = False) -> None:
     """portal-<name>-1280.png, and (after resizing) portal-<name>-390.png; axe runs at both widths."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    target = element if element is not None else page
+
+    def shoot(width: int) -> None:
+        path = str(SCREENSHOTS / f"portal-{name}-{width}.png")
+        if element is not None:
+            element.screenshot(path=path)
+        else:
+            page.screenshot(path=path, full_page=full_page)
+
     assert_accessible(page, f"{name} at 1280 px")
-    target.screenshot(path=str(SCREENSHOTS / f"portal-{name}-1280.png"))
-    if not then_phone:
-        return
+    shoot(1280)
     page.set_viewport_size(PHONE)
     if at_phone is not None:
         at_phone()
     assert_accessible(page, f"{name} at 390 px")
-    target.screenshot(path=str(SCREENSHOTS / f"portal-{name}-390.png"))
+    shoot(390)
     page.set_viewport_size(DESKTOP)
 
 
@@ -415,6 +420,16 @@ def test_each_card_state_is_distinct_and_cards_speak_in_products_amounts_and_act
         card.scroll_into_view_if_needed()
         capture(screen, f"card-{state}", element=card, at_phone=card.scroll_into_view_if_needed)
 
+    # With the keyboard alone: Tab from "Keep my order" back to the confirm button, then Enter.
+    waiting.get_by_role("button", name="Keep my order").focus()
+    screen.keyboard.press("Shift+Tab")
+    expect(waiting.get_by_role("button", name="Yes, cancel the order")).to_be_focused()
+    screen.keyboard.press("Enter")
+    confirmed = screen.locator(f"#action-{actions['waiting'].pk}")
+    expect(confirmed.locator(".action-state")).to_contain_text("Confirmed")
+    expect(confirmed.locator(".action-result")).to_contain_text("is cancelled.")
+    assert Order.objects.get(order_id=actions["waiting"].arguments["order_id"]).status == Order.Status.CANCELLED
+
 
 def test_a_card_works_without_javascript(browser, live_server):  # noqa: F811 - the imported session fixture
     from playwright.sync_api import expect
@@ -472,7 +487,7 @@ def test_the_order_page_names_returned_and_exchanged_items_and_the_money_in_word
     expect(screen.locator("main")).not_to_contain_text("$-")
     for internal in (visa.payment_method_id, ten.item_id, eleven.item_id):
         expect(screen.locator("main")).not_to_contain_text(internal)
-    capture(screen, "order-exchange")
+    capture(screen, "order-exchange", full_page=True)
 
     screen.goto(f"/orders/{returned.order_id.lstrip('#')}/")
     request = screen.locator("#return-request")
@@ -480,4 +495,4 @@ def test_the_order_page_names_returned_and_exchanged_items_and_the_money_in_word
     expect(request).to_contain_text("Floor Cushion (colour: sage) · $45.00")
     expect(request).to_contain_text("Once the items arrive, we'll refund them to gift card ending 2269.")
     expect(screen.locator("main")).not_to_contain_text("gift_card_8932269")
-    capture(screen, "order-return")
+    capture(screen, "order-return", full_page=True)

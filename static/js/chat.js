@@ -171,7 +171,8 @@
         var current = document.getElementById(wrapper.getAttribute("data-replaces"));
         var fresh = wrapper.firstElementChild;
         wrapper.remove();
-        if (current && fresh) {
+        // The widget's chips carry its own hidden fields; it gets fresh ones when reopened.
+        if (current && fresh && !current.closest("#chat-widget-panel")) {
           current.replaceWith(fresh);
           if (window.htmx) { window.htmx.process(fresh); }
         }
