@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 
 from assistant.nlu import classifier
 from assistant.nlu.catalog import forget_catalog_index, get_catalog_index
-from assistant.nlu.data import IntentDataError, load_intent_data
+from assistant.nlu.data import IntentDataError, load_intent_data, load_situation_split
 from assistant.nlu.entities import Amount, PaymentRef, extract_entities
 from orders.tests.factories import ProductFactory, VariantFactory
 
@@ -80,9 +80,28 @@ def test_data_loader_rejects_overlap_between_train_and_eval(tmp_path: Path) -> N
 
 def test_project_data_covers_every_label_with_enough_examples() -> None:
     data = load_intent_data()
+    situations = load_situation_split(data)
     for label in data.labels:
         assert sum(1 for _, owner in data.train if owner == label) >= 30, label
         assert sum(1 for _, owner in data.eval if owner == label) >= 10, label
+        assert sum(1 for _, owner in situations if owner == label) >= 5, label
+
+
+def test_situation_split_refuses_utterances_the_classifier_saw_and_unknown_labels(tmp_path: Path) -> None:
+    data = load_intent_data(
+        _write(tmp_path / "data.json", {"greeting": {"train": ["hi there"], "eval": ["good morning"]}}),
+        require_all_labels=False,
+    )
+    for seen in ("Hi  there", "GOOD MORNING"):
+        path = tmp_path / "seen.json"
+        path.write_text(json.dumps({"intents": {"greeting": ["hey you", seen]}}))
+        with pytest.raises(IntentDataError, match="never saw"):
+            load_situation_split(data, path)
+    path.write_text(json.dumps({"intents": {"track_order": ["it never came"]}}))
+    with pytest.raises(IntentDataError, match="does not define: track_order"):
+        load_situation_split(data, path)
+    path.write_text(json.dumps({"intents": {"greeting": ["hey you"]}}))
+    assert load_situation_split(data, path) == [("hey you", "greeting")]
 
 
 SMALL = {
@@ -150,14 +169,19 @@ def test_classify_intents_writes_one_json_line_per_input(monkeypatch, capsys) ->
     }
 
 
-def test_eval_nlu_meets_the_target_on_the_held_out_split() -> None:
+def test_eval_nlu_meets_the_targets_on_both_held_out_splits() -> None:
     out = io.StringIO()
     call_command("eval_nlu", stdout=out)
     report = out.getvalue()
-    accuracy = float(re.search(r"Accuracy\s+([\d.]+)", report).group(1))
-    macro_f1 = float(re.search(r"Macro-F1\s+([\d.]+)", report).group(1))
-    assert accuracy >= 0.95 and macro_f1 >= 0.95, report
-    assert "Most confused" in report or accuracy == 1.0
+    assert report.index("Eval split (intents.json)") < report.index("Situations split (intents_situations.json)")
+    accuracies = [float(value) for value in re.findall(r"Accuracy\s+([\d.]+)", report)]
+    macro_f1s = [float(value) for value in re.findall(r"Macro-F1\s+([\d.]+)", report)]
+    assert len(accuracies) == len(macro_f1s) == 2, report
+    # The split written beside the training phrases, then the one written from situations:
+    # phrasings nobody tuned for score lower, and that is the figure to raise.
+    assert accuracies[0] >= 0.95 and macro_f1s[0] >= 0.95, report
+    assert accuracies[1] >= 0.92 and macro_f1s[1] >= 0.92, report
+    assert "Most confused" in report or accuracies == [1.0, 1.0]
 
 
 @pytest.mark.django_db
