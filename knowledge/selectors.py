@@ -146,14 +146,9 @@ text_hits AS (
     -- and "2 boxes" are no identifiers.)
     SELECT id, share, row_number() OVER (ORDER BY text_score DESC, id) AS rank
     FROM (
-        SELECT m.id,
-               (SELECT sum(t.idf * CASE WHEN m.search_vector @@ t.in_heading THEN 1.5
-                                        WHEN m.search_vector @@ t.anywhere THEN 1.0 ELSE 0 END)
-                FROM terms t) / (1 + 0.1 * ln(1 + length(m.search_vector))) AS text_score,
-               (SELECT CASE WHEN bool_or(t.identifier AND m.search_vector @@ t.anywhere) THEN 1.0
-                            ELSE sum(CASE WHEN m.search_vector @@ t.anywhere THEN t.idf ELSE 0 END)
-                                 / nullif(sum(t.idf), 0) END
-                FROM terms t) AS share
+        SELECT m.id, overlap.score / (1 + 0.1 * ln(1 + length(m.search_vector))) AS text_score,
+               CASE WHEN overlap.has_identifier THEN 1.0 ELSE overlap.matched_idf / nullif(overlap.idf, 0) END
+                   AS share
         FROM (
             -- A hard cap on the rows scored. The budget above is an estimate from ANALYZE; a
             -- query whose only content word is common ("where is my package": one term in
@@ -165,6 +160,17 @@ text_hits AS (
             WHERE c.search_vector @@ (SELECT terms FROM query) {document_and}
             LIMIT %(text_row_cap)s
         ) m
+        CROSS JOIN LATERAL (
+            -- Each term is matched against the passage once for both figures.
+            SELECT sum(t.idf * CASE WHEN hit.in_heading THEN 1.5 WHEN hit.anywhere THEN 1.0 ELSE 0 END) AS score,
+                   sum(CASE WHEN hit.anywhere THEN t.idf ELSE 0 END) AS matched_idf,
+                   sum(t.idf) AS idf,
+                   coalesce(bool_or(t.identifier AND hit.anywhere), false) AS has_identifier
+            FROM terms t
+            CROSS JOIN LATERAL (
+                SELECT m.search_vector @@ t.anywhere AS anywhere, m.search_vector @@ t.in_heading AS in_heading
+            ) hit
+        ) overlap
         ORDER BY text_score DESC
         LIMIT %(candidates)s
     ) matched
