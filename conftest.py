@@ -23,7 +23,19 @@ from urllib.parse import quote
 
 import pytest
 
+from supportbot.tests.asgi_live_server import AsgiLiveServer
+
 ROOT = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup) -> Iterator[AsgiLiveServer]:
+    """The project's ASGI app under uvicorn (supportbot/tests/asgi_live_server.py), in place of
+    pytest-django's WSGI live server, so browser tests see the chat stream as production serves it."""
+    server = AsgiLiveServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 def free_port() -> int:

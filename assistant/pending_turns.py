@@ -10,9 +10,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from asgiref.sync import async_to_sync, sync_to_async
 from django.utils import timezone
 
-from assistant.turn import chat_turn
+from assistant.turn import achat_turn
 from chat.models import PendingTurn
 from chat.services.turns import FAILED_MESSAGE, TURN_STREAM_GRACE_SECONDS
 from supportbot.errors import ApplicationError
@@ -24,20 +25,26 @@ logger = logging.getLogger(__name__)
 
 
 def turn_run(turn: PendingTurn, *, user: User, on_token: Callable[[str], None] | None = None) -> str:
+    """`aturn_run` for synchronous code (the Celery task answering an abandoned turn)."""
+    return async_to_sync(aturn_run)(turn, user=user, on_token=on_token)
+
+
+async def aturn_run(turn: PendingTurn, *, user: User, on_token: Callable[[str], None] | None = None) -> str:
     """Answer a claimed turn and record the outcome; returns "" or the error shown to the customer.
 
     Precondition: the caller claimed `turn` (PendingTurn.claim), so no other request runs it.
     """
+    conversation = await sync_to_async(lambda: turn.conversation)()  # loads it unless already attached
     try:
-        chat_turn(conversation=turn.conversation, text=turn.text, user=user, on_token=on_token)
+        await achat_turn(conversation=conversation, text=turn.text, user=user, on_token=on_token)
     except ApplicationError as exc:
-        turn.finish(error=exc.message)
+        await sync_to_async(turn.finish)(error=exc.message)
         return exc.message
     except Exception:  # noqa: BLE001 - the customer gets an error, the log the traceback
         logger.exception("chat turn failed", extra={"conversation": turn.conversation_id})
-        turn.finish(error=FAILED_MESSAGE)
+        await sync_to_async(turn.finish)(error=FAILED_MESSAGE)
         return FAILED_MESSAGE
-    turn.finish()
+    await sync_to_async(turn.finish)()
     return ""
 
 

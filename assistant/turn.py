@@ -1,9 +1,12 @@
 """The chat turn: one entry point, two interchangeable "brains".
 
     chat_turn(*, conversation, text, user, on_token=None) -> list[Message]
+    await achat_turn(...)  # the same turn for async code: the web chat's stream
 
 is the only way a customer message becomes an answer: the web chat, the JSON API, WhatsApp
 and `manage.py chat` all call it. It returns the assistant messages it persisted, in order.
+Both run the same steps: `achat_turn` runs the database work in `sync_to_async` steps and
+awaits the LLM brain on the event loop, so a customer waiting on the model holds no thread.
 
 What the turn does, in order
  1. Checks the conversation belongs to `user`'s customer (NotFound otherwise), stores the
@@ -23,7 +26,8 @@ message is already stored. Nothing here raises for a customer except bad input
 
 The brain
 ---------
-`select_brain()` reads the ASSISTANT_BRAIN setting: "llm" → `assistant.llm.brain.respond`,
+`select_brain()` reads the ASSISTANT_BRAIN setting: "llm" → `assistant.llm.brain.respond` (a
+coroutine function; `chat_turn` runs it with async_to_sync),
 "offline" → `assistant.offline.respond`, "auto" (the default) → the LLM brain when LLM_BASE_URL
 and LLM_MODEL are set, the offline one otherwise. The types a brain receives and returns are in
 `assistant.types`.
@@ -31,11 +35,14 @@ and LLM_MODEL are set, the offline one otherwise. The types a brain receives and
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
@@ -69,6 +76,16 @@ def select_brain() -> Brain:
 # --- The turn ------------------------------------------------------------------------------
 
 
+@dataclass
+class _Started:
+    """A turn past its first steps: either answered already, or waiting for the brain."""
+
+    answered: list[Message] | None = None
+    request: BrainRequest | None = None
+    sentiment: Sentiment | None = None
+    started: float = 0.0
+
+
 def chat_turn(
     *,
     conversation: Conversation,
@@ -83,6 +100,50 @@ def chat_turn(
     `verified=False` (a WhatsApp number not yet linked to an account) runs the tools with an
     unverified ToolContext: only the public tools answer (see tools.registry.PUBLIC_TOOLS).
     """
+    begun = _turn_begin(conversation=conversation, text=text, user=user, on_token=on_token, verified=verified)
+    if begun.answered is not None:
+        return begun.answered
+    assert begun.request is not None
+    brain = select_brain()
+    if inspect.iscoroutinefunction(brain):
+        reply = async_to_sync(_ask_async)(brain, begun.request)
+    else:
+        reply = _ask(brain, begun.request)
+    return _turn_finish(begun, reply)
+
+
+async def achat_turn(
+    *,
+    conversation: Conversation,
+    text: str,
+    user: AbstractBaseUser | AnonymousUser,
+    on_token: Callable[[str], None] | None = None,
+    verified: bool = True,
+) -> list[Message]:
+    """`chat_turn` for async code. `on_token` is called on the event loop: it must not block."""
+    begun = await sync_to_async(_turn_begin)(
+        conversation=conversation, text=text, user=user, on_token=on_token, verified=verified
+    )
+    if begun.answered is not None:
+        return begun.answered
+    assert begun.request is not None
+    brain = select_brain()
+    if inspect.iscoroutinefunction(brain):
+        reply = await _ask_async(brain, begun.request)
+    else:
+        reply = await sync_to_async(_ask)(brain, begun.request)
+    return await sync_to_async(_turn_finish)(begun, reply)
+
+
+def _turn_begin(
+    *,
+    conversation: Conversation,
+    text: str,
+    user: AbstractBaseUser | AnonymousUser,
+    on_token: Callable[[str], None] | None,
+    verified: bool,
+) -> _Started:
+    """Check, store the customer's message, answer what needs no brain, retrieve knowledge."""
     started = time.perf_counter()
     text = (text or "").strip()
     if not text:
@@ -103,12 +164,12 @@ def chat_turn(
             Message.objects.filter(conversation=conversation, pk__gt=user_message.pk, role=Message.Role.ASSISTANT)
         )
         _emit(on_token, notices)
-        return notices
+        return _Started(answered=notices)
 
     early = _answer_without_brain(conversation=conversation, text=text, customer=customer, message=user_message)
     if early is not None:
         _emit(on_token, early)
-        return early
+        return _Started(answered=early)
 
     context = ToolContext(
         customer=customer, conversation_id=conversation.pk, channel=conversation.channel, verified=verified
@@ -122,18 +183,37 @@ def chat_turn(
         sentiment=sentiment,
         on_token=on_token,
     )
-    brain = select_brain()
+    return _Started(request=request, sentiment=sentiment, started=started)
+
+
+def _brain_failed(conversation: Conversation) -> BrainReply:
+    logger.exception("chat brain failed", extra={"conversation": conversation.pk})
+    return BrainReply(text="I'm sorry — something went wrong on our side while answering. " + OFFER_HUMAN, model="error")
+
+
+def _ask(brain: Brain, request: BrainRequest) -> BrainReply:
     try:
-        reply = brain(request)
+        return brain(request)  # type: ignore[return-value]  # a function brain (see chat_turn)
     except Exception:  # noqa: BLE001 - whatever breaks inside a brain, the customer gets an answer
-        logger.exception("chat brain failed", extra={"conversation": conversation.pk})
-        reply = BrainReply(
-            text="I'm sorry — something went wrong on our side while answering. " + OFFER_HUMAN, model="error"
-        )
+        return _brain_failed(request.conversation)
+
+
+async def _ask_async(brain: Brain, request: BrainRequest) -> BrainReply:
+    try:
+        return await brain(request)  # type: ignore[misc]  # a coroutine brain (see chat_turn)
+    except Exception:  # noqa: BLE001 - whatever breaks inside a brain, the customer gets an answer
+        return _brain_failed(request.conversation)
+
+
+def _turn_finish(begun: _Started, reply: BrainReply) -> list[Message]:
+    assert begun.request is not None and begun.sentiment is not None
     if not reply.streamed:
-        _emit_text(on_token, reply.text)
+        _emit_text(begun.request.on_token, reply.text)
     return _persist_reply(
-        conversation=conversation, reply=reply, sentiment=sentiment, latency_ms=(time.perf_counter() - started) * 1000
+        conversation=begun.request.conversation,
+        reply=reply,
+        sentiment=begun.sentiment,
+        latency_ms=(time.perf_counter() - begun.started) * 1000,
     )
 
 

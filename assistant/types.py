@@ -1,6 +1,7 @@
 """The types the turn and both brains share: what a brain is given and what it gives back.
 
-A brain is `Callable[[BrainRequest], BrainReply]` (`assistant.turn.select_brain` picks one).
+A brain is `Callable[[BrainRequest], BrainReply]`, or a coroutine function of that shape
+(`assistant.turn.select_brain` picks one).
 
 A brain receives (BrainRequest): the conversation, the customer's text (unredacted; the LLM
 brain redacts what it sends when LLM_REDACT_PII is on), the ToolContext to run tools as the
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -205,4 +206,5 @@ class BrainReply:
         return [record.pending_action for record in self.tool_calls if record.pending_action is not None]
 
 
-Brain = Callable[[BrainRequest], BrainReply]
+# The offline brain is a function; the LLM brain a coroutine function, awaited on the event loop.
+Brain = Callable[[BrainRequest], BrainReply] | Callable[[BrainRequest], Awaitable[BrainReply]]

@@ -44,6 +44,11 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 #   connection runs repeatedly (default on: a chat turn's statements skip parsing and planning).
 #   Turn off behind a pooler that cannot keep prepared statements
 #   (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
+# DATABASE_POOL: a psycopg connection pool per process instead of Django's persistent
+#   connections (default off; supportbot/asgi.py turns it on for the web server, where every
+#   request's synchronous steps get a thread of their own and per-thread persistent connections
+#   would pile up). DATABASE_POOL_MAX_SIZE: connections per process at most (default 16); keep
+#   web workers × this + Celery processes below PostgreSQL's max_connections (100 by default).
 # TEST_DATABASE_NAME: name of the throwaway test database (default test_<name>).
 # REDIS_URL: Celery broker, results and Django cache. Unset: an embedded Redis under var/redis/.
 # EMAIL_URL: smtp://user:password@host:port (or smtp+tls://). Unset: messages written to var/mail/.
@@ -138,6 +143,17 @@ else:
 _database.setdefault("OPTIONS", {})
 _database["CONN_MAX_AGE"] = config.read_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 _database["CONN_HEALTH_CHECKS"] = True
+if config.read_bool("DATABASE_POOL", False):
+    # A pooled connection goes back to the pool when Django closes it, so it can't also persist.
+    # Health checks stay on: Django then has the pool test a connection when it lends it out, so
+    # after a database restart or failover a request gets a live one, not a dead one from the pool.
+    _database["CONN_MAX_AGE"] = 0
+    _database["OPTIONS"]["pool"] = {
+        "min_size": 1,
+        "max_size": config.read_int("DATABASE_POOL_MAX_SIZE", 16, minimum=1),
+        # A request waits this long for a free connection before failing (503, see middleware).
+        "timeout": 10,
+    }
 if config.read_bool("DATABASE_PREPARED_STATEMENTS", True):
     # psycopg prepares a statement the fifth time a connection runs it (its default threshold);
     # Django leaves both off unless asked, for the sake of transaction-mode poolers.

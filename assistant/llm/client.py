@@ -2,7 +2,10 @@
 
 Model, endpoint, key and timeout come from settings (LLM_BASE_URL, LLM_MODEL, LLM_API_KEY,
 LLM_TIMEOUT); the `openai` package is imported lazily so the offline assistant never loads
-it. The client's own retries are off: `chat_completion` retries transient failures (timeout,
+it. Calls are asynchronous (`achat_completion`, the `openai` package's async client): a web
+request waiting on the model holds a connection on the event loop, not a thread or a worker
+(docs/architecture.md, "Serving"); `chat_completion` is the same step for synchronous callers
+(Celery tasks, staff drafts). The client's own retries are off: the step retries transient failures (timeout,
 connection error, 429, 5xx, a response without choices) with exponential backoff, but only
 while the total stays within LLM_RETRY_BUDGET seconds — a customer waiting for an answer is
 better served by a quick apology than by a minute of silence. Past the budget it raises
@@ -14,19 +17,20 @@ for the metrics endpoint and every call logs model, tokens and time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from openai import OpenAI
+    from openai import AsyncOpenAI
 
 logger = logging.getLogger(__name__)
 
@@ -90,16 +94,27 @@ def _count(**increments: float) -> None:
             _totals[key] += value
 
 
-@lru_cache(maxsize=4)
-def _client(base_url: str, api_key: str, timeout: float) -> OpenAI:
-    from openai import OpenAI
+# One client per event loop: its connection pool belongs to the loop that opened it. A web
+# process has one loop for its life; a synchronous caller gets a fresh loop per call
+# (async_to_sync), whose client is dropped once that loop has closed.
+_clients_lock = threading.Lock()
+_clients: dict[tuple[int, str, str, float], tuple[asyncio.AbstractEventLoop, AsyncOpenAI]] = {}
 
-    # Local servers (Ollama, llama.cpp, vLLM) accept any key; the client insists on one.
-    return OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=0)
 
+def get_client() -> AsyncOpenAI:
+    from openai import AsyncOpenAI
 
-def get_client() -> OpenAI:
-    return _client(settings.LLM_BASE_URL, settings.LLM_API_KEY, float(settings.LLM_TIMEOUT))
+    loop = asyncio.get_running_loop()
+    key = (id(loop), settings.LLM_BASE_URL, settings.LLM_API_KEY, float(settings.LLM_TIMEOUT))
+    with _clients_lock:
+        for stale in [k for k, (owner, _client) in _clients.items() if owner.is_closed()]:
+            del _clients[stale]
+        entry = _clients.get(key)
+        if entry is None or entry[0] is not loop:
+            # Local servers (Ollama, llama.cpp, vLLM) accept any key; the client insists on one.
+            client = AsyncOpenAI(base_url=key[1], api_key=key[2] or "not-needed", timeout=key[3], max_retries=0)
+            entry = _clients[key] = (loop, client)
+        return entry[1]
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -127,14 +142,27 @@ def chat_completion(
     tools: list[dict[str, Any]] | None = None,
     on_token: Callable[[str], None] | None = None,
 ) -> LLMResponse:
-    """One model step. Streams content through `on_token` when given. Raises LLMUnavailable."""
+    """`achat_completion` for synchronous code (Celery tasks, staff drafts)."""
+    return async_to_sync(achat_completion)(messages=messages, tools=tools, on_token=on_token)
+
+
+async def achat_completion(
+    *,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None = None,
+    on_token: Callable[[str], None] | None = None,
+) -> LLMResponse:
+    """One model step. Streams content through `on_token` when given. Raises LLMUnavailable.
+
+    `on_token` is called on the event loop: it must not block.
+    """
     deadline = time.monotonic() + float(settings.LLM_RETRY_BUDGET)
     attempt = 0
     while True:
         attempt += 1
         started = time.perf_counter()
         try:
-            response = _request(messages=messages, tools=tools, on_token=on_token)
+            response = await _request(messages=messages, tools=tools, on_token=on_token)
         except Exception as exc:  # noqa: BLE001 - classified just below
             _count(failures=1)
             if not _is_transient(exc):
@@ -146,7 +174,7 @@ def chat_completion(
                 logger.warning("LLM unavailable after %d attempt(s): %s", attempt, exc.__class__.__name__)
                 raise LLMUnavailable(str(exc)) from exc
             logger.info("LLM request failed (%s), retrying in %.2fs", exc.__class__.__name__, delay)
-            time.sleep(delay)
+            await asyncio.sleep(delay)
             continue
         response.elapsed_ms = (time.perf_counter() - started) * 1000
         response.attempts = attempt
@@ -169,7 +197,7 @@ def chat_completion(
         return response
 
 
-def _request(
+async def _request(
     *, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, on_token: Callable[[str], None] | None
 ) -> LLMResponse:
     client = get_client()
@@ -183,7 +211,7 @@ def _request(
         body["parallel_tool_calls"] = True
     kwargs: dict[str, Any] = {"model": settings.LLM_MODEL, "messages": [], "extra_body": body}
     if on_token is None:
-        completion = client.chat.completions.create(**kwargs)
+        completion = await client.chat.completions.create(**kwargs)
         if not getattr(completion, "choices", None):
             raise MalformedResponse("the response has no choices")
         choice = completion.choices[0]
@@ -202,17 +230,17 @@ def _request(
             model=completion.model or settings.LLM_MODEL,
             finish_reason=choice.finish_reason or "",
         )
-    return _stream(client=client, kwargs=kwargs, on_token=on_token)
+    return await _stream(client=client, kwargs=kwargs, on_token=on_token)
 
 
-def _stream(*, client: OpenAI, kwargs: dict[str, Any], on_token: Callable[[str], None]) -> LLMResponse:
-    stream = client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True})
+async def _stream(*, client: AsyncOpenAI, kwargs: dict[str, Any], on_token: Callable[[str], None]) -> LLMResponse:
+    stream = await client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True})
     content: list[str] = []
     # Tool-call fragments arrive keyed by index: the id and name first, the arguments in pieces.
     calls: dict[int, dict[str, str]] = {}
     result = LLMResponse(content="", model=settings.LLM_MODEL, streamed=True)
     received = False
-    for chunk in stream:
+    async for chunk in stream:
         received = True
         if chunk.model:
             result.model = chunk.model

@@ -2,23 +2,24 @@
 
 The htmx POST validates, rate-limits and hands the turn to `stream` through a PendingTurn row
 (chat.services.turns: the database, so a Redis outage loses nothing), and answers at once with the
-customer's bubble and a typing indicator; the indicator opens an EventSource on `stream`, which
-claims the turn, runs it and sends the answer's tokens as they come, then the rendered messages.
+customer's bubble and a typing indicator; the indicator opens an EventSource on `stream`, an async
+view, which claims the turn, runs it on the event loop and sends the answer's tokens as they come,
+then the rendered messages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import queue
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -28,7 +29,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
-from assistant.pending_turns import turn_run
+from assistant.pending_turns import aturn_run
 from assistant.turn import chat_turn
 from chat import portal_selectors as selectors
 from chat.forms import MessageForm
@@ -49,6 +50,8 @@ from orders.selectors import customer_for_user
 from supportbot.errors import ApplicationError, NotFound, RateLimited
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
     from orders.models import Customer
 
 logger = logging.getLogger(__name__)
@@ -145,26 +148,41 @@ def _start_streamed_turn(
 @login_required
 @require_GET
 @never_cache
-def stream(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
+async def stream(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
     """Server-sent events for one handed-over turn: `token` events, then `done` (HTML) or `error`.
 
-    The turn runs in a worker thread because the agent reports tokens through a callback,
-    while a streaming response needs a generator; a queue connects the two.
+    An async view: under ASGI a customer waiting on the model holds a connection on the event
+    loop, not a worker or a thread (docs/architecture.md, "Serving"). The database work runs in
+    `sync_to_async` steps; the LLM brain is awaited.
     """
+    # login_required let only a signed-in account through.
+    user: User = await request.auser()  # type: ignore[assignment]
+    claimed = await sync_to_async(_claim_for_stream)(token=token, user=user)
+    if claimed is None:
+        return await _stream_answer_from_elsewhere(request, token=token, user=user)
+    turn, missing = claimed
+    if missing:
+        raise Http404(missing)
+    return _event_stream(_turn_events(request, turn=turn, user=user))
+
+
+def _claim_for_stream(*, token: str, user: User) -> tuple[PendingTurn, str] | None:
+    """Claim the turn for this stream; None if another request has it; with an error if the
+    conversation is no longer the customer's (the turn is then closed with that error)."""
     # The claim is a conditional UPDATE (pending → answering): only one request runs the turn, so
     # a reconnecting EventSource, or the worker answering an abandoned turn, can't answer it twice.
-    turn = PendingTurn.claim(token=token, user_id=request.user.pk)
+    turn = PendingTurn.claim(token=token, user_id=user.pk)
     if turn is None:
-        return _stream_answer_from_elsewhere(request, token=token)
+        return None
     try:
-        conversation = access_conversation(
-            customer=customer_for_user(request.user), conversation_id=turn.conversation_id
-        )
+        turn.conversation = access_conversation(customer=customer_for_user(user), conversation_id=turn.conversation_id)
     except NotFound as exc:
         turn.finish(error=exc.message)
-        raise Http404(exc.message) from exc
-    turn.conversation = conversation
-    events = _run_turn_in_thread(request, turn=turn)
+        return turn, exc.message
+    return turn, ""
+
+
+def _event_stream(events: AsyncIterator[str]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
@@ -176,45 +194,46 @@ ANSWER_POLL_SECONDS = 0.5
 NO_LONGER_AVAILABLE = "This answer is no longer available. Reload the conversation to see it."
 
 
-def _stream_answer_from_elsewhere(request: HtmxHttpRequest, *, token: str) -> HttpResponseBase:
+async def _stream_answer_from_elsewhere(request: HtmxHttpRequest, *, token: str, user: User) -> HttpResponseBase:
     """The turn was claimed by someone else: wait for that answer and send it, never a dead end.
 
     Under load a stream can connect after the worker has picked its turn up as abandoned, and an
     EventSource reconnects after a dropped connection; either way the customer gets the answer.
     """
-    user = _user(request)
-    turn = PendingTurn.objects.filter(token=token, user=user).select_related("conversation").first()
+    turn = await PendingTurn.objects.filter(token=token, user=user).select_related("conversation").afirst()
     if turn is None:
-        return _sse_single(
-            "failure",
-            render_to_string("partials/error.html", {"error": NO_LONGER_AVAILABLE, "retry": False}, request=request),
-        )
+        html = await sync_to_async(_render_failure)(request, NO_LONGER_AVAILABLE, retry=False)
+        return _sse_single("failure", html)
 
-    def generate() -> Iterator[str]:
+    async def generate() -> AsyncIterator[str]:
         deadline = time.monotonic() + TURN_STUCK_SECONDS
         state, error = turn.state, turn.error
         while state in {PendingTurn.State.PENDING, PendingTurn.State.ANSWERING} and time.monotonic() < deadline:
             yield ": waiting\n\n"  # an SSE comment: keeps proxies from closing an idle connection
-            time.sleep(ANSWER_POLL_SECONDS)
-            state, error = PendingTurn.objects.filter(pk=turn.pk).values_list("state", "error").get()
-        replies = selectors.turn_replies(turn=turn, user=user) if state == PendingTurn.State.ANSWERED else []
-        close_old_connections()
-        if not replies:
-            message = error or NO_LONGER_AVAILABLE
-            yield _sse(
-                "failure",
-                render_to_string("partials/error.html", {"error": message, "retry": bool(error)}, request=request),
-            )
-            return
-        html = render_to_string(
-            "chat/chat.html#turn-messages", {"thread": replies, "conversation": turn.conversation}, request=request
+            await asyncio.sleep(ANSWER_POLL_SECONDS)
+            state, error = await PendingTurn.objects.filter(pk=turn.pk).values_list("state", "error").aget()
+        event, html = await sync_to_async(_render_answer_from_elsewhere)(
+            request, turn=turn, user=user, answered=state == PendingTurn.State.ANSWERED, error=error
         )
-        yield _sse("done", html)
+        yield _sse(event, html)
 
-    response = StreamingHttpResponse(generate(), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return _event_stream(generate())
+
+
+def _render_answer_from_elsewhere(
+    request: HtmxHttpRequest, *, turn: PendingTurn, user: User, answered: bool, error: str
+) -> tuple[str, str]:
+    replies = selectors.turn_replies(turn=turn, user=user) if answered else []
+    if not replies:
+        return "failure", _render_failure(request, error or NO_LONGER_AVAILABLE, retry=bool(error))
+    html = render_to_string(
+        "chat/chat.html#turn-messages", {"thread": replies, "conversation": turn.conversation}, request=request
+    )
+    return "done", html
+
+
+def _render_failure(request: HtmxHttpRequest, message: str, *, retry: bool) -> str:
+    return render_to_string("partials/error.html", {"error": message, "retry": retry}, request=request)
 
 
 def _sse(event: str, data: str) -> str:
@@ -229,51 +248,55 @@ def _sse_single(event: str, data: str) -> HttpResponse:
 
 
 _DONE = object()
+# Turns running on this process's event loop. The loop keeps only weak references to tasks, and
+# a turn must finish even after its customer closed the page (the stream is then cancelled).
+_running_turns: set[asyncio.Task[None]] = set()
 
 
-def _run_turn_in_thread(request: HtmxHttpRequest, *, turn: PendingTurn) -> Iterator[str]:
-    events: queue.Queue[Any] = queue.Queue()
+async def _turn_events(request: HtmxHttpRequest, *, turn: PendingTurn, user: User) -> AsyncIterator[str]:
+    events: asyncio.Queue[Any] = asyncio.Queue()
     conversation = turn.conversation
-    before = selectors.last_message_id(conversation=conversation)
-    user = _user(request)
+    before = await sync_to_async(selectors.last_message_id)(conversation=conversation)
 
-    def work() -> None:
-        # The turn finishes (and records its outcome) even if the customer closes the page.
-        try:
-            error = turn_run(turn, user=user, on_token=lambda chunk: events.put(("token", chunk)))
-            events.put(("error", error) if error else ("done", None))
-        except Exception:  # noqa: BLE001 - e.g. the database gone while recording: still answer the stream
-            logger.exception("streamed chat turn failed", extra={"conversation": conversation.pk})
-            events.put(("error", FAILED_MESSAGE))
-        finally:
-            events.put(_DONE)
-            connection.close()  # this thread's own database connection
+    async def work() -> None:
+        # Its own thread for database steps, apart from the request's: the request may end (the
+        # customer closed the page) while the turn goes on to record its outcome.
+        async with ThreadSensitiveContext():
+            try:
+                error = await aturn_run(turn, user=user, on_token=lambda chunk: events.put_nowait(("token", chunk)))
+                events.put_nowait(("error", error) if error else ("done", None))
+            except Exception:  # noqa: BLE001 - e.g. the database gone while recording: still answer the stream
+                logger.exception("streamed chat turn failed", extra={"conversation": conversation.pk})
+                events.put_nowait(("error", FAILED_MESSAGE))
+            finally:
+                events.put_nowait(_DONE)
+                await sync_to_async(connection.close)()  # the turn thread's own connection
 
-    def generate() -> Iterator[str]:
-        threading.Thread(target=work, name=f"chat-turn-{conversation.pk}", daemon=True).start()
-        outcome: tuple[str, Any] | None = None
-        while True:
-            item = events.get()
-            if item is _DONE:
-                break
-            kind, payload = item
-            if kind == "token":
-                yield _sse("token", json.dumps(payload))
-            else:
-                outcome = item
-        close_old_connections()
-        if outcome is None or outcome[0] == "error":
-            message = outcome[1] if outcome else FAILED_MESSAGE
-            yield _sse(
-                "failure", render_to_string("partials/error.html", {"error": message, "retry": True}, request=request)
-            )
-            return
-        added = selectors.thread_messages_after(
-            conversation=conversation, user=user, after_id=before, include_customer=False
-        )
-        html = render_to_string(
-            "chat/chat.html#turn-messages", {"thread": added, "conversation": conversation}, request=request
-        )
-        yield _sse("done", html)
+    task = asyncio.create_task(work(), name=f"chat-turn-{conversation.pk}")
+    _running_turns.add(task)
+    task.add_done_callback(_running_turns.discard)
+    outcome: tuple[str, Any] | None = None
+    while True:
+        item = await events.get()
+        if item is _DONE:
+            break
+        kind, payload = item
+        if kind == "token":
+            yield _sse("token", json.dumps(payload))
+        else:
+            outcome = item
+    if outcome is None or outcome[0] == "error":
+        message = outcome[1] if outcome else FAILED_MESSAGE
+        yield _sse("failure", await sync_to_async(_render_failure)(request, message, retry=True))
+        return
+    html = await sync_to_async(_render_turn_messages)(request, conversation=conversation, user=user, before=before)
+    yield _sse("done", html)
 
-    return generate()
+
+def _render_turn_messages(request: HtmxHttpRequest, *, conversation: Conversation, user: User, before: int) -> str:
+    added = selectors.thread_messages_after(
+        conversation=conversation, user=user, after_id=before, include_customer=False
+    )
+    return render_to_string(
+        "chat/chat.html#turn-messages", {"thread": added, "conversation": conversation}, request=request
+    )

@@ -29,9 +29,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 import requests
@@ -111,6 +113,19 @@ def _pg_ctl(pg_bin: Path, pg_user: str | None, pgdata: Path, action: str) -> Non
     if pg_user:
         command = ["su", "-s", "/bin/sh", pg_user, "-c", " ".join(command)]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+
+@contextmanager
+def _database_refusing_connections(stack: Stack) -> Iterator[None]:
+    """The app's database takes no connections and loses the ones it had, as in an outage."""
+    admin_url = stack.env["DATABASE_URL"].replace("/faults?", "/postgres?")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute("ALTER DATABASE faults WITH ALLOW_CONNECTIONS false")
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'faults'")
+        try:
+            yield
+        finally:
+            admin.execute("ALTER DATABASE faults WITH ALLOW_CONNECTIONS true")
 
 
 def _run(env: dict[str, str], *args: str) -> str:
@@ -235,12 +250,13 @@ def stack() -> Iterator[Stack]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def test_postgres_restart_during_a_chat_turn_fails_that_turn_cleanly_and_the_next_one_works(stack):
+def test_postgres_restart_while_the_model_thinks_costs_the_turn_nothing_and_an_outage_answers_try_again(stack):
     first = stack.post_message("Where is my parcel?")
     assert first.status_code == 200  # the conversation exists before the fault
     conversation_id = first.json()["conversation_id"]
-    # The LLM takes 3 s; the database restarts while the turn waits for it.
-    stack.llm.add(ScriptedLLM.text("You won't see this one.", delay=3.0))
+    # The LLM takes 3 s; the database restarts while the turn waits for it. The turn gave its
+    # connection back to the pool before awaiting the model, and gets a live one afterwards.
+    stack.llm.add(ScriptedLLM.text("Answered across the restart.", delay=3.0))
     outcome: dict[str, requests.Response] = {}
     turn = threading.Thread(
         target=lambda: outcome.update(response=stack.post_message("And my refund?", conversation_id))
@@ -249,7 +265,13 @@ def test_postgres_restart_during_a_chat_turn_fails_that_turn_cleanly_and_the_nex
     time.sleep(1.0)
     stack.restart_postgres()
     turn.join(timeout=60)
-    failed = outcome["response"]
+    survived = outcome["response"]
+    assert survived.status_code == 200, survived.text[:500]
+    assert survived.json()["messages"][-1]["text"] == "Answered across the restart."
+
+    # While the database refuses connections, a message is answered with "try again", not a 500.
+    with _database_refusing_connections(stack):
+        failed = stack.post_message("Still there?", conversation_id)
     assert failed.status_code == 503, failed.text[:500]
     assert failed.headers["Retry-After"] == "5"
     assert "try again" in failed.json()["error"]["message"]
