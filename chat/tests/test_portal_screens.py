@@ -26,8 +26,8 @@ from django.utils import timezone
 from assistant.actions import action_confirm, action_decline, action_propose, action_supersede
 from assistant.tools.registry import ToolContext
 from chat.models import Conversation, Message, PendingAction
-from chat.tests.conftest import make_customer
-from chat.tests.test_portal_browser import PASSWORD, TIMEOUT_MS, browser  # noqa: F401 - the session browser
+from chat.tests.conftest import TIMEOUT_MS, make_customer
+from chat.tests.test_portal_browser import PASSWORD
 from orders import services
 from orders.models import Order, PaymentMethod
 from orders.tests.factories import PaymentMethodFactory, ProductFactory, VariantFactory, make_order
@@ -43,7 +43,7 @@ BLOCKING_IMPACTS = {"serious", "critical"}
 
 
 @pytest.fixture
-def screen(browser, live_server) -> Iterator[Any]:  # noqa: F811 - the imported session fixture
+def screen(browser, live_server) -> Iterator[Any]:
     context = browser.new_context(viewport=DESKTOP, base_url=live_server.url)
     tab = context.new_page()
     tab.set_default_timeout(TIMEOUT_MS)
@@ -431,7 +431,7 @@ def test_each_card_state_is_distinct_and_cards_speak_in_products_amounts_and_act
     assert Order.objects.get(order_id=actions["waiting"].arguments["order_id"]).status == Order.Status.CANCELLED
 
 
-def test_a_card_works_without_javascript(browser, live_server):  # noqa: F811 - the imported session fixture
+def test_a_card_works_without_javascript(browser, live_server):
     from playwright.sync_api import expect
 
     customer, conversation, actions, _ = cards_conversation()
