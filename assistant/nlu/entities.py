@@ -283,6 +283,9 @@ class _FuzzyTables:
     option_values: list[str]
     # The last word of multi-word product names ("shoes" → Running Shoes): weaker matches.
     heads: dict[str, set[str]]
+    # The last two words of longer product names ("sleeping bag" → Down Sleeping Bag): a product
+    # is often named without its brand or material word.
+    tails: dict[str, set[str]]
     longest_option: int
 
 
@@ -291,14 +294,18 @@ def _tables(index: CatalogIndex) -> _FuzzyTables:
     if isinstance(cached, _FuzzyTables):
         return cached
     heads: dict[str, set[str]] = {}
+    tails: dict[str, set[str]] = {}
     for product_id, product in index.products.items():
         words = singular_phrase(normalize(product.name)).split()
         if len(words) > 1 and len(words[-1]) >= 4 and words[-1] not in {"set", "kit", "machine", "maker"}:
             heads.setdefault(words[-1], set()).add(product_id)
+        if len(words) > 2:
+            tails.setdefault(" ".join(words[-2:]), set()).add(product_id)
     tables = _FuzzyTables(
         aliases=[alias for alias in index.alias_to_products if len(alias) >= 4],
         option_values=[value for value in index.option_values if len(value) >= _FUZZY_MIN_LEN],
         heads=heads,
+        tails={tail: ids for tail, ids in tails.items() if tail not in index.alias_to_products},
         longest_option=max((len(value.split()) for value in index.option_values), default=1),
     )
     index._fuzzy_tables = tables  # type: ignore[attr-defined]
@@ -332,6 +339,9 @@ def extract_products(text: str, index: CatalogIndex, *, words: list[str] | None 
                 candidates.append((100.0, start, end, gram, index.alias_to_products[form]))
                 break
         else:
+            if end - start == 2 and single in tables.tails:
+                candidates.append((95.0, start, end, gram, tables.tails[single]))
+                continue
             if len(squashed) >= 5:
                 fuzzy.append((start, end, gram, single))
             if end - start == 1 and single in tables.heads:

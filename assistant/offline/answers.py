@@ -8,6 +8,7 @@ from the catalog tools (check_stock, search_products), never from memory.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from assistant.nlu.catalog import normalize, singular
@@ -256,7 +257,13 @@ def _asked_values(turn: Turn, product_id: str, variants: list[dict[str, Any]]) -
     """
     wanted = _wanted(turn)
     key_of = {normalize(str(value)): str(key) for variant in variants for key, value in variant["options"].items()}
-    named = [value for value in key_of if value in wanted]
+    numbers = set(_NUMBER.findall(turn.text))
+    # "1.7 litres" names "1.7L", "12 inch" names "12 inch": a value's number with a unit counts.
+    named = [
+        value
+        for value in key_of
+        if value in wanted or ((m := _MEASURE.fullmatch(value)) is not None and m.group(1) in numbers)
+    ]
     if product_id != turn.state.last_product_id:
         return named
     named_keys = {key_of[value] for value in named}
@@ -289,6 +296,7 @@ def _closest(asked: list[str], variants: list[dict[str, Any]]) -> list[dict[str,
 
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_MEASURE = re.compile(r"(\d+(?:\.\d+)?)\s*[a-z\"']+(?:\s[a-z]+)?")
 
 
 def _options(variant: dict[str, Any]) -> str:
@@ -327,6 +335,11 @@ def stock_answer(turn: Turn, *, restock_requested: bool = False) -> str:
     if product_id is None:
         if question:
             return question
+        if restock_requested:
+            # "how do restock alerts work?": no product named, so the question is about alerts.
+            answer = knowledge_answer(turn)
+            if answer is not None:
+                return answer + "\n\nTell me the product and option, and I'll set up an alert for you."
         return recommendation_answer(turn, lead="I'm not sure which product you mean. ")
     record = turn.tool("check_stock", product=product_id)
     if not record.outcome.ok:
@@ -423,18 +436,19 @@ def product_answer(turn: Turn) -> str:
     prices = [v["price"] for v in (available or variants)]
     price = f"${min(prices):.2f}" if min(prices) == max(prices) else f"${min(prices):.2f}–${max(prices):.2f}"
     lines = [f"{stock['name']}: {price}, {len(available)} of {len(variants)} options in stock."]
+    chosen, matched = _matching_variants(asked, variants)
+    if matched:
+        # "is the kettle 1.7 litres?": the options asked about, with their stock.
+        lines += [f"• {_options(v)}: {v['stock']}, ${v['price']:.2f}" for v in chosen[:4]]
     attributes = _attributes_asked(turn, stock)
     if attributes:
-        found = [(attribute, _attribute_line(turn, stock, keys, attribute)) for attribute in attributes]
+        found = [(attribute, _attribute_line(stock, keys, attribute)) for attribute in attributes]
         lines += [line for _attribute, line in found if line]
         unknown = [attribute for attribute, line in found if not line]
-        if unknown:
-            description = str(stock.get("description") or "").strip()
-            said = f" Its description reads: “{description}”" if description else ""
-            lines.append(
-                f"• {' or '.join(unknown).capitalize()}: the product details don't mention it, so I wouldn't count "
-                f"on it.{said} If it matters, I can ask our team to confirm — just say “talk to a person”."
-            )
+        if unknown and not matched and len(unknown) == len(attributes):
+            lines.append(_unknown_attributes(turn, stock, unknown))
+        return "\n".join(lines)
+    if matched:
         return "\n".join(lines)
     lines += [f"• {key}: {', '.join(values)}" for key, values in keys.items()]
     return "\n".join(lines) + "\nAsk me about a specific option to check its stock."
@@ -446,30 +460,20 @@ _QUESTION_WORDS = set(
     for from get go good has have hello hey hi how i if in info information is it it's its item just know like
     look looking me more much my need of on one or please pls price priced prices product s sell so stock tell
     that the them there these they thing this those to u want what whats which will with would you your yours
-    thanks thank ok okay really actually come comes came work works made does kind sort type""".split()
+    thanks thank ok okay really actually come comes came work works made does kind sort type than then""".split()
 )
 # Words customers use for an attribute, and the word the catalog writes it with.
-_ATTRIBUTE_WORDS = {
-    "rain": "water",
-    "rainy": "water",
-    "wet": "water",
-    "splash": "water",
-    "shower": "water",
-    "swim": "water",
-    "swimming": "water",
-    "colour": "color",
-    "colours": "color",
-    "colors": "color",
-    "big": "size",
-    "fit": "size",
-    "sizes": "size",
-    "sizing": "size",
-    "heavy": "weight",
-    "weigh": "weight",
-    "charging": "battery",
-    "charge": "battery",
-    "memory": "storage",
-    "space": "storage",
+_ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("rain", "rainy", "wet", "splash", "shower", "swim", "swimming", "waterproof"), ("water",)),
+    **dict.fromkeys(("colour", "colours", "colors", "shade"), ("color",)),
+    **dict.fromkeys(("big", "bigger", "larger", "smaller", "fit", "sizes", "sizing"), ("size", "capacity")),
+    **dict.fromkeys(("litre", "litres", "liter", "liters", "volume", "hold", "holds"), ("capacity", "size")),
+    **dict.fromkeys(("heavy", "weigh", "light", "lighter"), ("weight",)),
+    **dict.fromkeys(("warm", "warmer", "warmest", "cold", "winter", "temperature"), ("temperature", "warm")),
+    **dict.fromkeys(("tall", "long", "longer", "length"), ("length", "size")),
+    **dict.fromkeys(("charging", "charge", "battery"), ("battery", "power")),
+    **dict.fromkeys(("watts", "watt", "wattage", "powerful"), ("power",)),
+    **dict.fromkeys(("memory", "space", "gigabytes"), ("storage",)),
 }
 
 
@@ -494,38 +498,48 @@ def _attributes_asked(turn: Turn, stock: dict[str, Any]) -> list[str]:
     return found[:3]
 
 
-def _stem(word: str) -> str:
-    return singular(_ATTRIBUTE_WORDS.get(word, word))[:5]
+def _stems(word: str) -> set[str]:
+    return {singular(word)[:5]} | {stem[:5] for stem in _ATTRIBUTE_WORDS.get(word, ())}
 
 
-def _attribute_line(turn: Turn, stock: dict[str, Any], keys: dict[str, list[str]], attribute: str) -> str:
-    """What the option grid, then the product text, then the help center say about `attribute`
-    ("" when none of them mentions it)."""
-    stem = _stem(attribute)
+def _attribute_line(stock: dict[str, Any], keys: dict[str, list[str]], attribute: str) -> str:
+    """What the option grid, then the product text say about `attribute` ("" when neither does)."""
+    stems = _stems(attribute)
     for key, values in keys.items():
-        if any(word.startswith(stem) for word in normalize(key).split()):
+        if any(word.startswith(stem) for word in normalize(key).split() for stem in stems):
             return f"• {key.capitalize()}: {', '.join(values)}, depending on the option."
     description = str(stock.get("description") or "").strip()
     for sentence in re.split(r"(?<=[.!?])\s+", description):
-        if any(_stem(word) == stem or word.startswith(stem) for word in normalize(sentence).split()):
+        if any(word.startswith(stem) for word in normalize(sentence).split() for stem in stems):
             return f"• {attribute.capitalize()}: yes — the product description says “{sentence.strip()}”"
-    cited = _knowledge_mention(turn, f"{stock['name']} {attribute}", stem)
-    return f"• {attribute.capitalize()}: {cited}" if cited else ""
-
-
-def _knowledge_mention(turn: Turn, query: str, stem: str) -> str:
-    """A help-center sentence about the attribute, cited, or "" when the help center doesn't say."""
-    record = turn.tool("search_knowledge_base", query=query)
-    if not record.outcome.ok or not record.outcome.result.get("confident"):
-        return ""
-    for result in record.outcome.result.get("results", []):
-        body = _body(result["text"])
-        for sentence in re.split(r"(?<=[.!?])\s+", body):
-            if any(word.startswith(stem) for word in normalize(sentence).split()):
-                ref = len(turn.citations) + 1
-                turn.citations.append({"ref": ref, **result["citation"]})
-                return f"{sentence.strip()} [{ref}] (from “{citation_label(result['citation'])}”)"
     return ""
+
+
+def _unknown_attributes(turn: Turn, stock: dict[str, Any], unknown: list[str]) -> str:
+    """Neither the options nor the product text say: the help center if one of its passages (not a
+    product page) is about the question ("is there a warranty?"), else say so honestly."""
+    stems = {stem for word in unknown for stem in _stems(word)}
+    hits = list(turn.request.retrieved.hits) if turn.request.retrieved.confident else []
+
+    def names_it(text: str) -> bool:
+        return any(word.startswith(stem) for word in normalize(text).split() for stem in stems)
+
+    # A passage whose heading names the attribute ("Warranty") before one that only mentions it.
+    hits.sort(key=lambda hit: not names_it(citation_label(hit.citation)))
+    for hit in hits:
+        if getattr(hit, "kind", "") == "product":
+            continue
+        if names_it(_body(hit.text)) or names_it(citation_label(hit.citation)):
+            ref = len(turn.citations) + 1
+            turn.citations.append({"ref": ref, **hit.citation})
+            return f"{_snippet(hit.text)} [{ref}]\n\n(From “{citation_label(hit.citation)}”.)"
+    description = str(stock.get("description") or "").strip()
+    said = f" Its description reads: “{description}”" if description else ""
+    named = f"whether it's {unknown[0]}" if len(unknown) == 1 else "that"
+    return (
+        f"The product details don't say {named}, so I wouldn't count on it.{said} If it matters, I can ask our "
+        "team to confirm — just say “talk to a person”."
+    )
 
 
 def recommendation_answer(turn: Turn, *, lead: str = "") -> str:
@@ -589,9 +603,17 @@ def payment_methods_answer(turn: Turn, *, mine: bool = False) -> str:
     if mine:
         methods = turn.payment_methods()
         if methods:
-            listing = "\n".join(f"• {method_words(m)}" for m in methods.values())
+            listing = "\n".join(f"• {_method_with_balance(m)}" for m in methods.values())
             return f"These payment methods are saved on your account:\n{listing}"
     return policy_answer(turn)
+
+
+def _method_with_balance(method: dict[str, Any]) -> str:
+    """A saved method in words; a gift card with what is left on it ("how much is on my gift card")."""
+    words = method_words(method)
+    if method.get("source") == "gift_card" and method.get("balance") is not None and "$" not in words:
+        words += f" — ${Decimal(str(method['balance'])):.2f} left"
+    return words
 
 
 # --- small talk -------------------------------------------------------------------------------

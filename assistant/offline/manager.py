@@ -221,6 +221,18 @@ def _reply(turn: Turn) -> str:
 
     if not state.form and _in_frame(turn):
         return answers.stock_answer(turn, restock_requested=state.frame == "restock" or intent == "restock_alert")
+    if intent == "change_shipping_address" and _ACCOUNT_ADDRESS.search(turn.text) and not _names_an_order(turn):
+        intent = "set_up_shipping_address"  # "I moved, update the address on my account"
+    follow_up = _follow_up_form(turn, intent)
+    if follow_up:
+        state.start(follow_up)
+        return FORMS[follow_up](turn)
+    if intent in FORM_INTENTS and intent not in {"track_order", "track_refund"} and _asks_how_it_works(turn):
+        answer = answers.knowledge_answer(turn)
+        if answer is not None:
+            return answer + f"\n\nIf you'd like me to {PHRASES[intent]} now, just tell me which order."
+    if _MY_BALANCE.search(turn.text) and intent not in FORM_INTENTS:
+        return answers.payment_methods_answer(turn, mine=True)
     if intent == "track_refund" and not _names_an_order(turn):
         # "How long do refunds take?" is a policy question until an order is named.
         answer = answers.knowledge_answer(turn)
@@ -236,15 +248,10 @@ def _reply(turn: Turn) -> str:
             return situation
     if intent in FORM_INTENTS:
         form = FORM_INTENTS[intent]
-        keep = (
-            {"order_id": state.last_order_id}
-            if state.last_order_id
-            and not (turn.entities.order_ids or turn.entities.order_refs or turn.entities.products)
-            else {}
-        )
+        keep = _focused_order(turn, form)
         state.start(form)
-        if form in {"track"} and keep:
-            state.slots.update(keep)
+        if keep:
+            state.slots["order_id"] = keep
         return FORMS[form](turn)
     if intent in SMALL_TALK:
         return SMALL_TALK[intent](turn)
@@ -422,16 +429,42 @@ _ORDINALS = ("First", "Next", "Then", "And")
 
 
 def _acted_intent(u: Understanding) -> str:
-    """The intent acted on: a confident one, a clear lead about something named, or "where is my
-    <product or order>", which asks where an order is however the classifier scored it."""
+    """The intent acted on: a confident one, a clear lead about something named, or, when the
+    classifier is unsure, what the message's shape says: "where is my <product or order>" and
+    "when will my <product> get here" ask where an order is; two catalog intents on top about a
+    named product are a catalog question; a task on top of a non-task for a named order is the task."""
     if u.confident or _clear_lead(u.ranking, u.entities):
         return u.intent
-    if _WHERE_IS.search(u.text) and (u.entities.products or u.entities.order_ids or u.entities.order_refs):
+    e = u.entities
+    named_order = bool(e.order_ids or e.order_refs or e.item_ids)
+    if (_WHERE_IS.search(u.text) or _WHEN_ARRIVES.search(u.text)) and (e.products or named_order):
         return "track_order"
+    top = [label for label, score in u.ranking[:2] if score >= TENTATIVE_CONFIDENCE / 2]
+    if len(top) == 2 and all(label in _CATALOG_INTENTS for label in top) and e.products:
+        return "product_recommendation" if e.budget is not None and not e.options else top[0]
+    if top and top[0] in _CATALOG_INTENTS and u.ranking[0][1] >= TENTATIVE_CONFIDENCE and e.products:
+        return top[0]  # a catalog question about a named product: only reads, so a fair guess will do
+    verb = _TASK_VERB.search(u.text)
+    if verb and (e.products or named_order or e.payment_methods):
+        # "i want to return the floor cushion, refund to the gift card": the task the message names,
+        # when the classifier has it among its guesses.
+        task = _TASK_VERBS[verb.group(1).lower()]
+        if any(label == task for label, _ in u.ranking[:3]):
+            return task
+    if named_order and top and top[0] in FORM_INTENTS and u.ranking[0][1] >= TENTATIVE_CONFIDENCE:
+        if len(top) == 1 or top[1] not in FORM_INTENTS:
+            return top[0]
     return ""
 
 
+_TASK_VERBS = {"return": "return_item", "cancel": "cancel_order", "exchange": "exchange_item", "swap": "exchange_item"}
+_TASK_VERB = re.compile(r"\b(return|cancel|exchange|swap)\b", re.IGNORECASE)
 _WHERE_IS = re.compile(r"\bwhere(?:'s|s|\s+is|\s+are|'re|\s+r)\s+(?:my|the|our)\b", re.IGNORECASE)
+_WHEN_ARRIVES = re.compile(
+    r"\bwhen\s+(?:will|does|do|is|are|'ll|should|can i expect)\b.*\b(?:get here|arrive|come|be here|be delivered"
+    r"|show up|turn up|reach me|get to me)\b",
+    re.IGNORECASE,
+)
 
 
 def _handler(u: Understanding, text: str) -> str:
@@ -448,7 +481,7 @@ def _handler(u: Understanding, text: str) -> str:
 
 def _topic(u: Understanding) -> str:
     intent = _acted_intent(u)
-    if u.entities.products and intent not in {"change_shipping_address", "set_up_shipping_address"}:
+    if len(u.entities.products) == 1 and intent not in {"change_shipping_address", "set_up_shipping_address"}:
         words = u.entities.products[0].text
         return f"the {words}" if intent in _CATALOG_INTENTS else f"your {words}"
     return _TOPICS.get(intent) or (f"{PHRASES[intent]}" if intent in PHRASES else "your other question")
@@ -534,3 +567,81 @@ def _drain_queue(turn: Turn, text: str) -> str:
         return text  # this message already asked for it again
     follow = f" After that, I'll help with {state.queue[0]['topic']}." if state.queue else ""
     return f"{text}\n\nNext, {item['topic']}: {_sub_reply(turn, item['text'], u)}{follow}"
+
+
+# --- the order in focus, follow-ups, and questions about how a task works ------------------------
+
+# The statuses an order must have for each form, so the order in focus is only carried into a
+# form it fits (a delivered order is not offered for cancellation).
+_FORM_STATUSES: dict[str, tuple[str, ...] | None] = {
+    "cancel": ("pending",),
+    "return": ("delivered",),
+    "exchange": ("delivered",),
+    "change_items": ("pending",),
+    "order_address": ("pending",),
+    "track": None,
+    "refund": None,
+    "track_refund": None,
+}
+
+
+def _focused_order(turn: Turn, form: str) -> str:
+    """The order under discussion, when the message names none and it fits the new form."""
+    e = turn.entities
+    if form not in _FORM_STATUSES or not turn.state.last_order_id:
+        return ""
+    if e.order_ids or e.order_refs or e.products or e.item_ids:
+        return ""
+    record, _ = turn.order(turn.state.last_order_id)
+    statuses = _FORM_STATUSES[form]
+    if record is None or (statuses is not None and record["status"] not in statuses):
+        return ""
+    return str(record["order_id"])
+
+
+_FOLLOW_UP = re.compile(
+    r"^\s*(?:ok(?:ay)?,?\s+)?(?:and|also|what about|how about|same for|and what about)\b", re.IGNORECASE
+)
+
+
+def _follow_up_form(turn: Turn, intent: str) -> str:
+    """ "and the other one with the keyboards?" after tracking an order: the same task for another
+    order. The last form's task carries over to a short follow-up that names only an order."""
+    state, e = turn.state, turn.entities
+    last = state.last_form
+    if state.form or not last or last not in _FORM_STATUSES:
+        return ""
+    if not (e.order_ids or e.order_refs or e.products) or not _FOLLOW_UP.search(turn.text):
+        return ""
+    if intent in FORM_INTENTS or (intent and turn.understanding.confidence >= SWITCH_CONFIDENCE):
+        return ""  # a task of its own
+    if e.products and not (e.order_ids or e.order_refs) and intent in _CATALOG_INTENTS:
+        return ""  # "and the kettle?" after a stock question is about the kettle
+    return last
+
+
+# General questions about how a task works, asked without naming an order: policy, not the task.
+_HOW_IT_WORKS = re.compile(
+    r"\bdo (?:i|you|we) (?:have|need) to pay\b|\b(?:is|are) there (?:a|any) (?:fee|charge|cost|limit|deadline)"
+    r"|\bhow (?:long|many times|much does it cost|much is it to)\b|\bcan (?:i|you)\b.*\b(?:twice|again|more than once)\b"
+    r"|\bhow do(?:es)?\b.*\bwork\b|\bwhat(?:'s| is) (?:the|your)\b.*\b(?:policy|window|limit|fee|deadline)\b"
+    r"|\bwho pays\b|\bis it free\b",
+    re.IGNORECASE,
+)
+
+
+def _asks_how_it_works(turn: Turn) -> bool:
+    e = turn.entities
+    return bool(_HOW_IT_WORKS.search(turn.text)) and not (e.order_ids or e.order_refs or e.item_ids)
+
+
+_MY_BALANCE = re.compile(
+    r"\b(?:balance|left|remaining)\b.*\bgift\s*cards?\b|\bgift\s*cards?\b.*\b(?:balance|left|remaining)\b",
+    re.IGNORECASE,
+)
+
+_ACCOUNT_ADDRESS = re.compile(
+    r"\b(?:on|in|for|to) my (?:account|profile)\b|\bdefault (?:shipping )?address\b|\bi(?:'ve| have)? moved\b"
+    r"|\bmy (?:account|profile)(?:'s)? address\b|\bfuture orders\b",
+    re.IGNORECASE,
+)

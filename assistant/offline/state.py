@@ -39,6 +39,8 @@ class State:
     frame: str = ""
     # Requests from a compound message still to handle, each {"text": ..., "topic": ...}.
     queue: list[dict[str, str]] = field(default_factory=list)
+    # The last task form started, so "and the other one?" can ask for the same for another order.
+    last_form: str = ""
     offer: dict[str, Any] = field(default_factory=dict)
     # The PendingAction this form proposed, superseded if the customer corrects the form.
     proposed_action_id: int | None = None
@@ -46,6 +48,7 @@ class State:
 
     def start(self, form: str, **slots: Any) -> None:
         self.form, self.slots, self.asking, self.offer, self.proposed_action_id = form, dict(slots), "", {}, None
+        self.last_form = form
 
     def finish(self) -> None:
         self.form, self.slots, self.asking = "", {}, ""
