@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from adrf.decorators import api_view as async_api_view
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -21,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from assistant import actions as actions_service
-from assistant.turn import chat_turn
+from assistant.turn import achat_turn
 from chat.limits import MAX_MESSAGE_CHARS, MESSAGE_TOO_LONG
 from chat.models import Conversation, Message, PendingAction
 from chat.selectors import access_conversation, conversation_actions, conversation_messages_visible
@@ -141,28 +143,37 @@ def _waiting(conversation: Conversation) -> list[PendingAction]:
 
 
 @extend_schema(request=MessageIn, responses=TurnOut, summary="Send a message; get the assistant's answer")
-@api_view(["POST"])
-def message(request: Request) -> Response:
+@async_api_view(["POST"])
+async def message(request: Request) -> Response:
+    """An async view (adrf), like the web chat's stream: a client waiting on the model holds a
+    connection, not a thread; the database work runs in sync_to_async steps."""
     data = MessageIn(data=request.data)
     data.is_valid(raise_exception=True)
-    conversation_id = data.validated_data.get("conversation_id")
-    customer = access_customer_for_user(request.user)
+    conversation = await sync_to_async(_message_conversation)(
+        user=request.user, conversation_id=data.validated_data.get("conversation_id")
+    )
+    replies = await achat_turn(conversation=conversation, text=data.validated_data["text"], user=request.user)
+    return Response(await sync_to_async(_turn_payload)(conversation, replies))
+
+
+def _message_conversation(*, user: Any, conversation_id: int | None) -> Conversation:
+    customer = access_customer_for_user(user)
     # The assistant's budget, shared with the web chat and WhatsApp; the DRF throttles above
     # only bound the API as a whole.
     check_chat_turn_rate(customer=customer)
     if conversation_id is None:
-        conversation = conversation_start(customer=customer, channel=Conversation.Channel.API)
-    else:
-        conversation = access_conversation(customer=customer, conversation_id=conversation_id)
-    replies = chat_turn(conversation=conversation, text=data.validated_data["text"], user=request.user)
+        return conversation_start(customer=customer, channel=Conversation.Channel.API)
+    return access_conversation(customer=customer, conversation_id=conversation_id)
+
+
+def _turn_payload(conversation: Conversation, replies: list[Message]) -> dict[str, Any]:
     conversation.refresh_from_db(fields=["status"])
-    payload = {
+    return {
         "conversation_id": conversation.pk,
         "status": conversation.status,
         "messages": MessageOut(replies, many=True).data,
         "pending_actions": ActionOut(_waiting(conversation), many=True).data,
     }
-    return Response(payload)
 
 
 @extend_schema(
