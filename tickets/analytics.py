@@ -12,9 +12,12 @@ Definitions
 * automated resolution rate (RESOLUTION_DEFINITION): conversations the assistant resolved without
   a person / all conversations. Resolved without a person: no ticket and no thumbs-down, and
   either an action was carried out (a change the customer confirmed, or a restock alert) or
-  the assistant answered and the customer left it there (the chat marked resolved, or no new
-  message for CONVERSATION_IDLE_MINUTES). A conversation still going with nothing done counts
-  in neither numerator nor the escalation rate, so the two rates need not add up to 1.
+  the customer left it after the assistant's reply (the chat marked resolved, or no new message
+  for CONVERSATION_IDLE_MINUTES). A conversation exists only once the customer has written and
+  every message gets a reply, so "left it" is not checked against the message table, which a
+  scan per dashboard load would cost more than the whole page's budget. A conversation still
+  going with nothing done counts in neither numerator nor the escalation rate, so the two rates
+  need not add up to 1.
 * escalation rate: conversations with at least one ticket / all conversations.
 * latency: `Message.latency_ms` of assistant answers (server time of the turn); staff and
   handoff messages carry none.
@@ -46,7 +49,7 @@ UNCONFIRMED_ACTION_TOOLS = ("subscribe_restock_alert",)
 RESOLUTION_DEFINITION = (
     "Resolved by the assistant: conversations that never reached a person (no ticket) and got no thumbs-down, "
     "in which the assistant either carried out what the customer asked (a confirmed cancellation, return, "
-    "exchange or order change, or a restock alert) or answered and the customer left it there "
+    "exchange or order change, or a restock alert) or the customer left it after the assistant's reply "
     f"(no new message for {CONVERSATION_IDLE_MINUTES} minutes). Share of all conversations started in the period."
 )
 TOP_INTENTS = 10
@@ -180,20 +183,20 @@ def conversation_activity(
     PostgreSQL sort all of them, spilling to disk). Whether a conversation has
     a ticket is a hash join against the tickets' distinct conversation ids, computed once per
     conversation — EXISTS inside FILTER clauses would make PostgreSQL probe the ticket index per row;
-    the executed actions, answers and thumbs-down that decide "resolved by the assistant" are
-    hash-joined the same way.
+    the executed actions and thumbs-down that decide "resolved by the assistant" are hash-joined
+    the same way (a thumbs-down finds its conversation by the message's primary key, a few
+    thousand probes, rather than a join that reads the message table). The per-conversation
+    outcome is MATERIALIZED so the aggregate above it sees narrow rows and hashes them; inlined,
+    the planner sorted all of them on disk.
     """
     # Table names come from model metadata; values are bound.
     sql = f"""
-        WITH per_day_and_intent AS (
-            SELECT (c.started_at AT TIME ZONE %(tz)s)::date AS day, c.intent, count(*) AS conversations,
-                count(t.conversation_id) AS escalated,
-                count(*) FILTER (
-                    WHERE t.conversation_id IS NULL AND c.status <> %(escalated)s AND down.conversation_id IS NULL
+        WITH outcome AS MATERIALIZED (
+            SELECT (c.started_at AT TIME ZONE %(tz)s)::date AS day, c.intent,
+                t.conversation_id IS NOT NULL AS escalated,
+                t.conversation_id IS NULL AND c.status <> %(escalated)s AND down.conversation_id IS NULL
                     AND (acted.conversation_id IS NOT NULL
-                         OR (answered.conversation_id IS NOT NULL
-                             AND (c.status = %(resolved)s OR c.last_activity_at < %(idle_before)s)))
-                ) AS automated
+                         OR c.status = %(resolved)s OR c.last_activity_at < %(idle_before)s) AS automated
             FROM {Conversation._meta.db_table} c
             LEFT JOIN (SELECT DISTINCT conversation_id FROM {Ticket._meta.db_table} WHERE conversation_id IS NOT NULL) t
                 ON t.conversation_id = c.id
@@ -203,15 +206,17 @@ def conversation_activity(
                     AND (source = %(confirmation)s OR tool = ANY(%(acting_tools)s))
             ) acted ON acted.conversation_id = c.id
             LEFT JOIN (
-                SELECT DISTINCT conversation_id FROM {Message._meta.db_table}
-                WHERE role = %(assistant)s AND latency_ms IS NOT NULL AND created_at >= %(since)s
-            ) answered ON answered.conversation_id = c.id
-            LEFT JOIN (
-                SELECT DISTINCT m.conversation_id FROM {Feedback._meta.db_table} f
-                JOIN {Message._meta.db_table} m ON m.id = f.message_id
+                SELECT DISTINCT (SELECT m.conversation_id FROM {Message._meta.db_table} m WHERE m.id = f.message_id)
+                    AS conversation_id
+                FROM {Feedback._meta.db_table} f
                 WHERE f.rating = %(down)s AND f.created_at >= %(since)s
             ) down ON down.conversation_id = c.id
             WHERE c.started_at >= %(since)s AND c.started_at < %(until)s
+        ),
+        per_day_and_intent AS (
+            SELECT day, intent, count(*) AS conversations, count(*) FILTER (WHERE escalated) AS escalated,
+                count(*) FILTER (WHERE automated) AS automated
+            FROM outcome
             GROUP BY 1, 2
         )
         SELECT grouping(day, intent) AS kind, day, intent, coalesce(sum(conversations), 0)::bigint AS conversations,
@@ -228,7 +233,6 @@ def conversation_activity(
         "resolved": Conversation.Status.RESOLVED,
         "confirmation": ToolCallLog.Source.CONFIRMATION,
         "acting_tools": list(UNCONFIRMED_ACTION_TOOLS),
-        "assistant": Message.Role.ASSISTANT,
         "down": Feedback.Rating.DOWN,
         "idle_before": (now or timezone.now()) - timedelta(minutes=CONVERSATION_IDLE_MINUTES),
     }
