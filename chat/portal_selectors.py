@@ -83,7 +83,8 @@ def _thread_queryset(*, conversation: Conversation, user: User) -> QuerySet[Mess
         # Notes are staff-only; the LLM's tool-calling rounds carry no text worth showing.
         .exclude(role=Message.Role.NOTE)
         .prefetch_related(
-            Prefetch("actions", queryset=PendingAction.objects.order_by("created_at", "id")),
+            # The customer comes along: a card reads their payment methods by it.
+            Prefetch("actions", queryset=PendingAction.objects.select_related("customer").order_by("created_at", "id")),
             Prefetch("feedback", queryset=Feedback.objects.filter(user=user), to_attr="my_feedback"),
             # Who wrote a staff reply: the ticket event it was posted as (through the reverse
             # relation, so chat needs no import of tickets).

@@ -202,16 +202,13 @@ def _address_words(arguments: dict[str, Any]) -> str:
     return ", ".join(str(part) for part in parts if part)
 
 
-def _method_words(customer: Any, payment_method_id: Any) -> str:
+def _method_words(customer: Any, payment_method_id: Any, *, with_timing: bool = False) -> str:
+    """ "Visa ending 1234" (and, for a refund, when it lands: gift cards at once, others in days)."""
     method = order_selectors.payment_method_for(customer=customer, payment_method_id=str(payment_method_id or ""))
-    return method.label if method is not None else "your chosen payment method"
-
-
-def _refund_timing(customer: Any, payment_method_id: Any) -> str:
-    method = order_selectors.payment_method_for(customer=customer, payment_method_id=str(payment_method_id or ""))
-    if method is not None and method.is_gift_card:
-        return "right away"
-    return "within 5–7 business days"
+    words = method.label if method is not None else "your chosen payment method"
+    if not with_timing:
+        return words
+    return f"{words} {'right away' if method is not None and method.is_gift_card else 'within 5–7 business days'}"
 
 
 def _ordered_items(record: dict[str, Any], item_ids: list[Any]) -> list[CardItem]:
@@ -275,8 +272,7 @@ def _fill(card: ActionCard, tool: str, arguments: dict[str, Any], customer: Any)
                 card.facts.append(
                     (
                         "Refund",
-                        f"${_money(payment.get('amount'))} to {_method_words(customer, method_id)} "
-                        f"{_refund_timing(customer, method_id)}",
+                        f"${_money(payment.get('amount'))} to {_method_words(customer, method_id, with_timing=True)}",
                     )
                 )
     elif tool == "modify_pending_order_payment":

@@ -284,3 +284,28 @@ def test_the_conversation_list_offers_resuming_earlier_conversations(logged_in, 
     assert "older question" in html[: html.index('id="chat-log"')]
     fresh = logged_in.get(reverse("chat:index") + "?new=1").content.decode()
     assert "newer question" not in thread(fresh) and 'name="conversation" value=""' in fresh
+
+
+def test_the_sidebar_topics_and_the_thread_speakers_take_a_fixed_number_of_queries(
+    customer, django_assert_max_num_queries
+):
+    from chat import portal_selectors
+    from tickets.services import ticket_create_from_conversation
+    from tickets.staff_services import ticket_reply
+
+    for index in range(6):
+        conversation = Conversation.objects.create(customer=customer)
+        Message.objects.create(conversation=conversation, role="user", text=f"question {index} about #W200000{index}")
+    ticket = ticket_create_from_conversation(conversation=conversation, subject="Help", summary="", priority="low")
+    maria = get_user_model().objects.create_user(username="maria", first_name="Maria", is_staff=True)
+    for text in ("First answer", "Second answer", "Third answer"):
+        ticket_reply(ticket_id=ticket.pk, author=maria, text=text)
+
+    with django_assert_max_num_queries(1):
+        listed = portal_selectors.conversations_for_customer(customer=customer)
+    assert [item.topic for item in listed][0] == "question 5 about #W2000005"
+    assert listed[0].order_id == "#W2000005"
+    with django_assert_max_num_queries(5):  # messages, actions, feedback, ticket events, their authors
+        thread = portal_selectors.thread_messages(conversation=conversation, user=customer.user)
+    staff = [message for message in thread if message.from_staff]
+    assert [message.staff_name for message in staff] == ["Maria"] * 3
