@@ -309,3 +309,23 @@ def test_the_sidebar_topics_and_the_thread_speakers_take_a_fixed_number_of_queri
         thread = portal_selectors.thread_messages(conversation=conversation, user=customer.user)
     staff = [message for message in thread if message.from_staff]
     assert [message.staff_name for message in staff] == ["Maria"] * 3
+
+
+@pytest.mark.parametrize(
+    ("text", "items", "paragraphs"),
+    [
+        ("Your orders:\n• #W2000001 — in transit\n• #W2000002 — pending\nAnything else?", 2, 2),
+        ("Colours in stock: • black • blue • sage", 3, 1),
+        ("Steps:\n1. Pack it\n2. Drop it off", 2, 1),
+        ("Plain text with a - dash and one • bullet", 0, 1),
+        ("```\n• not a list in code\n```", 0, 1),
+    ],
+)
+def test_assistant_lists_render_as_lists(text, items, paragraphs):
+    from chat.templatetags.chat_markdown import markdown_to_safe_html
+
+    html = str(markdown_to_safe_html(text))
+
+    assert html.count("<li>") == items
+    assert html.count("<p>") == paragraphs
+    assert "#W2000001" in html or "#W" not in text  # an order id at the start of an item is no heading
