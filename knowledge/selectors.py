@@ -63,13 +63,15 @@ TEXT_MIN_SHARE = 0.3
 # neighbours one edit away to guess from; long ones tolerate two edits.
 TYPO_MIN_LENGTH = 4
 TYPO_TWO_EDITS_LENGTH = 8
-# Contractions typed without their apostrophe are words, not typos ("dont" is not "done",
-# "whats" is not "chat").
+# Contractions typed without their apostrophe ("dont", "whats") are function words, not
+# typos, and say nothing about which passage answers: full text leaves them out. Kept in, a
+# word such as "whats" (lexeme "what", a stop word no passage contains) would dilute every
+# passage's share and a correction would turn "dont" into "done".
 BARE_CONTRACTIONS = frozenset(
-    "aint arent cant couldnt didnt doesnt dont hadnt hasnt havent isnt mustnt neednt "
-    "shouldnt wasnt werent wont wouldnt whats thats theres wheres heres hows whos youre "
-    "theyre youve weve theyve youll theyll".split()
+    "aint arent cant couldnt didnt doesnt dont hadnt hasnt havent isnt mustnt neednt shouldnt wasnt werent "
+    "wont wouldnt whats thats theres wheres heres hows whos youre theyre youve weve theyve youll theyll".split()
 )
+BARE_CONTRACTION = re.compile(r"\b(?:" + "|".join(sorted(BARE_CONTRACTIONS)) + r")\b", re.IGNORECASE)
 # Expected rows full text may score per query; keeps latency flat as the corpus grows.
 TEXT_ROW_BUDGET = 3000
 # A product page shares the vocabulary of many policy questions ("swap the hoodie for another
@@ -304,6 +306,10 @@ def _vocabulary_for(version: str) -> _Vocabulary:
         return _vocabulary
 
 
+def without_bare_contractions(text: str) -> str:
+    return BARE_CONTRACTION.sub(" ", text)
+
+
 def typo_candidates(text: str) -> list[str]:
     """The query's words that may be misspelled: not in the embedding model's vocabulary.
 
@@ -400,7 +406,7 @@ def chunk_search(
     vector = embed_query(text) if query_embedding is None else query_embedding
     filters: list[str] = []
     params: dict[str, Any] = {
-        "text": text,
+        "text": without_bare_contractions(text),
         "vector": _vector_literal(vector),
         "candidates": max(settings.KNOWLEDGE_CANDIDATES, k),
         "rrf_k": RRF_K,

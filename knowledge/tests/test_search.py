@@ -12,6 +12,7 @@ from knowledge.selectors import (
     lexeme_corrections,
     truncate_query,
     typo_candidates,
+    without_bare_contractions,
 )
 from knowledge.services import document_ingest_path
 from knowledge.tests.conftest import SHIPPING, TICKET, WARRANTY
@@ -182,6 +183,8 @@ def test_edit_distance_counts_an_adjacent_swap_as_one_edit():
 def test_only_words_the_embedding_model_does_not_know_are_typo_candidates():
     # "sofa" and "snow" are words the help center may never use, but they are words.
     assert typo_candidates("my adress, the sofa, the snow and cancle dont W5527310") == ["adress", "cancle"]
+    # Nor are contractions typed without an apostrophe; full text leaves them out.
+    assert without_bare_contractions("Whats the fee, i dont get it").split() == ["the", "fee,", "i", "get", "it"]
 
 
 @pytest.fixture
