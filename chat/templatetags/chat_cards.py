@@ -95,12 +95,6 @@ def tool_card(message: Any) -> dict[str, Any] | None:
     return {"products": products, "orders": orders}
 
 
-@register.filter
-def words(value: Any) -> str:
-    """ "track_order" → "track order" (intents and statuses as plain words)."""
-    return str(value or "").replace("_", " ")
-
-
 # --- confirmation cards ------------------------------------------------------------------------
 #
 # A card shows what will change in the customer's words: items by name and options with prices,
