@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from assistant.actions import action_supersede
 from assistant.offline.resolve import (
     Resolved,
+    items_named_in,
+    named_options,
+    named_outright,
     resolve_items,
     resolve_order,
     resolve_payment_method,
@@ -24,6 +28,7 @@ from assistant.offline.turn import (
     Turn,
     item_words,
     method_id_words,
+    method_words,
     order_items_words,
     order_words,
     status_words,
@@ -57,7 +62,7 @@ def _fill_order(turn: Turn, *, statuses: tuple[str, ...] | None, purpose: str) -
     order = result.value
     if slots.get("order_id") != order["order_id"]:
         # A different order: whatever was chosen for the old one no longer applies.
-        for key in ("item_ids", "new_item_ids", "payment_method_id"):
+        for key in ("item_ids", "new_item_ids", "payment_method_id", "wanted"):
             slots.pop(key, None)
         slots["order_id"] = order["order_id"]
         if order["order_id"] not in turn.entities.order_ids:
@@ -92,6 +97,28 @@ def _propose(turn: Turn, tool: str, arguments: dict[str, Any], *, intro: str = "
 
 # --- cancel ---------------------------------------------------------------------------------
 
+# How customers give the two cancellation reasons in passing ("the trip got called off, so I
+# don't really need any of it"), beyond the phrases the entity extractor knows.
+_LOOSE_REASONS = [
+    (
+        "ordered by mistake",
+        re.compile(
+            r"\bby accident\b|\baccidentally\b|\bwrong (?:item|size|colou?r|one|thing|product|order|model)\b"
+            r"|\bdouble[- ]?ordered\b|\bordered (?:it |this )?twice\b|\bdidn'?t mean to\b|\bmis-?clicked\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "no longer needed",
+        re.compile(
+            r"\b(?:don'?t|do not|dont|won'?t|will not|no longer|not)\s+(?:really\s+|actually\s+|even\s+)?"
+            r"(?:need|want|use)\b|\bcalled off\b|\bcancell?ed (?:the |my |our )?(?:trip|event|plans?|party)\b"
+            r"|\bchanged? (?:my |our )?(?:mind|plans?)\b|\bfound (?:it |one |them )?(?:cheaper|elsewhere)\b"
+            r"|\bbought (?:it |one |them )?elsewhere\b|\bno need\b|\btoo late\b",
+            re.IGNORECASE,
+        ),
+    ),
+]
 REASON_QUESTION = "Could you tell me why you'd like to cancel order {order_id} — is it no longer needed, or was it ordered by mistake?"
 
 
@@ -121,8 +148,9 @@ def advance_cancel(turn: Turn) -> str:
     if order is None:
         return say
     slots = turn.state.slots
-    if turn.entities.reasons:
-        slots["reason"] = turn.entities.reasons[0]
+    loose = next((reason for reason, pattern in _LOOSE_REASONS if pattern.search(turn.text)), "")
+    if turn.entities.reasons or loose:
+        slots["reason"] = turn.entities.reasons[0] if turn.entities.reasons else loose
     if not slots.get("reason"):
         turn.state.asking = "reason"
         return REASON_QUESTION.format(order_id=order["order_id"])
@@ -170,6 +198,13 @@ def _advance_swap(turn: Turn, *, statuses: tuple[str, ...], purpose: str, tool: 
     if order is None:
         return say
     slots = turn.state.slots
+    if not slots.get("item_ids") and not turn.entities.item_ids:
+        several = _several_swaps(turn, order)
+        if isinstance(several, str):
+            return _about(turn, order) + several
+        if several:
+            slots["item_ids"] = [item_id for item_id, _ in several]
+            slots["new_item_ids"] = [new_id for _, new_id in several]
     if not slots.get("item_ids") or turn.entities.item_ids:
         items = resolve_items(turn, order, purpose=f"to {'exchange' if 'exchange' in tool else 'change'}", single=True)
         if items.say:
@@ -177,13 +212,33 @@ def _advance_swap(turn: Turn, *, statuses: tuple[str, ...], purpose: str, tool: 
             return _about(turn, order) + items.say
         slots["item_ids"] = items.value
         slots.pop("new_item_ids", None)
+        slots.pop("wanted", None)
     item = next(i for i in order["items"] if i["item_id"] == slots["item_ids"][0])
-    if not slots.get("new_item_ids") or turn.entities.sizes or turn.entities.options:
+    other = _other_product_named(turn, order)
+    if other:
+        turn.state.finish()
+        instead = (
+            "return it once you no longer need it and order the other one separately"
+            if "exchange" in tool
+            else "cancel this order and place a new one with what you'd like"
+        )
+        return (
+            f"An item can only be swapped for another option of the same product — {other} is a different product "
+            f"from {item['name']}. You can {instead}."
+        )
+    # Several swaps were each resolved from their own words (_several_swaps); one is resolved here.
+    single = len(slots["item_ids"]) == 1
+    if single and (not slots.get("new_item_ids") or turn.entities.sizes or turn.entities.options):
         product_record = turn.tool("get_product_details", product_id=item["product_id"])
         if not product_record.outcome.ok:
             turn.state.finish()
             return "I couldn't look up that product right now. " + OFFER_HUMAN
-        variant = resolve_variant(turn, item=item, product=product_record.outcome.result)
+        product = product_record.outcome.result
+        # What was asked for earlier in the form still holds unless this message changes it.
+        earlier = slots.get("wanted", {})
+        wanted = {**earlier, **named_options(turn, item=item, product=product, asked=frozenset(earlier))}
+        slots["wanted"] = wanted
+        variant = resolve_variant(turn, item=item, product=product, wanted=wanted)
         if variant.say:
             if variant.refused:
                 turn.state.finish()
@@ -215,12 +270,106 @@ def _advance_swap(turn: Turn, *, statuses: tuple[str, ...], purpose: str, tool: 
     )
 
 
+_CLAUSE_SPLIT = re.compile(r"[,;:]|\band\b|\balso\b|\bplus\b|\bthen\b", re.IGNORECASE)
+
+
+def _several_swaps(turn: Turn, order: dict[str, Any]) -> list[tuple[str, str]] | str:
+    """ "the e-reader for the sage 32GB one and the skillet for the 12 inch": each part names one
+    item and what it becomes. [(item id, new item id), …] when two or more parts do, a refusal
+    when one of them is out of stock, [] otherwise (the one-item path takes over)."""
+    if len(items_named_in(order, turn.text)) < 2:
+        return []
+    pairs: list[tuple[str, str]] = []
+    for clause in _CLAUSE_SPLIT.split(turn.text):
+        named = items_named_in(order, clause)
+        if len(named) != 1 or any(named[0]["item_id"] == item_id for item_id, _ in pairs):
+            continue
+        item = named[0]
+        record = turn.tool("get_product_details", product_id=item["product_id"])
+        if not record.outcome.ok:
+            return []
+        product = record.outcome.result
+        wanted = named_options(turn, item=item, product=product, clause=clause)
+        if not wanted:
+            continue
+        variant = resolve_variant(turn, item=item, product=product, wanted=wanted)
+        if variant.say:
+            return variant.say
+        pairs.append((item["item_id"], variant.value["item_id"]))
+    return pairs if len(pairs) >= 2 else []
+
+
+def _other_product_named(turn: Turn, order: dict[str, Any]) -> str:
+    """A product the message names outright that isn't in the order ("for the two-person tent")."""
+    in_order = {item["product_id"] for item in order["items"]}
+    for mention in turn.entities.products:
+        if named_outright(mention) and not in_order & set(mention.product_ids):
+            return mention.names[0]
+    return ""
+
+
 def advance_exchange(turn: Turn) -> str:
     return _advance_swap(turn, statuses=("delivered",), purpose="exchanged", tool="exchange_delivered_order_items")
 
 
 def advance_change_items(turn: Turn) -> str:
     return _advance_swap(turn, statuses=("pending",), purpose="changed", tool="modify_pending_order_items")
+
+
+# --- payment method of a pending order ----------------------------------------------------------
+
+
+def advance_payment(turn: Turn) -> str:
+    """Pay a pending order with another of the customer's methods, checked before proposing:
+    one payment on record, a different method, and a gift card that covers the amount."""
+    order, say = _fill_order(turn, statuses=("pending",), purpose="paid differently")
+    if order is None:
+        return say
+    payments = [p for p in order["payment_history"] if p["transaction_type"] == "payment"]
+    methods = turn.payment_methods()
+    if len(order["payment_history"]) != 1 or len(payments) != 1:
+        turn.state.finish()
+        return (
+            f"Order {order['order_id']} has more than one payment on record, so its payment method can't be changed "
+            "here. " + OFFER_HUMAN
+        )
+    paid = payments[0]
+    current = method_id_words(paid["payment_method_id"], methods)
+    slots = turn.state.slots
+    if not turn.entities.payment_methods:
+        turn.state.asking = "payment"
+        others = [method_words(m, balance=True) for mid, m in methods.items() if mid != paid["payment_method_id"]]
+        if not others:
+            turn.state.finish()
+            return f"Order {order['order_id']} is paid with your {current}, and there's no other payment method on your account to switch to."
+        return (
+            f"{_about(turn, order)}Order {order['order_id']} is paid with your {current} (${paid['amount']:.2f}). "
+            f"Which method should pay for it instead — {' or '.join(others)}?"
+        )
+    paying = methods.get(paid["payment_method_id"], {})
+    if all(
+        ref.kind == paying.get("source") and (not ref.last_four or ref.last_four == paying.get("last_four"))
+        for ref in turn.entities.payment_methods
+    ):
+        turn.state.asking = "payment"
+        return (
+            f"Order {order['order_id']} is already paid with your {current}. Which other method would you like to use?"
+        )
+    method = resolve_payment_method(turn, order, allowed="any", purpose="pay for it", exclude=paid["payment_method_id"])
+    if method.say:
+        turn.state.asking = "payment"
+        return method.say
+    chosen = methods.get(method.value, {})
+    if chosen.get("source") == "gift_card" and Decimal(str(chosen.get("balance") or 0)) < Decimal(str(paid["amount"])):
+        turn.state.asking = "payment"
+        return (
+            f"Your {method_words(chosen, balance=True)} doesn't cover the ${paid['amount']:.2f} of order "
+            f"{order['order_id']}. Which other method would you like to use?"
+        )
+    slots["payment_method_id"] = method.value
+    return _propose(
+        turn, "modify_pending_order_payment", {"order_id": order["order_id"], "payment_method_id": method.value}
+    )
 
 
 # --- addresses -----------------------------------------------------------------------------
@@ -390,7 +539,7 @@ def render_tracking(tracking: dict[str, Any], *, order: dict[str, Any] | None = 
     status = tracking["status"]
     items = order_items_words(order) if order else ""
     head = f"Order {tracking['order_id']}" + (f" ({items})" if items else "")
-    lines = [f"{head}, placed {tracking['placed']}, is {status_words(status)}."]
+    lines = [f"{head}, placed {tracking['placed']}: {status_words(status)}."]
     for shipment in tracking.get("shipments", []):
         shipped = _shipment_words({"shipments": [shipment]})
         lines.append(f"- {', '.join(shipment['items']) or 'Items'}: {shipped}")
@@ -508,6 +657,7 @@ FORMS: dict[str, Callable[[Turn], str]] = {
     "track": advance_track,
     "refund": advance_refund,
     "track_refund": advance_track_refund,
+    "payment": advance_payment,
 }
 
 __all__ = ["FORMS", "item_words", "parse_address", "render_tracking"]

@@ -31,6 +31,7 @@ from assistant.nlu.entities import SIZE_WORDS
 from assistant.nlu.pipeline import split_requests
 from assistant.offline import answers
 from assistant.offline.forms import FORMS
+from assistant.offline.resolve import describe_order
 from assistant.offline.situations import situation_reply
 from assistant.offline.state import state_load, state_save
 from assistant.offline.turn import Turn
@@ -242,7 +243,13 @@ def _reply(turn: Turn) -> str:
         intent = "track_order"
     if _MY_METHODS.search(turn.text) and intent in {"check_payment_methods", "edit_account", "payment_issue", ""}:
         return answers.payment_methods_answer(turn, mine=True)
-    if intent not in FORM_INTENTS or intent in {"track_order", "exchange_item", "change_order"}:
+    if intent not in FORM_INTENTS or intent in {
+        "track_order",
+        "exchange_item",
+        "change_order",
+        "return_item",
+        "get_refund",
+    }:
         situation = situation_reply(turn)
         if situation is not None:
             return situation
@@ -312,7 +319,8 @@ _MY_METHODS = re.compile(
 
 def _names_an_order(turn: Turn) -> bool:
     e = turn.entities
-    return bool(e.order_ids or e.order_refs or e.products)
+    # "my refund for the return" names the order in the return, by its state.
+    return bool(e.order_ids or e.order_refs or e.products) or describe_order(turn).statuses is not None
 
 
 def _still_proposed(action_id: int) -> bool:

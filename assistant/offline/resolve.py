@@ -15,7 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from assistant.nlu.catalog import normalize, singular
-from assistant.nlu.entities import SIZE_WORDS
+from assistant.nlu.entities import SIZE_WORDS, ProductMention
 from assistant.offline.turn import Turn, item_words, method_words, order_words, status_words
 
 _ALL_ITEMS = re.compile(
@@ -37,7 +37,15 @@ class Resolved:
 _OPEN = ("pending", "pending (item modified)", "processed")
 # What a customer calls an order by its state: checked in this order, so "hasn't arrived"
 # is read as on its way before "arrived" could read as delivered.
+RETURN_REF = re.compile(
+    r"\b(?:sent|send|shipped|mailed|posted|dropped off)\s+(?:[\w-]+\s+){0,4}?back\b|\b(?:my|the|that)\s+return\b"
+    r"|\breturned\s+(?:it|them|the)\b|\breturn i (?:made|started|requested)\b",
+    re.IGNORECASE,
+)
+EXCHANGE_REF = re.compile(r"\b(?:my|the|that)\s+exchange\b|\bexchange i (?:made|started|requested)\b", re.IGNORECASE)
 _STATUS_REFS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
+    (("return requested",), RETURN_REF),
+    (("exchange requested",), EXCHANGE_REF),
     (
         ("pending", "pending (item modified)"),
         re.compile(
@@ -182,11 +190,20 @@ class OrderDescription:
         return bool(self.product_ids or self.options or self.statuses or self.window)
 
 
+def named_outright(mention: ProductMention) -> bool:
+    """The customer wrote the product's name (or most of it), not a slang alias or a near miss:
+    "can" matching headphones' "cans" must not count as naming them."""
+    if mention.score < _NAMED_SCORE or len(mention.text) < 4:
+        return False
+    said = {singular(word) for word in mention.text.split()}
+    return any(said & {singular(word) for word in normalize(name).split()} for name in mention.names)
+
+
 def describe_order(turn: Turn) -> OrderDescription:
     statuses = next((found for found, pattern in _STATUS_REFS if pattern.search(turn.text)), None)
     return OrderDescription(
         product_ids=frozenset(pid for mention in turn.entities.products for pid in mention.product_ids),
-        product_named=any(mention.score >= _NAMED_SCORE for mention in turn.entities.products),
+        product_named=any(named_outright(mention) for mention in turn.entities.products),
         options=bool(turn.entities.options or turn.entities.sizes),
         text=turn.text,
         statuses=statuses,
@@ -404,8 +421,49 @@ def _check_status(order: dict[str, Any], statuses: tuple[str, ...] | None, purpo
     return Resolved(value=order, say=_status_refusal(order, purpose), refused=True)
 
 
+# Words that describe the order rather than the item: "the jacket in my sleeping bag order",
+# "the charger from the order with my e-reader".
+_ORDER_PHRASES = [
+    re.compile(r"\b(?:in|from|on|of)\s+(?:my|the)\s+((?:[\w-]+\s+){0,4}?[\w-]+)\s+order\b", re.IGNORECASE),
+    re.compile(
+        r"\b(?:order|one|package)\s+(?:with|that has|that had|containing)\s+(?:my|the|a|an)?\s*([\w\s-]+?)(?=[,.;!?]|$|\s+(?:and|but|to|for|please|pls)\b)",
+        re.IGNORECASE,
+    ),
+]
+
+
+def _named_items(items: list[dict[str, Any]], text: str, product_ids: set[str]) -> list[str]:
+    """Items named by product or by the end of their name; "sleeping bag" names the Down
+    Sleeping Bag, not also the Tote Bag that only shares "bag"."""
+    said = f" {' '.join(singular(word) for word in normalize(text).split())} "
+    best: dict[str, str] = {}
+    for item in items:
+        name = [singular(word) for word in normalize(item["name"]).split()]
+        tails = [" ".join(name[start:]) for start in range(len(name))]
+        matched = [tail for tail in tails if len(tail) >= 3 and f" {tail} " in said]
+        if item["product_id"] in product_ids or matched:
+            best[item["item_id"]] = max(matched, key=len) if matched else " ".join(name)
+    kept = {
+        item_id
+        for item_id, tail in best.items()
+        if not any(other != tail and other.endswith(f" {tail}") for other in best.values())
+    }
+    # Once per unit: two of the same item in the order are both meant.
+    return [item["item_id"] for item in items if item["item_id"] in kept]
+
+
+def items_named_in(order: dict[str, Any], text: str) -> list[dict[str, Any]]:
+    """The order's items a piece of text names (by the end of their names), once each."""
+    named = set(_named_items(order["items"], text, set()))
+    return [item for item in {item["item_id"]: item for item in order["items"]}.values() if item["item_id"] in named]
+
+
 def resolve_items(turn: Turn, order: dict[str, Any], *, purpose: str, single: bool = False) -> Resolved:
-    """Item ids of `order` the customer means (respecting quantities), or a question."""
+    """Item ids of `order` the customer means (respecting quantities), or a question.
+
+    Items named only in the words that describe the order ("in my sleeping bag order") are
+    not the items meant, unless nothing else is named.
+    """
     items = order["items"]
     if len(items) == 1:
         return Resolved(value=[items[0]["item_id"]])
@@ -414,15 +472,18 @@ def resolve_items(turn: Turn, order: dict[str, Any], *, purpose: str, single: bo
     if not chosen and not single and _ALL_ITEMS.search(turn.text):
         return Resolved(value=[item["item_id"] for item in items])
     if not chosen:
-        mentioned = [pid for mention in entities.products for pid in mention.product_ids]
-        words = set(normalize(turn.text).split())
-        for item in items:
-            by_product = item["product_id"] in mentioned
-            by_name = normalize(item["name"]) in normalize(turn.text) or singular(
-                normalize(item["name"]).split()[-1]
-            ) in {singular(w) for w in words}
-            if by_product or by_name:
-                chosen.append(item["item_id"])
+        item_text = turn.text
+        for pattern in _ORDER_PHRASES:
+            item_text = pattern.sub(" ", item_text)
+        mentioned = {
+            pid
+            for mention in entities.products
+            if f" {mention.text} " in f" {normalize(item_text)} "
+            for pid in mention.product_ids
+        }
+        chosen = _named_items(items, item_text, mentioned)
+        if not chosen and item_text != turn.text:
+            chosen = _named_items(items, turn.text, {pid for m in entities.products for pid in m.product_ids})
     if chosen and single and len(set(chosen)) > 1:
         narrowed = [item for item in items if item["item_id"] in chosen and _options_mentioned(item, turn.text)]
         chosen = [narrowed[0]["item_id"]] if len(narrowed) == 1 else chosen
@@ -438,11 +499,14 @@ def _options_mentioned(item: dict[str, Any], text: str) -> bool:
     return any(f" {normalize(str(value))} " in normalized for value in (item.get("options") or {}).values())
 
 
-def resolve_payment_method(turn: Turn, order: dict[str, Any], *, allowed: str, purpose: str) -> Resolved:
+def resolve_payment_method(
+    turn: Turn, order: dict[str, Any], *, allowed: str, purpose: str, exclude: str = ""
+) -> Resolved:
     """The customer's payment method for a refund or a price difference.
 
     `allowed`: "refund" → the order's original method or one of the customer's gift cards
-    (the store's return rule); "any" → any of the customer's methods.
+    (the store's return rule); "any" → any of the customer's methods. `exclude` is a method
+    the customer is moving away from, so "paypal instead of the gift card" names PayPal.
     """
     methods = turn.payment_methods()
     original_id = next(
@@ -454,6 +518,7 @@ def resolve_payment_method(turn: Turn, order: dict[str, Any], *, allowed: str, p
         options = dict(methods)
     if original_id and original_id not in options and original_id in methods:
         options[original_id] = methods[original_id]
+    options.pop(exclude, None)
     if not options:
         return Resolved(say="I couldn't find a payment method on your account to use for this.", refused=True)
     refs = turn.entities.payment_methods
@@ -469,6 +534,8 @@ def resolve_payment_method(turn: Turn, order: dict[str, Any], *, allowed: str, p
         ]
         if len(matches) == 1:
             return Resolved(value=matches[0])
+        if not matches and exclude and methods.get(exclude, {}).get("source") == ref.kind:
+            continue  # the method being replaced ("instead of the gift card")
         if not matches and ref.kind != "original":
             named = {"gift_card": "a gift card", "paypal": "PayPal", "credit_card": "that card"}.get(
                 ref.kind, "that method"
@@ -494,17 +561,52 @@ def _which_method(options: dict[str, dict[str, Any]], original_id: str, purpose:
     return f"Which payment method should {purpose} — " + " or ".join(names) + "?"
 
 
-def resolve_variant(turn: Turn, *, item: dict[str, Any], product: dict[str, Any]) -> Resolved:
-    """The available variant of the item's product the customer wants instead, or a question."""
+def named_options(
+    turn: Turn,
+    *,
+    item: dict[str, Any],
+    product: dict[str, Any],
+    asked: frozenset[str] = frozenset(),
+    clause: str | None = None,
+) -> dict[str, str]:
+    """The option values of the product the message asks for, one per option key.
+
+    The item's own values don't count ("twin but my bed is a queen" asks for queen) unless
+    the key was `asked` about before ("blue is sold out? ok, the black one then" when the
+    shoes are black); where a key gets several, the one said last wins ("not blue, black").
+    """
+    current = {str(k): normalize(str(v)) for k, v in (item.get("options") or {}).items() if str(k) not in asked}
+    wanted = _wanted_values(turn, clause)
+    text = f" {normalize(turn.text if clause is None else clause)} "
+    found: dict[str, tuple[int, str]] = {}
+    for variant in product["variants"].values():
+        for key, raw in variant["options"].items():
+            value = normalize(str(raw))
+            if not _value_wanted(str(key), value, wanted, current.get(str(key))):
+                continue
+            position = text.rfind(f" {value} ")
+            if str(key) not in found or position > found[str(key)][0]:
+                found[str(key)] = (position, value)
+    return {key: value for key, (_, value) in found.items()}
+
+
+def resolve_variant(
+    turn: Turn, *, item: dict[str, Any], product: dict[str, Any], wanted: dict[str, str] | None = None
+) -> Resolved:
+    """The available variant of the item's product the customer wants instead, or a question.
+
+    `wanted` (option key → value) is what the customer asked for so far in this form, so
+    "ok the black one then" after "blue in size 11" is out of stock means size 11, black.
+    """
     current = {str(k): normalize(str(v)) for k, v in (item.get("options") or {}).items()}
     variants = [v for v in product["variants"].values() if v["item_id"] != item["item_id"]]
     available = [v for v in variants if v.get("available")]
-    wanted = _wanted_values(turn)
+    wanted = wanted if wanted is not None else named_options(turn, item=item, product=product)
     scored = []
     for variant in variants:
         options = {str(k): normalize(str(v)) for k, v in variant["options"].items()}
-        hits = sum(1 for key, value in options.items() if _value_wanted(key, value, wanted, current.get(key)))
-        kept = sum(1 for key, value in options.items() if current.get(key) == value)
+        hits = sum(1 for key, value in wanted.items() if options.get(key) == value)
+        kept = sum(1 for key, value in options.items() if key not in wanted and current.get(key) == value)
         scored.append((hits, kept, variant))
     best_hits = max((hits for hits, _, _ in scored), default=0)
     if best_hits:
@@ -522,11 +624,17 @@ def resolve_variant(turn: Turn, *, item: dict[str, Any], product: dict[str, Any]
     return Resolved(say=f"What would you like instead of {item_words(item)}? " + variant_listing(available, product))
 
 
-def _wanted_values(turn: Turn) -> set[str]:
-    text = normalize(turn.text)
-    wanted = set(text.split()) | {option.value for option in turn.entities.options}
-    for size in turn.entities.sizes:
-        wanted |= set(SIZE_WORDS.get(size, (size,)))
+def _wanted_values(turn: Turn, clause: str | None = None) -> set[str]:
+    """Words and phrases of the message (or of one `clause` of it) that may be option values."""
+    text = normalize(turn.text if clause is None else clause)
+    wanted = set(text.split())
+    if clause is None:
+        wanted |= {option.value for option in turn.entities.options}
+        for size in turn.entities.sizes:
+            wanted |= set(SIZE_WORDS.get(size, (size,)))
+    else:
+        for word in text.split():
+            wanted |= set(SIZE_WORDS.get(word, ()))
     words = text.split()
     wanted |= {" ".join(words[i : i + 2]) for i in range(len(words) - 1)}
     wanted |= {" ".join(words[i : i + 3]) for i in range(len(words) - 2)}

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from assistant.offline.forms import FORMS, advance_track
-from assistant.offline.resolve import resolve_order, variant_listing, which_order
+from assistant.offline.resolve import EXCHANGE_REF, RETURN_REF, resolve_order, variant_listing, which_order
 from assistant.offline.turn import Turn, item_words, method_id_words, order_items_words
 
 _CHARGED = re.compile(
@@ -28,10 +28,34 @@ _WRONG_SIZE = re.compile(
     r"|\bsize (?:is|was) (?:wrong|off)\b|\b(?:need|want) (?:a |an )?(?:bigger|smaller|larger) (?:size|one)\b",
     re.IGNORECASE,
 )
+_WRONG_OPTION = re.compile(
+    r"\bwrong (?:colou?r|model|version|style|shade|flavou?r|capacity|storage)\b"
+    r"|\bnot the (?:colou?r|size|model|one) i (?:ordered|wanted|picked|chose)\b",
+    re.IGNORECASE,
+)
+_DAMAGED = re.compile(
+    r"\b(?:broken|damaged|cracked|smashed|dented|shattered|defective|faulty|torn|ripped|scratched|leaking|"
+    r"doesn'?t work|does not work|stopped working|dead on arrival)\b",
+    re.IGNORECASE,
+)
 _NOT_ARRIVED = re.compile(
     r"\b(?:never|still (?:not|hasn'?t|haven'?t|isn'?t|no)|not yet|hasn'?t|haven'?t|has not|have not|didn'?t|did not|"
     r"isn'?t|is not|not)\s+(?:been\s+|even\s+)?(?:came|come|arrived?|here|received|got (?:it|them|here|my)|"
     r"gotten|delivered|showed up|turned up|shown up)\b|\bstill waiting\b|\bwhere(?:'s| is| are)? my (?:stuff|package|parcel|delivery)\b",
+    re.IGNORECASE,
+)
+_METHOD_WORDS = r"(?:paypal|pay pal|gift ?card|credit card|debit card|card|visa|master ?card|amex|discover)"
+_CHANGE_PAYMENT = re.compile(
+    r"\bchange (?:how i pay|how i paid|the payment(?: method)?|my payment(?: method)?|payment method)\b"
+    r"|\b(?:pay(?:ed)?|paid|put|charge|bill|switch|move)\b[^.?!]*?\b(?:with|on|to|onto)\s+"
+    r"(?:my\s+|the\s+|a\s+)?" + _METHOD_WORDS + r"\b"
+    r"|\binstead of (?:the |my )?" + _METHOD_WORDS + r"\b",
+    re.IGNORECASE,
+)
+# A person asked for in words the turn's own check doesn't catch ("get me a manager NOW").
+_WANTS_PERSON = re.compile(
+    r"\b(?:get|give|put|fetch|find|want|need|let me (?:talk|speak) to)\s+(?:me\s+)?(?:through\s+to\s+|on\s+to\s+|to\s+)?"
+    r"(?:a|an|the|your|some)?\s*(?:manager|supervisor|human|real person|person|agent|someone real|somebody real)\b",
     re.IGNORECASE,
 )
 # Intents whose own answer fits better than an order check: a product question that says
@@ -51,15 +75,51 @@ _ANSWERED_ELSEWHERE = {
 
 def situation_reply(turn: Turn) -> str | None:
     """The concrete check for a vague order problem, or None when the message isn't one."""
+    # A return or refund asked for outright stays one; only damage changes how it starts.
+    returning = turn.understanding.intent in {"return_item", "get_refund"}
+    if (RETURN_REF.search(turn.text) or EXCHANGE_REF.search(turn.text)) and _STATUS_QUESTION.search(turn.text):
+        # "did you get the boots i sent back?": where that return (or exchange) is.
+        turn.state.start("track")
+        return advance_track(turn)
+    if (
+        _DAMAGED.search(turn.text)
+        and _about_an_order(turn)
+        and not _STATUS_QUESTION.search(turn.text)
+        and not re.search(r"\b(?:warranty|guarantee)\b", turn.text, re.IGNORECASE)
+    ):
+        return damaged_reply(turn)
+    if _WANTS_PERSON.search(turn.text):
+        turn.escalate = True
+        turn.escalation_reason = f"The customer asked for a person: {turn.text.strip()[:300]}"
+        return "I'm sorry you've had to ask more than once. I'm passing you to a person on our team now."
     if turn.understanding.intent in _ANSWERED_ELSEWHERE and turn.understanding.confident:
         return None
+    if returning:
+        return None
+    if _CHANGE_PAYMENT.search(turn.text) and _about_an_order(turn) and not re.search(r"\brefund", turn.text, re.I):
+        turn.state.start("payment")
+        return FORMS["payment"](turn)
     if _CHARGED.search(turn.text):
         return charges_reply(turn)
     if _WRONG_SIZE.search(turn.text):
-        return wrong_size_reply(turn)
+        return wrong_option_reply(turn, option="size")
+    if _WRONG_OPTION.search(turn.text):
+        return wrong_option_reply(turn, option="")
     if _NOT_ARRIVED.search(turn.text):
         return not_arrived_reply(turn)
     return None
+
+
+_STATUS_QUESTION = re.compile(
+    r"\b(?:did you (?:get|receive)|have you (?:got|gotten|received)|what'?s happening|whats happening|what happened"
+    r"|status|update|any news|where(?:'s| is)|when)\b",
+    re.IGNORECASE,
+)
+
+
+def _about_an_order(turn: Turn) -> bool:
+    e = turn.entities
+    return bool(e.order_ids or e.order_refs or e.products or re.search(r"\border\b", turn.text, re.IGNORECASE))
 
 
 def _upset(turn: Turn) -> bool:
@@ -79,10 +139,21 @@ def _offer_person(turn: Turn, reason: str) -> str:
 
 
 def not_arrived_reply(turn: Turn) -> str:
-    """Where the customer's open orders are (the status words in the message pick them)."""
+    """Where the customer's open orders are (the status words in the message pick them); for
+    an order the carrier marked delivered, where such parcels usually turn up."""
     turn.state.start("track")
     reply = advance_track(turn)
     intro = "I'm sorry it's taking so long — here's where things stand.\n" if _upset(turn) else ""
+    tracked, _ = turn.order(turn.state.last_order_id) if turn.state.last_order_id else (None, "")
+    if tracked is not None and tracked["status"] == "delivered" and turn.state.form != "track":
+        intro = "I'm sorry — that's worrying. " if not intro else intro
+        reply += (
+            "\nParcels marked delivered usually turn up: check around the door, porch or mailroom and with "
+            "neighbours, and look on the carrier's page for a delivery photo or a note on where it was left. "
+            "Carriers sometimes scan a parcel as delivered a little before dropping it off, so give it until the end "
+            "of the next business day."
+        )
+        return f"{intro}{reply}\n{_offer_person(turn, 'The customer says a parcel marked delivered never arrived.')}"
     return f"{intro}{reply}\n{_offer_person(turn, 'The customer says an order has not arrived.')}"
 
 
@@ -147,42 +218,50 @@ def charges_reply(turn: Turn) -> str:
 # --- "wrong size" ------------------------------------------------------------------------------
 
 
-def _sized_items(order: dict[str, Any]) -> list[dict[str, Any]]:
-    return [item for item in order["items"] if any("size" in str(key).lower() for key in item.get("options") or {})]
+def _sized_items(order: dict[str, Any], option: str = "size") -> list[dict[str, Any]]:
+    """Items with an option of that kind (any option when `option` is "")."""
+    return [
+        item
+        for item in order["items"]
+        if any(option in str(key).lower() for key in item.get("options") or {}) and item.get("options")
+    ]
 
 
 _SIZE_NAMED = re.compile(r"\bsize\s*\w+|\b(?:an?|in|for)\s+(?:size\s+)?\d+(?:\.\d)?\b|\bXS|XXL|XL\b", re.IGNORECASE)
 
 
-def wrong_size_reply(turn: Turn) -> str:
-    """An exchange for another size (a change of size while the order hasn't shipped)."""
+def wrong_option_reply(turn: Turn, *, option: str) -> str:
+    """An exchange for another size or option (a change while the order hasn't shipped)."""
     eligible = ("delivered", "pending")
     resolved = resolve_order(turn, statuses=eligible, purpose="exchanged")
     order = resolved.value if resolved.value is not None and not resolved.say else None
+    what = "size" if option == "size" else "option"
+    sorry = "Sorry it doesn't fit." if option == "size" else "Sorry it isn't the one you wanted."
     if order is None and not resolved.refused:
-        # Nothing named: the orders with something that comes in sizes, on the whole account.
-        pool = resolved.choices if any(_sized_items(choice) for choice in resolved.choices) else []
-        pool = pool or [o for o in turn.orders(everything=True) if o["status"] in eligible and _sized_items(o)]
+        # Nothing named: the orders with something that comes in options, on the whole account.
+        pool = resolved.choices if any(_sized_items(choice, option) for choice in resolved.choices) else []
+        pool = pool or [o for o in turn.orders(everything=True) if o["status"] in eligible and _sized_items(o, option)]
         if len(pool) == 1:
             order = pool[0]
         elif pool:
             turn.state.start("exchange")
             turn.state.asking = "order"
-            return "Sorry it doesn't fit — I can exchange it for another size. " + which_order(pool, "exchanged")
+            return f"{sorry} I can exchange it for another {what}. " + which_order(pool, "exchanged")
     if order is None:
         return resolved.say
     form = "exchange" if order["status"] == "delivered" else "change_items"
     turn.state.start(form, order_id=order["order_id"])
     turn.state.last_order_id = order["order_id"]
-    sized = _sized_items(order)
+    sized = _sized_items(order, option)
     if len(sized) == 1:
         turn.state.slots["item_ids"] = [sized[0]["item_id"]]
     intro = (
-        "Sorry it doesn't fit. I can exchange it for another size (or, if you'd rather, you can return it). "
+        f"{sorry} I can exchange it for another {what} (or, if you'd rather, you can return it). "
         if form == "exchange"
-        else "It hasn't shipped yet, so I can change the size on the order. "
+        else f"It hasn't shipped yet, so I can change the {what} on the order. "
     )
-    if len(sized) != 1 or _SIZE_NAMED.search(turn.text):
+    names_one = _SIZE_NAMED.search(turn.text) if option == "size" else turn.entities.options
+    if len(sized) != 1 or names_one:
         return intro + FORMS[form](turn)
     # "too small" names no size to change to: ask, rather than read "small" as the wish.
     item = sized[0]
@@ -198,8 +277,23 @@ def wrong_size_reply(turn: Turn) -> str:
     turn.state.asking = "variant"
     if not available:
         turn.state.finish()
-        return f"Sorry it doesn't fit. There's no other option of {product['name']} in stock right now — you can return it instead."
+        return f"{sorry} There's no other option of {product['name']} in stock right now — you can return it instead."
     return (
-        f"{intro}Which size would you like instead of {item_words(item)} (order {order['order_id']})?\n"
+        f"{intro}Which {what} would you like instead of {item_words(item)} (order {order['order_id']})?\n"
         + variant_listing(available, product)
+    )
+
+
+# --- "it arrived broken" -----------------------------------------------------------------------
+
+
+def damaged_reply(turn: Turn) -> str:
+    """An apology, then a return of the damaged item (a refund, or an exchange if asked)."""
+    form = "exchange" if re.search(r"\b(?:exchange|replace|replacement|swap|new one)\b", turn.text, re.I) else "return"
+    turn.state.start(form)
+    reply = FORMS[form](turn)
+    what = "an exchange" if form == "exchange" else "a return for a refund"
+    return (
+        f"I'm sorry it arrived damaged. Let's set up {what} — mention the damage when you send it back and we'll "
+        f"also refund the original shipping.\n{reply}"
     )

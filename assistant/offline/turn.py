@@ -182,8 +182,8 @@ STATUS_WORDS = {
     "processed": "shipped",
     "delivered": "delivered",
     "cancelled": "cancelled",
-    "return requested": "return under way",
-    "exchange requested": "exchange under way",
+    "return requested": "return requested",
+    "exchange requested": "exchange requested",
 }
 
 

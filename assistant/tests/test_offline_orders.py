@@ -139,7 +139,7 @@ def test_an_option_tells_two_orders_of_one_product_apart(shop: Shop) -> None:
     assert action.arguments["order_id"] == shop.blue_shoes.order_id
     assert action.arguments["item_ids"] == [shop.shoes_11_blue.item_id]
     shop.conversation = Conversation.objects.create(customer=shop.customer)
-    reply = shop.say("where are the size 10 shoes")
+    reply = shop.say("where are my size 10 shoes")
     assert _ids(reply) == {shop.black_shoes.order_id}
 
 
