@@ -85,6 +85,9 @@ class Command(BaseCommand):
             f"Above the confidence threshold {threshold:.2f}: {confident.mean():.1%} of utterances, "
             f"{(correct[confident].mean() if confident.any() else 0):.1%} of them correct."
         )
+        weakest = self._weakest(truth, predicted, count=5)
+        if weakest:
+            self.stdout.write("Weakest intents (F1): " + ", ".join(f"{label} {f1:.2f}" for label, f1 in weakest))
         pairs = Counter((t, p) for t, p in zip(truth, predicted, strict=True) if t != p)
         if pairs:
             self.stdout.write("Most confused (true → predicted: count):")
@@ -98,6 +101,16 @@ class Command(BaseCommand):
         if options["sweep"]:
             self._sweep(model, texts, embeddings, truth)
         self.stdout.write("")
+
+    @staticmethod
+    def _weakest(truth: list[str], predicted: list[str], *, count: int) -> list[tuple[str, float]]:
+        """The `count` intents with the lowest F1 below 1.0, lowest first."""
+        from sklearn.metrics import f1_score
+
+        labels = sorted(set(truth))
+        per_label = f1_score(truth, predicted, labels=labels, average=None, zero_division=0)
+        ranked = sorted(zip(labels, (float(f1) for f1 in per_label), strict=True), key=lambda pair: pair[1])
+        return [(label, f1) for label, f1 in ranked if f1 < 1.0][:count]
 
     def _sweep(self, model: IntentModel, texts: list[str], embeddings: np.ndarray, truth: list[str]) -> None:
         semantic = model.embedding_model.predict_proba(embeddings)
