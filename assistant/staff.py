@@ -297,7 +297,7 @@ def _items_words(order: Order) -> str:
 def order_status_sentence(order: Order) -> str:
     """One order's state in the customer's terms, with carrier and tracking when it has shipped."""
     items = _items_words(order)
-    label = f"Your order {order.order_id}" + (f" ({items})" if items else "")
+    label = f"Your order {order.order_id}" + (f" for {items}" if items else "")
     shipments = [f for f in order.fulfillments.all() if f.tracking_ids or f.carrier]
     tracking = "; ".join(
         f"{shipment.carrier or 'the carrier'}, tracking number {', '.join(shipment.tracking_ids)}"
