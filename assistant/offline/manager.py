@@ -228,6 +228,8 @@ def _reply(turn: Turn) -> str:
     if follow_up:
         state.start(follow_up)
         return FORMS[follow_up](turn)
+    if intent in FORM_INTENTS:
+        state.last_form = FORM_INTENTS[intent]  # also when a situation below answers it without the form
     if intent in FORM_INTENTS and intent not in {"track_order", "track_refund"} and _asks_how_it_works(turn):
         answer = answers.knowledge_answer(turn)
         if answer is not None:
@@ -621,11 +623,17 @@ def _follow_up_form(turn: Turn, intent: str) -> str:
         return ""
     if not (e.order_ids or e.order_refs or e.products) or not _FOLLOW_UP.search(turn.text):
         return ""
-    if intent in FORM_INTENTS or (intent and turn.understanding.confidence >= SWITCH_CONFIDENCE):
+    if intent in FORM_INTENTS:
         return ""  # a task of its own
-    if e.products and not (e.order_ids or e.order_refs) and intent in _CATALOG_INTENTS:
-        return ""  # "and the kettle?" after a stock question is about the kettle
+    if e.order_ids or e.order_refs or _NAMES_AN_ORDER.search(turn.text):
+        return last
+    if intent in _CATALOG_INTENTS or (intent and turn.understanding.confidence >= SWITCH_CONFIDENCE):
+        return ""  # "and the kettle?" may be about the kettle itself
     return last
+
+
+# "the one with the kettle", "the order with...", "that package": an order, not a product.
+_NAMES_AN_ORDER = re.compile(r"\b(?:one|ones|order|package|parcel|delivery|box)\s+(?:with|that has|containing)\b", re.I)
 
 
 # General questions about how a task works, asked without naming an order: policy, not the task.

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from assistant.nlu import understand
+from assistant.nlu.catalog import CatalogIndex
+from assistant.nlu.entities import extract_products
 from assistant.nlu.pipeline import split_requests
 from assistant.nlu.sentiment import analyze_sentiment
 from assistant.offline.answers import _body, _snippet, knowledge_answer
@@ -33,7 +35,7 @@ from chat.models import Conversation, Message, PendingAction
 from chat.models_offline import DialogueState
 from chat.tests.conftest import make_customer
 from knowledge.selectors import chunk_search
-from orders.models import Customer, Order, RestockSubscription
+from orders.models import Customer, Order, PaymentMethod, RestockSubscription
 from orders.tests.factories import PaymentMethodFactory, ProductFactory, VariantFactory, make_order
 
 pytestmark = pytest.mark.django_db
@@ -70,11 +72,17 @@ class Shop:
             options={"switch": "linear", "layout": "US"},
             price=Decimal("119.00"),
         )
-        kettle = VariantFactory(product=ProductFactory(name="Electric Kettle"), options={"color": "steel"})
+        kettle_product = ProductFactory(name="Electric Kettle", product_type="Kettle")
+        kettle = VariantFactory(product=kettle_product, options={"color": "steel", "capacity": "1.7L"})
+        VariantFactory(product=kettle_product, options={"color": "white", "capacity": "1L"})
+        bag = VariantFactory(
+            product=ProductFactory(name="Down Sleeping Bag", product_type="Outdoors"), options={"length": "long"}
+        )
         lamp = VariantFactory(product=ProductFactory(name="Desk Lamp"), options={"color": "white"})
 
         self.customer = make_customer(first_name="Maya", last_name="Lopez", country=country)
         card = PaymentMethodFactory(customer=self.customer, brand="visa", last_four="4242")
+        PaymentMethodFactory(customer=self.customer, source=PaymentMethod.Source.GIFT_CARD, balance=Decimal("109.00"))
         self.keyboard_order = make_order(
             customer=self.customer,
             variants=[keyboard],
@@ -87,6 +95,13 @@ class Shop:
         )
         self.lamp_order = make_order(
             customer=self.customer, variants=[lamp], payment_method=card, created_at=now - timedelta(days=1)
+        )
+        self.bag_order = make_order(
+            customer=self.customer,
+            variants=[bag],
+            payment_method=card,
+            status=Order.Status.PROCESSED,
+            created_at=now - timedelta(days=9),
         )
         self.conversation = Conversation.objects.create(customer=self.customer)
 
@@ -120,7 +135,14 @@ def help_center(tmp_path: Path) -> None:
     from knowledge.services import document_ingest_path
 
     source = Path(settings.BASE_DIR) / "knowledge" / "content"
-    for name in ("payment-problems.md", "delivery-times.md", "international-shipping.md", "refund-timing.md"):
+    for name in (
+        "payment-problems.md",
+        "delivery-times.md",
+        "international-shipping.md",
+        "refund-timing.md",
+        "cancellation-fees.md",
+        "returns-and-refunds.md",
+    ):
         shutil.copy(source / name, tmp_path / name)
     document_ingest_path(path=tmp_path)
 
@@ -169,6 +191,63 @@ def test_another_product_takes_the_focus(shop: Shop) -> None:
     assert "E-Reader" in reply and "Cloudstep" not in reply
     state = DialogueState.objects.get(conversation=shop.conversation).data
     assert state["focus_options"] == [] and "sage" in state["product_values"]
+
+
+def test_option_values_with_units_are_read_as_options(shop: Shop) -> None:
+    reply = shop.say("is the electric kettle 1.7 litres?")
+    assert "steel, 1.7L: in stock" in reply and "white, 1L" not in reply
+
+
+def test_a_product_is_found_by_the_last_words_of_its_name() -> None:
+    index = CatalogIndex()
+    index.add_product("1", "Down Sleeping Bag", "Outdoors")
+    index.add_product("2", "Cloudstep Running Shoes", "Footwear")
+    assert [m.names for m in extract_products("when will my sleeping bag get here", index)] == [("Down Sleeping Bag",)]
+    assert [m.names for m in extract_products("the running shoes in blue", index)] == [("Cloudstep Running Shoes",)]
+
+
+# --- the order in focus ------------------------------------------------------------------------
+
+
+def test_the_order_in_focus_carries_into_the_next_task(shop: Shop) -> None:
+    shop.say(f"cancel {shop.kettle_order.order_id}, dont need it")
+    shop.say("no")
+    shop.say("actually just change the address to 55 Pine St, Portland, OR 97201, USA")
+    [action] = shop.proposed()
+    assert action.tool == "modify_pending_order_address"
+    assert action.arguments["order_id"] == shop.kettle_order.order_id
+
+
+def test_the_order_in_focus_is_not_carried_into_a_task_it_cannot_have(shop: Shop) -> None:
+    shop.say(f"where is {shop.keyboard_order.order_id}?")
+    reply = shop.say("i want to cancel an order")
+    # The keyboard has shipped: the pending orders are offered instead.
+    assert shop.proposed() == [] and shop.kettle_order.order_id in reply
+
+
+def test_a_follow_up_asks_the_same_for_another_order(shop: Shop) -> None:
+    shop.say(f"where is {shop.keyboard_order.order_id}?")
+    reply = shop.say("and the one with the sleeping bag?")
+    assert shop.bag_order.order_id in reply and "UPS" in reply
+
+
+def test_when_will_my_product_arrive_is_tracking(shop: Shop) -> None:
+    reply = shop.say("when will my sleeping bag get here")
+    assert shop.bag_order.order_id in reply and "UPS" in reply
+
+
+def test_a_question_about_how_a_task_works_is_answered_from_the_help_center(shop: Shop, help_center: None) -> None:
+    reply = shop.say("do i have to pay to ship a return back to you")
+    assert shop.last_answer().citations and "[1]" in reply
+    assert shop.proposed() == []
+
+
+def test_the_account_address_and_the_gift_card_balance(shop: Shop) -> None:
+    reply = shop.say("how much is left on my gift card")
+    assert "$109.00 left" in reply
+    shop.say("i moved, please update the address on my account to 77 Birch Road, Portland, OR 97210, USA")
+    [action] = shop.proposed()
+    assert action.tool == "modify_user_address" and action.arguments["zip"] == "97210"
 
 
 # --- attributes --------------------------------------------------------------------------------
