@@ -308,11 +308,32 @@ def _other_product_named(turn: Turn, order: dict[str, Any]) -> str:
     return ""
 
 
+def _swap_form_for_the_order(turn: Turn, form: str) -> str:
+    """ "exchange" said of a pending order means changing its items, and "change" said of a
+    delivered one means an exchange: the form that fits the order's state, or "" for this one."""
+    slots = turn.state.slots
+    if slots.get("order_id") and not _corrects_order(turn):
+        return ""
+    resolved = resolve_order(turn, statuses=("delivered", "pending"), purpose="changed")
+    if resolved.value is None or resolved.say:
+        return ""
+    fits = "exchange" if resolved.value["status"] == "delivered" else "change_items"
+    if fits == form:
+        return ""
+    turn.state.start(fits, order_id=resolved.value["order_id"])
+    turn.state.last_order_id = resolved.value["order_id"]
+    return fits
+
+
 def advance_exchange(turn: Turn) -> str:
+    if _swap_form_for_the_order(turn, "exchange"):
+        return advance_change_items(turn)
     return _advance_swap(turn, statuses=("delivered",), purpose="exchanged", tool="exchange_delivered_order_items")
 
 
 def advance_change_items(turn: Turn) -> str:
+    if _swap_form_for_the_order(turn, "change_items"):
+        return advance_exchange(turn)
     return _advance_swap(turn, statuses=("pending",), purpose="changed", tool="modify_pending_order_items")
 
 

@@ -292,3 +292,123 @@ def test_refund_status_names_the_method_in_words(shop: Shop) -> None:
     )
     reply = shop.say(f"where is my refund for {shop.blue_shoes.order_id}")
     assert "gift card ending 2269" in reply and "gift_card" not in reply and "8932269" not in reply
+
+
+# --- more of the order flows -----------------------------------------------------------------
+
+
+def test_a_pending_orders_payment_method_is_changed_after_the_checks(shop: Shop) -> None:
+    reply = shop.say(f"can {shop.kettle_order.order_id} be paid with my visa")
+    assert "already paid with your Visa ending 1234" in reply and shop.proposed() == []
+    reply = shop.say("the gift card then")
+    [action] = shop.proposed()
+    assert action.tool == "modify_pending_order_payment"
+    assert action.arguments == {
+        "order_id": shop.kettle_order.order_id,
+        "payment_method_id": shop.gift.payment_method_id,
+    }
+    shop.say("yes")
+    assert shop.kettle_order.payments.filter(payment_method=shop.gift).exists()
+
+
+def test_a_gift_card_that_does_not_cover_the_order_is_refused_before_the_card(shop: Shop) -> None:
+    shop.gift.balance = Decimal("10.00")
+    shop.gift.save(update_fields=["balance"])
+    reply = shop.say("put the kettle order on my gift card instead of the visa")
+    assert "doesn't cover the $45.00" in reply and shop.proposed() == []
+
+
+def test_what_was_asked_earlier_in_an_exchange_still_holds(shop: Shop) -> None:
+    shop.shoes_12_blue.stock_quantity = 0
+    shop.shoes_12_blue.save(update_fields=["stock_quantity"])
+    twelve_black = VariantFactory(
+        product=shop.shoes_12_blue.product, options={"size": "12", "color": "black"}, price=Decimal("95.00")
+    )
+    reply = shop.say("i want to exchange my blue running shoes for size 12")
+    assert "out of stock" in reply and shop.proposed() == []
+    shop.say("ok the black ones then")
+    [action] = shop.proposed()
+    assert action.arguments["new_item_ids"] == [twelve_black.item_id]
+
+
+def test_an_item_is_not_swapped_for_a_different_product(shop: Shop) -> None:
+    reply = shop.say("can i exchange my blue running shoes for the floor cushion")
+    assert "different product" in reply and "return" in reply and shop.proposed() == []
+
+
+def test_several_items_swapped_in_one_message_each_get_their_own_option(shop: Shop) -> None:
+    mug = ProductFactory(name="Coffee Mug", product_type="Coffee Mug")
+    mug_white = VariantFactory(product=mug, options={"color": "white"}, price=Decimal("12.00"))
+    mug_black = VariantFactory(product=mug, options={"color": "black"}, price=Decimal("12.00"))
+    order = make_order(
+        customer=shop.customer,
+        variants=[shop.shoes_10_black, mug_white],
+        payment_method=shop.visa,
+        status=Order.Status.DELIVERED,
+    )
+    shop.say(f"exchange on {order.order_id}: the running shoes for size 12 and the mug for black")
+    [action] = shop.proposed()
+    assert action.arguments["item_ids"] == [shop.shoes_10_black.item_id, mug_white.item_id]
+    assert action.arguments["new_item_ids"] == [shop.shoes_12_blue.item_id, mug_black.item_id]
+
+
+def test_words_describing_the_order_are_not_the_item(shop: Shop) -> None:
+    mug = ProductFactory(name="Coffee Mug", product_type="Coffee Mug")
+    mug_white = VariantFactory(product=mug, options={"color": "white"}, price=Decimal("12.00"))
+    VariantFactory(product=mug, options={"color": "black"}, price=Decimal("12.00"))
+    make_order(
+        customer=shop.customer,
+        variants=[shop.speaker, mug_white],
+        payment_method=shop.visa,
+        status=Order.Status.DELIVERED,
+    )
+    shop.say("exchange the mug in my bluetooth speaker order for black")
+    [action] = shop.proposed()
+    assert action.arguments["item_ids"] == [mug_white.item_id]
+
+
+def test_a_cancellation_reason_given_in_passing_is_read(shop: Shop) -> None:
+    shop.say("the party got called off so i don't really need the kettle, can you cancel it")
+    [action] = shop.proposed()
+    assert action.arguments == {"order_id": shop.kettle_order.order_id, "reason": "no longer needed"}
+
+
+def test_a_return_is_found_by_its_state(shop: Shop) -> None:
+    shop.black_shoes.status = Order.Status.RETURN_REQUESTED
+    shop.black_shoes.save(update_fields=["status"])
+    reply = shop.say("did you get the shoes i sent back?")
+    assert _ids(reply) == {shop.black_shoes.order_id} and "return requested" in reply
+
+
+def test_damage_starts_a_return_with_an_apology(shop: Shop) -> None:
+    reply = shop.say("my floor cushion arrived torn")
+    assert "sorry" in reply.lower() and shop.cushion_order.order_id in reply
+    assert "refund" in reply and shop.proposed() == []
+
+
+def test_a_parcel_marked_delivered_but_missing_gets_where_to_look(shop: Shop) -> None:
+    reply = shop.say("it says my floor cushion was delivered but i never got it")
+    assert shop.cushion_order.order_id in reply and "neighbours" in reply and "person" in reply
+
+
+def test_addresses_are_read_with_words_around_them() -> None:
+    from assistant.offline.forms import parse_address
+
+    assert parse_address("please ship #W3245155 to 55 Oak Street, Apt 4, Seattle, WA 98101 instead") == {
+        "address1": "55 Oak Street",
+        "address2": "Apt 4",
+        "city": "Seattle",
+        "state": "WA",
+        "country": "USA",
+        "zip": "98101",
+    }
+    parsed = parse_address("881 Pine Court, Denver CO 80203")
+    assert parsed is not None and (parsed["city"], parsed["state"], parsed["zip"]) == ("Denver", "CO", "80203")
+    assert parse_address("no address here, sorry") is None
+
+
+def test_a_change_to_a_delivered_order_becomes_an_exchange(shop: Shop) -> None:
+    shop.say("can i change the size of my blue running shoes to 12")
+    [action] = shop.proposed()
+    assert action.tool == "exchange_delivered_order_items"
+    assert action.arguments["new_item_ids"] == [shop.shoes_12_blue.item_id]
