@@ -38,7 +38,10 @@ def conversation(customer) -> Conversation:
 
 
 # --- the browser for the portal's browser tests (test_portal_browser, test_portal_screens) -----
-# One per session for every module: Playwright's sync API allows one running instance per thread.
+# Defined here so modules share one definition: Playwright's sync API allows one running instance
+# per thread. Module-scoped, not session-scoped: while it runs, Playwright's asyncio loop occupies
+# the main thread, and any later test calling an async view through the sync test client
+# (async_to_sync) would fail, so it stops when its module is done.
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -53,7 +56,7 @@ CHROMIUM_FLAGS = [
 TIMEOUT_MS = 60_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
         pytest.skip(
