@@ -87,6 +87,9 @@ _TOOL_WORDS = {
     "transfer_to_human_agents": "Hand over to a person",
     "search_knowledge_base": "Search the help center",
     "subscribe_restock_alert": "Restock alert",
+    "track_order": "Track an order",
+    "search_products": "Search products",
+    "check_stock": "Check stock",
 }
 
 

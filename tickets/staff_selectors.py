@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from chat.models import Message, PendingAction
 from orders.models import Order
-from tickets.analytics import intent_name
+from tickets.analytics import intent_name, tool_name
 from tickets.models import Ticket, TicketEvent
 from tickets.services import SUMMARY_REQUESTED
 from tickets.staff_services import STAFF_MODEL
@@ -61,6 +61,7 @@ class TranscriptEntry:
     actions: list[Any] = field(default_factory=list)
     from_staff: bool = False
     intent_name: str = ""  # the answer's intent in words ("Track order")
+    tool_names: list[str] = field(default_factory=list)  # the tools it called, in words
 
 
 def ticket_transcript(*, ticket: Ticket) -> list[TranscriptEntry]:
@@ -82,6 +83,7 @@ def ticket_transcript(*, ticket: Ticket) -> list[TranscriptEntry]:
             actions=list(message.actions.all()),
             from_staff=message.model == STAFF_MODEL,
             intent_name=intent_name(message.intent) if message.intent else "",
+            tool_names=[tool_name(str(call.get("name", ""))) for call in message.tool_calls or []],
         )
         for message in messages
     ]

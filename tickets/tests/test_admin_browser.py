@@ -265,6 +265,8 @@ def test_ticket_page_puts_the_conversation_and_reply_first_and_the_sent_message_
     draft = reply_box.input_value()
     assert draft.startswith("Hi Priya,") and "FedEx, tracking number 778899001122" in draft
     expect(page.locator(".draft-note")).to_be_visible()
+    assert box(reply_box)["height"] > 200, "the box grows to show the whole draft"
+    page.locator("#reply").scroll_into_view_if_needed()
     screenshot(page, "ticket-suggested-reply")
 
     reply_box.fill("Hi Priya, I've asked FedEx to check on your kettle and will update you here by tomorrow.")
