@@ -3,7 +3,7 @@
 Implements the brain seam (assistant.types) as a coroutine (`await respond(BrainRequest) ->
 BrainReply`): the model is awaited on the event loop, and what touches the database (the
 context, each tool call) runs in `sync_to_async` steps that hand the database connection back
-to the pool before the next wait on the model (`_release_connection`). Every
+to the pool before the next wait on the model (`supportbot.db.release_pooled_connection`). Every
 tool call goes through `tool_call_run`, so the model can read and propose but never execute
 a consequential action, and every call runs as the logged-in customer whatever the model
 wrote. Bad calls (unknown tool, malformed JSON, a refused order) return to the model as
@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 
 from assistant import offline
 from assistant.llm.client import LLMUnavailable, achat_completion
@@ -38,6 +37,7 @@ from assistant.toolcalls import tool_call_run
 from assistant.tools import all_tools
 from assistant.types import OFFER_HUMAN, BrainReply, BrainRequest, TokenUsage, ToolCallRecord, citation_label
 from chat.models import Message
+from supportbot.db import release_pooled_connection
 from tickets.staff_services import STAFF_MODEL
 
 logger = logging.getLogger(__name__)
@@ -89,21 +89,9 @@ async def _offline_fallback(request: BrainRequest) -> BrainReply:
     return await sync_to_async(offline.respond)(request)
 
 
-def _release_connection() -> None:
-    """Give this thread's database connection back to the pool before the model is awaited.
-
-    Under ASGI a request's synchronous steps share one thread, and with it one connection: held
-    across a model call that takes seconds, every waiting customer would keep a database
-    connection open. Only a pooled connection outside a transaction is handed back; elsewhere
-    (Celery, tests, an eval's rolled-back transaction) the caller's connection stays as it is.
-    """
-    if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
-        connection.close()
-
-
 def _prepare(request: BrainRequest) -> list[dict[str, Any]]:
     messages = build_messages(request)
-    _release_connection()
+    release_pooled_connection()
     return messages
 
 
@@ -119,7 +107,7 @@ def _run_tools(request: BrainRequest, calls: list[Any]) -> list[ToolCallRecord]:
         )
         for call in calls
     ]
-    _release_connection()
+    release_pooled_connection()
     return records
 
 

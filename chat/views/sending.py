@@ -16,10 +16,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -47,6 +46,7 @@ from chat.views.pages import (
     _user,
 )
 from orders.selectors import customer_for_user
+from supportbot.db import release_pooled_connection
 from supportbot.errors import ApplicationError, NotFound, RateLimited
 
 if TYPE_CHECKING:
@@ -160,26 +160,32 @@ async def stream(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
     claimed = await sync_to_async(_claim_for_stream)(token=token, user=user)
     if claimed is None:
         return await _stream_answer_from_elsewhere(request, token=token, user=user)
-    turn, missing = claimed
+    turn, before, missing = claimed
     if missing:
         raise Http404(missing)
-    return _event_stream(_turn_events(request, turn=turn, user=user))
+    return _event_stream(_turn_events(request, turn=turn, user=user, before=before))
 
 
-def _claim_for_stream(*, token: str, user: User) -> tuple[PendingTurn, str] | None:
-    """Claim the turn for this stream; None if another request has it; with an error if the
-    conversation is no longer the customer's (the turn is then closed with that error)."""
-    # The claim is a conditional UPDATE (pending → answering): only one request runs the turn, so
-    # a reconnecting EventSource, or the worker answering an abandoned turn, can't answer it twice.
-    turn = PendingTurn.claim(token=token, user_id=user.pk)
-    if turn is None:
-        return None
+def _claim_for_stream(*, token: str, user: User) -> tuple[PendingTurn, int, str] | None:
+    """Claim the turn for this stream; None if another request has it. Returns the turn, the
+    last message before its answer, and an error if the conversation is no longer the
+    customer's (the turn is then closed with that error)."""
     try:
-        turn.conversation = access_conversation(customer=customer_for_user(user), conversation_id=turn.conversation_id)
-    except NotFound as exc:
-        turn.finish(error=exc.message)
-        return turn, exc.message
-    return turn, ""
+        # The claim is a conditional UPDATE (pending → answering): only one request runs the turn,
+        # so a reconnecting EventSource, or the worker answering an abandoned turn, can't answer it twice.
+        turn = PendingTurn.claim(token=token, user_id=user.pk)
+        if turn is None:
+            return None
+        try:
+            turn.conversation = access_conversation(
+                customer=customer_for_user(user), conversation_id=turn.conversation_id
+            )
+        except NotFound as exc:
+            turn.finish(error=exc.message)
+            return turn, 0, exc.message
+        return turn, selectors.last_message_id(conversation=turn.conversation), ""
+    finally:
+        release_pooled_connection()  # the stream stays open for as long as the model takes
 
 
 def _event_stream(events: AsyncIterator[str]) -> StreamingHttpResponse:
@@ -194,13 +200,20 @@ ANSWER_POLL_SECONDS = 0.5
 NO_LONGER_AVAILABLE = "This answer is no longer available. Reload the conversation to see it."
 
 
+def _turn_by_token(*, token: str, user: User) -> PendingTurn | None:
+    try:
+        return PendingTurn.objects.filter(token=token, user=user).select_related("conversation").first()
+    finally:
+        release_pooled_connection()
+
+
 async def _stream_answer_from_elsewhere(request: HtmxHttpRequest, *, token: str, user: User) -> HttpResponseBase:
     """The turn was claimed by someone else: wait for that answer and send it, never a dead end.
 
     Under load a stream can connect after the worker has picked its turn up as abandoned, and an
     EventSource reconnects after a dropped connection; either way the customer gets the answer.
     """
-    turn = await PendingTurn.objects.filter(token=token, user=user).select_related("conversation").afirst()
+    turn = await sync_to_async(_turn_by_token)(token=token, user=user)
     if turn is None:
         html = await sync_to_async(_render_failure)(request, NO_LONGER_AVAILABLE, retry=False)
         return _sse_single("failure", html)
@@ -211,13 +224,21 @@ async def _stream_answer_from_elsewhere(request: HtmxHttpRequest, *, token: str,
         while state in {PendingTurn.State.PENDING, PendingTurn.State.ANSWERING} and time.monotonic() < deadline:
             yield ": waiting\n\n"  # an SSE comment: keeps proxies from closing an idle connection
             await asyncio.sleep(ANSWER_POLL_SECONDS)
-            state, error = await PendingTurn.objects.filter(pk=turn.pk).values_list("state", "error").aget()
+            state, error = await sync_to_async(_turn_state)(turn.pk)
         event, html = await sync_to_async(_render_answer_from_elsewhere)(
             request, turn=turn, user=user, answered=state == PendingTurn.State.ANSWERED, error=error
         )
         yield _sse(event, html)
 
     return _event_stream(generate())
+
+
+def _turn_state(turn_id: int) -> tuple[str, str]:
+    try:
+        state, error = PendingTurn.objects.filter(pk=turn_id).values_list("state", "error").get()
+        return state, error
+    finally:
+        release_pooled_connection()
 
 
 def _render_answer_from_elsewhere(
@@ -248,43 +269,41 @@ def _sse_single(event: str, data: str) -> HttpResponse:
 
 
 _DONE = object()
-# Turns running on this process's event loop. The loop keeps only weak references to tasks, and
-# a turn must finish even after its customer closed the page (the stream is then cancelled).
-_running_turns: set[asyncio.Task[None]] = set()
 
 
-async def _turn_events(request: HtmxHttpRequest, *, turn: PendingTurn, user: User) -> AsyncIterator[str]:
+async def _turn_events(request: HtmxHttpRequest, *, turn: PendingTurn, user: User, before: int) -> AsyncIterator[str]:
     events: asyncio.Queue[Any] = asyncio.Queue()
     conversation = turn.conversation
-    before = await sync_to_async(selectors.last_message_id)(conversation=conversation)
 
     async def work() -> None:
-        # Its own thread for database steps, apart from the request's: the request may end (the
-        # customer closed the page) while the turn goes on to record its outcome.
-        async with ThreadSensitiveContext():
-            try:
-                error = await aturn_run(turn, user=user, on_token=lambda chunk: events.put_nowait(("token", chunk)))
-                events.put_nowait(("error", error) if error else ("done", None))
-            except Exception:  # noqa: BLE001 - e.g. the database gone while recording: still answer the stream
-                logger.exception("streamed chat turn failed", extra={"conversation": conversation.pk})
-                events.put_nowait(("error", FAILED_MESSAGE))
-            finally:
-                events.put_nowait(_DONE)
-                await sync_to_async(connection.close)()  # the turn thread's own connection
+        try:
+            error = await aturn_run(turn, user=user, on_token=lambda chunk: events.put_nowait(("token", chunk)))
+            events.put_nowait(("error", error) if error else ("done", None))
+        except Exception:  # noqa: BLE001 - e.g. the database gone while recording: still answer the stream
+            logger.exception("streamed chat turn failed", extra={"conversation": conversation.pk})
+            events.put_nowait(("error", FAILED_MESSAGE))
+        finally:
+            events.put_nowait(_DONE)
 
+    # A task of the request's own context, so its database steps run on the request's thread
+    # (where its connection lives), and one the stream can outlive: see below.
     task = asyncio.create_task(work(), name=f"chat-turn-{conversation.pk}")
-    _running_turns.add(task)
-    task.add_done_callback(_running_turns.discard)
     outcome: tuple[str, Any] | None = None
-    while True:
-        item = await events.get()
-        if item is _DONE:
-            break
-        kind, payload = item
-        if kind == "token":
-            yield _sse("token", json.dumps(payload))
-        else:
-            outcome = item
+    try:
+        while True:
+            item = await events.get()
+            if item is _DONE:
+                break
+            kind, payload = item
+            if kind == "token":
+                yield _sse("token", json.dumps(payload))
+            else:
+                outcome = item
+    except asyncio.CancelledError:
+        # The customer closed the page. Django waits for this generator before it ends the
+        # request, so the turn finishes on the request's thread and records its outcome.
+        await asyncio.shield(task)
+        raise
     if outcome is None or outcome[0] == "error":
         message = outcome[1] if outcome else FAILED_MESSAGE
         yield _sse("failure", await sync_to_async(_render_failure)(request, message, retry=True))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -130,3 +131,20 @@ def test_streams_run_a_turn_once_and_nobody_else_reaches_it_while_it_runs(live_s
     assert len(llm.requests) == 1
     roles = Message.objects.filter(conversation_id=conversation_id).values_list("role", flat=True)
     assert list(roles) == ["user", "assistant"]
+
+
+def test_a_customer_closing_the_page_mid_answer_still_gets_the_answer_stored(live_server, llm):
+    customer = make_customer()
+    session = _signed_in(live_server, customer)
+    llm.add(ScriptedLLM.text("Stored even though you left.", delay=1.5))
+    sent = session.post(f"{live_server.url}/chat/send/", data={"text": "Where is it?"}, headers=HTMX, timeout=30)
+    stream_path = re.search(r'data-stream-url="([^"]+)"', sent.text).group(1)  # type: ignore[union-attr]
+    with session.get(f"{live_server.url}{stream_path}", stream=True, timeout=30) as stream:
+        assert stream.status_code == 200  # the turn is running; the customer leaves
+    deadline = time.monotonic() + 20
+    while PendingTurn.objects.get().state != PendingTurn.State.ANSWERED and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert PendingTurn.objects.get().state == PendingTurn.State.ANSWERED
+    answer = Message.objects.filter(conversation__customer=customer, role=Message.Role.ASSISTANT).get()
+    assert answer.text == "Stored even though you left."
