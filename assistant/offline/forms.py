@@ -357,12 +357,15 @@ def advance_payment(turn: Turn) -> str:
     paid = payments[0]
     current = method_id_words(paid["payment_method_id"], methods)
     slots = turn.state.slots
+    others = [method_words(m, balance=True) for mid, m in methods.items() if mid != paid["payment_method_id"]]
+    if not others:
+        turn.state.finish()
+        return (
+            f"Order {order['order_id']} is paid with your {current}, and that's the only payment method on your "
+            "account, so there's nothing to switch to. You can add one under Payment methods and ask me again."
+        )
     if not turn.entities.payment_methods:
         turn.state.asking = "payment"
-        others = [method_words(m, balance=True) for mid, m in methods.items() if mid != paid["payment_method_id"]]
-        if not others:
-            turn.state.finish()
-            return f"Order {order['order_id']} is paid with your {current}, and there's no other payment method on your account to switch to."
         return (
             f"{_about(turn, order)}Order {order['order_id']} is paid with your {current} (${paid['amount']:.2f}). "
             f"Which method should pay for it instead — {' or '.join(others)}?"

@@ -211,18 +211,26 @@ def describe_order(turn: Turn) -> OrderDescription:
     )
 
 
+# Last words that only say how a product comes ("Luggage Set"): the words before them name it.
+_GENERIC_TAILS = {"set", "kit", "pack", "bundle", "combo", "pair"}
+
+
+def _name_tails(name: str) -> list[str]:
+    """ "Down Sleeping Bag" → down sleeping bag, sleeping bag, bag; "Luggage Set" also luggage."""
+    words = [singular(word) for word in normalize(name).split()]
+    tails = [" ".join(words[start:]) for start in range(len(words))]
+    if len(words) > 1 and words[-1] in _GENERIC_TAILS:
+        tails += [" ".join(words[start:-1]) for start in range(len(words) - 1)]
+    return tails
+
+
 def _names_item(item: dict[str, Any], description: OrderDescription) -> bool:
     """The item's product is named: by the catalog match, or by the end of its name ("the
     sleeping bag" for Down Sleeping Bag, "the kettle" for Electric Kettle)."""
     if item["product_id"] in description.product_ids:
         return True
-    name = [singular(word) for word in normalize(item["name"]).split()]
     said = f" {' '.join(singular(word) for word in normalize(description.text).split())} "
-    for start in range(len(name)):
-        tail = " ".join(name[start:])
-        if len(tail) >= 4 and f" {tail} " in said:
-            return True
-    return False
+    return any(len(tail) >= 4 and f" {tail} " in said for tail in _name_tails(item["name"]))
 
 
 def _option_hits(item: dict[str, Any], text: str) -> int:
@@ -439,8 +447,7 @@ def _named_items(items: list[dict[str, Any]], text: str, product_ids: set[str]) 
     best: dict[str, str] = {}
     for item in items:
         name = [singular(word) for word in normalize(item["name"]).split()]
-        tails = [" ".join(name[start:]) for start in range(len(name))]
-        matched = [tail for tail in tails if len(tail) >= 3 and f" {tail} " in said]
+        matched = [tail for tail in _name_tails(item["name"]) if len(tail) >= 3 and f" {tail} " in said]
         if item["product_id"] in product_ids or matched:
             best[item["item_id"]] = max(matched, key=len) if matched else " ".join(name)
     kept = {
@@ -458,19 +465,28 @@ def items_named_in(order: dict[str, Any], text: str) -> list[dict[str, Any]]:
     return [item for item in {item["item_id"]: item for item in order["items"]}.values() if item["item_id"] in named]
 
 
+def _current_part(text: str) -> str:
+    """The words that describe what the customer has now: before "to"/"for"/"into", and
+    after "instead of" ("the black kettle to silver", "brown lenses instead of green")."""
+    before = re.split(r"\b(?:to|into|for|with)\b", text, maxsplit=1, flags=re.IGNORECASE)[0]
+    after = re.findall(r"\binstead of\s+([^,.;!?]+)", text, flags=re.IGNORECASE)
+    return " ".join([re.sub(r"\binstead of\b.*", " ", before, flags=re.IGNORECASE), *after])
+
+
 def resolve_items(turn: Turn, order: dict[str, Any], *, purpose: str, single: bool = False) -> Resolved:
     """Item ids of `order` the customer means (respecting quantities), or a question.
 
     Items named only in the words that describe the order ("in my sleeping bag order") are
-    not the items meant, unless nothing else is named.
+    not the items meant, unless nothing else is named. Options tell items of one product
+    apart ("the silver smart watch"); two of one product with nothing to tell them apart are
+    asked about, unless the customer said "both" or "all".
     """
     items = order["items"]
     if len(items) == 1:
         return Resolved(value=[items[0]["item_id"]])
     entities = turn.entities
+    every = bool(_ALL_ITEMS.search(turn.text))
     chosen: list[str] = [item_id for item_id in entities.item_ids if any(item["item_id"] == item_id for item in items)]
-    if not chosen and not single and _ALL_ITEMS.search(turn.text):
-        return Resolved(value=[item["item_id"] for item in items])
     if not chosen:
         item_text = turn.text
         for pattern in _ORDER_PHRASES:
@@ -484,12 +500,28 @@ def resolve_items(turn: Turn, order: dict[str, Any], *, purpose: str, single: bo
         chosen = _named_items(items, item_text, mentioned)
         if not chosen and item_text != turn.text:
             chosen = _named_items(items, turn.text, {pid for m in entities.products for pid in m.product_ids})
-    if chosen and single and len(set(chosen)) > 1:
-        narrowed = [item for item in items if item["item_id"] in chosen and _options_mentioned(item, turn.text)]
-        chosen = [narrowed[0]["item_id"]] if len(narrowed) == 1 else chosen
-    if chosen and (not single or len(set(chosen)) == 1):
+    if not chosen and every and not single:
+        return Resolved(value=[item["item_id"] for item in items])
+    distinct = {item["item_id"]: item for item in items if item["item_id"] in chosen}
+    if len(distinct) > 1:
+        # Options said about what the customer has now pick among items named alike.
+        for text in (_current_part(turn.text), turn.text):
+            narrowed = [item_id for item_id, item in distinct.items() if _options_mentioned(item, text)]
+            if narrowed and len(narrowed) < len(distinct):
+                chosen = [item_id for item_id in chosen if item_id in narrowed]
+                break
+    distinct = {item["item_id"]: item for item in items if item["item_id"] in chosen}
+    alike = len(distinct) > 1 and len({item["product_id"] for item in distinct.values()}) == 1
+    if alike:
+        last = normalize(next(iter(distinct.values()))["name"]).split()[-1]
+        # "the toothbrushes": the plural means all of them.
+        every = every or (
+            not last.endswith("s") and bool(re.search(rf"\b{re.escape(last)}e?s\b", normalize(turn.text)))
+        )
+    if chosen and (len(distinct) == 1 or (not single and (not alike or every))):
         return Resolved(value=chosen[:1] if single else chosen)
-    listing = "\n".join(f"- {item_words(item)}" for item in items)
+    shown = list(distinct.values()) if len(distinct) > 1 else items
+    listing = "\n".join(f"- {item_words(item)}" for item in shown)
     one = "Which item" if single else "Which items"
     return Resolved(say=f"{one} from order {order['order_id']} would you like {purpose}?\n{listing}")
 

@@ -13,11 +13,20 @@ import re
 from typing import Any
 
 from assistant.offline.forms import FORMS, advance_track
-from assistant.offline.resolve import EXCHANGE_REF, RETURN_REF, resolve_order, variant_listing, which_order
+from assistant.offline.resolve import (
+    EXCHANGE_REF,
+    RETURN_REF,
+    named_options,
+    resolve_order,
+    variant_listing,
+    which_order,
+)
 from assistant.offline.turn import Turn, item_words, method_id_words, order_items_words
 
 _CHARGED = re.compile(
-    r"\b(?:double|twice|two times|2 times|duplicate|extra|over)\s*-?\s*(?:charged?|charges?|billed|payments?)\b"
+    r"\bcharged (?:me|my [\w ]{2,20}?) for (?:an? |the )?(?:order|something|things?) i (?:didn'?t|did not|never)\b"
+    r"|\b(?:unexpected|unknown|strange|weird|random) (?:charge|payment)s?\b"
+    r"|\bcharges? i (?:don'?t|do not|didn'?t) (?:recogni[sz]e|expect|know)\b|\b(?:double|twice|two times|2 times|duplicate|extra|over)\s*-?\s*(?:charged?|charges?|billed|payments?)\b"
     r"|\b(?:charged?|billed|took (?:the )?(?:money|payment))\s+(?:me\s+)?(?:twice|two times|2 times|double|again"
     r"|too much|more than)\b|\bpaid (?:twice|two times|double)\b|\btwo (?:charges|payments)\b|\bcharged me (?:for|\$)",
     re.IGNORECASE,
@@ -50,6 +59,21 @@ _CHANGE_PAYMENT = re.compile(
     r"|\b(?:pay(?:ed)?|paid|put|charge|bill|switch|move)\b[^.?!]*?\b(?:with|on|to|onto)\s+"
     r"(?:my\s+|the\s+|a\s+)?" + _METHOD_WORDS + r"\b"
     r"|\binstead of (?:the |my )?" + _METHOD_WORDS + r"\b",
+    re.IGNORECASE,
+)
+# "which of my orders are on the way", "is my coffee maker on the way": where open orders are.
+_ON_THE_WAY = re.compile(
+    r"\b(?:which|what|any|are|is|has|have)\b[^.?!]{0,40}\b(?:on (?:the|their|its) way|in transit|shipped yet|"
+    r"been shipped|out for delivery)\b",
+    re.IGNORECASE,
+)
+_STATUS_OF = re.compile(
+    r"\bstatus (?:of|on|for)\b|\b(?:any )?(?:update|news) on\b|\bwhat(?:'s| is) happening with\b", re.IGNORECASE
+)
+# "if i cancel my backpack order where does the money go": where a refund would go, from the order.
+_REFUND_WHERE = re.compile(
+    r"\bwhere (?:does|would|will) (?:the |my )?(?:money|refund)\b|\b(?:money|refund) go(?:es)?\b"
+    r"|\bhow (?:do|would|will) i get (?:my |the )?money back\b",
     re.IGNORECASE,
 )
 # A person asked for in words the turn's own check doesn't catch ("get me a manager NOW").
@@ -88,6 +112,12 @@ def situation_reply(turn: Turn) -> str | None:
         and not re.search(r"\b(?:warranty|guarantee)\b", turn.text, re.IGNORECASE)
     ):
         return damaged_reply(turn)
+    refund_words = re.search(r"\brefund", turn.text, re.IGNORECASE)
+    if not refund_words and (_ON_THE_WAY.search(turn.text) or (_STATUS_OF.search(turn.text) and _about_an_order(turn))):
+        turn.state.start("track")
+        return advance_track(turn)
+    if _REFUND_WHERE.search(turn.text) and _about_an_order(turn):
+        return refund_destination_reply(turn)
     if _WANTS_PERSON.search(turn.text):
         turn.escalate = True
         turn.escalation_reason = f"The customer asked for a person: {turn.text.strip()[:300]}"
@@ -96,7 +126,8 @@ def situation_reply(turn: Turn) -> str | None:
         return None
     if returning:
         return None
-    if _CHANGE_PAYMENT.search(turn.text) and _about_an_order(turn) and not re.search(r"\brefund", turn.text, re.I):
+    swapping = re.search(r"\b(?:refund|difference|exchange|swap|return)", turn.text, re.IGNORECASE)
+    if _CHANGE_PAYMENT.search(turn.text) and _about_an_order(turn) and not swapping:
         turn.state.start("payment")
         return FORMS["payment"](turn)
     if _CHARGED.search(turn.text):
@@ -157,6 +188,38 @@ def not_arrived_reply(turn: Turn) -> str:
     return f"{intro}{reply}\n{_offer_person(turn, 'The customer says an order has not arrived.')}"
 
 
+# --- "where does the money go" ------------------------------------------------------------------
+
+
+def refund_destination_reply(turn: Turn) -> str:
+    """Where the money of the order would go back to, and when: the original payment methods."""
+    resolved = resolve_order(turn, statuses=None, purpose="refunded")
+    if resolved.value is None or resolved.say:
+        return resolved.say
+    order = resolved.value
+    turn.state.last_order_id = order["order_id"]
+    methods = turn.payment_methods()
+    lines = []
+    for payment in order["payment_history"]:
+        if payment["transaction_type"] != "payment":
+            continue
+        method = payment["payment_method_id"]
+        when = "right away" if method.startswith("gift_card") else "within 5–7 business days"
+        lines.append(f"${payment['amount']:.2f} back to your {method_id_words(method, methods)} {when}")
+    money = "; ".join(lines) or "nothing to refund, as nothing was charged"
+    if order["status"] == "pending":
+        return (
+            f"If you cancel order {order['order_id']} ({order_items_words(order)}), the refund goes to the original "
+            f"payment method: {money}. Want me to cancel it?"
+        )
+    if order["status"] == "delivered":
+        return (
+            f"If you return items from order {order['order_id']} ({order_items_words(order)}), the refund goes to the "
+            f"original payment method or, if you prefer, a gift card — paid once the items reach us: {money}."
+        )
+    return f"Refunds on order {order['order_id']} go to the original payment method: {money}."
+
+
 # --- "charged twice" ---------------------------------------------------------------------------
 
 
@@ -188,8 +251,17 @@ def charges_reply(turn: Turn) -> str:
         else:
             orders = resolved.choices
     if not orders:
-        # Orders paid more than once first (wherever they are on the account), then the latest.
+        # Orders paid more than once first (wherever they are on the account), then the latest;
+        # only those paid with the method the customer names ("charged my gift card"), if any.
         paid = [order for order in turn.orders(everything=True) if order.get("payment_history")]
+        kinds = {ref.kind for ref in turn.entities.payment_methods if ref.kind != "original"}
+        if kinds:
+            with_method = [
+                order
+                for order in paid
+                if any(methods.get(p["payment_method_id"], {}).get("source") in kinds for p in order["payment_history"])
+            ]
+            paid = with_method or paid
         orders = sorted(paid, key=lambda order: -_payment_count(order))[:3]
     if not orders:
         return "I don't see any payments on your orders. " + _offer_person(
@@ -216,6 +288,11 @@ def charges_reply(turn: Turn) -> str:
 
 
 # --- "wrong size" ------------------------------------------------------------------------------
+
+
+def _product(turn: Turn, item: dict[str, Any]) -> dict[str, Any]:
+    record = turn.tool("get_product_details", product_id=item["product_id"])
+    return record.outcome.result if record.outcome.ok else {"variants": {}}
 
 
 def _sized_items(order: dict[str, Any], option: str = "size") -> list[dict[str, Any]]:
@@ -260,7 +337,10 @@ def wrong_option_reply(turn: Turn, *, option: str) -> str:
         if form == "exchange"
         else f"It hasn't shipped yet, so I can change the {what} on the order. "
     )
-    names_one = _SIZE_NAMED.search(turn.text) if option == "size" else turn.entities.options
+    # What the customer wants instead, with the complaint taken out ("too small" is not a wish
+    # for size small): "too small, can i get the large navy one" names large and navy.
+    wish = _WRONG_SIZE.sub(" ", turn.text) if option == "size" else turn.text
+    names_one = bool(sized) and bool(named_options(turn, item=sized[0], product=_product(turn, sized[0]), clause=wish))
     if len(sized) != 1 or names_one:
         return intro + FORMS[form](turn)
     # "too small" names no size to change to: ask, rather than read "small" as the wish.
