@@ -89,7 +89,8 @@ _REQUEST_BREAK = re.compile(
     r"(?:\s*[,;]\s*(?:and\s+)?|\s+and\s+)(?:also|plus|additionally|btw|by the way|another thing)\b[,:]?\s*"
     r"|\s+(?:plus|btw|by the way|oh and|additionally)\s+"
     r"|\s*[,;]?\s+and\s+(?=(?:can|could|would|will)\s+(?:you|i|u)\b|i\s+(?:also\s+)?(?:want|need|would like|'d like|wanna)\b"
-    r"|(?:how|what|where|when|why)\b|(?:tell|show|let)\s+me\b|check\s+(?:on\s+)?(?:my|the|#|order)|also\b)"
+    r"|(?:how|what|where|when|why)\b|(?:tell|show|let)\s+me\b|check\s+(?:on\s+)?(?:my|the|#|order)|also\b"
+    r"|(?:change|cancel|return|exchange|update|swap|track)\s+(?:the|my|order|#)\b)"
     r"|(?<=[?!.])\s+(?=\S)",
     re.IGNORECASE,
 )

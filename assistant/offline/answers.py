@@ -78,7 +78,7 @@ def _continuation(hit: Any) -> str:
     """When a passage only leads in to a list ("There are a few common reasons:") whose items are
     the subsections that follow it, those items in brief; "" otherwise."""
     body = _body(hit.text)
-    if not body.endswith(":") and len(body) >= 80:
+    if not body.endswith(":") or getattr(hit, "kind", "") == "product":
         return ""
     slug, _, anchor = str(hit.citation.get("id", "")).partition("#")
     document = document_public_get(slug=slug) if slug else None
@@ -197,7 +197,10 @@ def knowledge_answer(turn: Turn, *, lead: str = "", query: str = "") -> str | No
         if record.outcome.ok:
             result = record.outcome.result
             confident = bool(result.get("confident"))
-            hits = [_Hit(r["citation"], r["text"]) for r in result.get("results", [])]
+            hits = [_Hit(r["citation"], r["text"], r.get("kind", "")) for r in result.get("results", [])]
+    # A product page is answered from the catalog (product_answer), never quoted: its text lists
+    # item ids and prices that the catalog tools give in words.
+    hits = [hit for hit in hits if _kind(hit) != "product"]
     if not hits or not confident:
         return None
     best = _fitting_section(turn, hits)
@@ -218,8 +221,25 @@ def knowledge_answer(turn: Turn, *, lead: str = "", query: str = "") -> str | No
 
 
 class _Hit:
-    def __init__(self, citation: dict[str, Any], text: str) -> None:
-        self.citation, self.text = citation, text
+    def __init__(self, citation: dict[str, Any], text: str, kind: str = "") -> None:
+        self.citation, self.text, self.kind = citation, text, kind
+
+
+def _kind(hit: Any) -> str:
+    return str(getattr(hit, "kind", "") or "")
+
+
+def product_from_knowledge(turn: Turn) -> str | None:
+    """When the best help-center match is a product's page ("do you sell bikes?"), that product
+    answered from the catalog; None otherwise."""
+    retrieved = turn.request.retrieved
+    if not retrieved.confident or not retrieved.hits:
+        return None
+    best = retrieved.hits[0]
+    product_id = getattr(best, "product_id", "")
+    if _kind(best) != "product" or not product_id:
+        return None
+    return product_answer(turn, product_id=product_id)
 
 
 def policy_answer(turn: Turn) -> str:
@@ -264,6 +284,8 @@ def _asked_values(turn: Turn, product_id: str, variants: list[dict[str, Any]]) -
         for value in key_of
         if value in wanted or ((m := _MEASURE.fullmatch(value)) is not None and m.group(1) in numbers)
     ]
+    # "rose gold" is one value, not "rose gold" and "gold".
+    named = [value for value in named if not any(value != other and f" {value} " in f" {other} " for other in named)]
     if product_id != turn.state.last_product_id:
         return named
     named_keys = {key_of[value] for value in named}
@@ -415,8 +437,10 @@ def subscribe_restock(turn: Turn, item_id: str, name: str) -> str:
     return f"Done — I'll email you as soon as {name} ({options}) is back in stock."
 
 
-def product_answer(turn: Turn) -> str:
-    product_id, question = _pick_product(turn)
+def product_answer(turn: Turn, *, product_id: str | None = None) -> str:
+    question = ""
+    if product_id is None:
+        product_id, question = _pick_product(turn)
     if product_id is None:
         return question or recommendation_answer(turn)
     record = turn.tool("check_stock", product=product_id)

@@ -31,10 +31,10 @@ from assistant.nlu.entities import SIZE_WORDS
 from assistant.nlu.pipeline import split_requests
 from assistant.offline import answers
 from assistant.offline.forms import FORMS
-from assistant.offline.resolve import describe_order
+from assistant.offline.resolve import describe_order, resolve_order
 from assistant.offline.situations import situation_reply
-from assistant.offline.state import state_load, state_save
-from assistant.offline.turn import Turn
+from assistant.offline.state import State, state_load, state_save
+from assistant.offline.turn import Turn, order_words
 from assistant.types import BrainReply, BrainRequest, RetrievedContext
 from chat.models import PendingAction
 
@@ -226,7 +226,7 @@ def _reply(turn: Turn) -> str:
         intent = "set_up_shipping_address"  # "I moved, update the address on my account"
     follow_up = _follow_up_form(turn, intent)
     if follow_up:
-        state.start(follow_up)
+        state.start(follow_up, **(state.last_slots if _SAME.search(turn.text) else {}))
         return FORMS[follow_up](turn)
     if intent in FORM_INTENTS:
         state.last_form = FORM_INTENTS[intent]  # also when a situation below answers it without the form
@@ -362,6 +362,9 @@ def _unsure(turn: Turn) -> str:
     answer = answers.knowledge_answer(turn)
     if answer is not None:
         return answer
+    answer = answers.product_from_knowledge(turn)  # "do you sell bikes? what frame sizes"
+    if answer is not None:
+        return answer
     turn.state.offer = {"kind": "human"}
     top = [label for label, _ in turn.understanding.ranking[:2] if label not in {"out_of_scope", "affirm", "deny"}]
     guesses = [PHRASES[label] for label in top if label in PHRASES]
@@ -447,7 +450,9 @@ def _acted_intent(u: Understanding) -> str:
         return u.intent
     e = u.entities
     named_order = bool(e.order_ids or e.order_refs or e.item_ids)
-    if (_WHERE_IS.search(u.text) or _WHEN_ARRIVES.search(u.text)) and (e.products or named_order):
+    if (_WHERE_IS.search(u.text) or _WHEN_ARRIVES.search(u.text) or _TRACK_SHAPE.search(u.text)) and (
+        e.products or named_order or _NAMES_AN_ORDER.search(u.text) or _MY_ORDERS.search(u.text)
+    ):
         return "track_order"
     top = [label for label, score in u.ranking[:2] if score >= TENTATIVE_CONFIDENCE / 2]
     if len(top) == 2 and all(label in _CATALOG_INTENTS for label in top) and e.products:
@@ -470,6 +475,12 @@ def _acted_intent(u: Understanding) -> str:
 _TASK_VERBS = {"return": "return_item", "cancel": "cancel_order", "exchange": "exchange_item", "swap": "exchange_item"}
 _TASK_VERB = re.compile(r"\b(return|cancel|exchange|swap)\b", re.IGNORECASE)
 _WHERE_IS = re.compile(r"\bwhere(?:'s|s|\s+is|\s+are|'re|\s+r)\s+(?:my|the|our)\b", re.IGNORECASE)
+_MY_ORDERS = re.compile(r"\b(?:my|our) (?:orders?|packages?|parcels?|deliver(?:y|ies)|stuff|things)\b", re.IGNORECASE)
+_TRACK_SHAPE = re.compile(
+    r"\bstatus of (?:my|the|that|this)\b|\bon (?:the|its|their) way\b|\b(?:shipped|arrived|dispatched|sent) (?:out )?yet\b"
+    r"|\bhas (?:my|the)\b.*\b(?:shipped|arrived|been sent)\b",
+    re.IGNORECASE,
+)
 _WHEN_ARRIVES = re.compile(
     r"\bwhen\s+(?:will|does|do|is|are|'ll|should|can i expect)\b.*\b(?:get here|arrive|come|be here|be delivered"
     r"|show up|turn up|reach me|get to me)\b",
@@ -555,12 +566,24 @@ def _compound(turn: Turn) -> tuple[str, str] | None:
         if position and _must_wait(state, u):
             state.queue = [{"text": text, "topic": _topic(later)} for text, later in requests[position:]]
             waiting = "Once you've answered that" if state.asking == "confirm" else "When we've finished that"
-            answered.append(f"{waiting}, I'll help with {state.queue[0]['topic']}.")
+            answered.append(f"{waiting}, I'll help with {state.queue[0]['topic']}{_order_named(turn, part, u)}.")
             break
         ordinal = _ORDINALS[min(position, len(_ORDINALS) - 1)]
         answered.append(f"{ordinal}, {_topic(u)}: {_sub_reply(turn, part, u)}")
     lead = f"You asked about {len(requests)} things, so I'll take them one at a time.\n\n"
     return lead + "\n\n".join(answered), _acted_intent(requests[0][1])
+
+
+def _order_named(turn: Turn, text: str, u: Understanding) -> str:
+    """ " on order #W1 (Gaming Mouse — not shipped yet)" when a waiting request names one order; "" otherwise."""
+    e = u.entities
+    if not (e.order_ids or e.products or e.order_refs):
+        return ""
+    request = replace(turn.request, text=text, retrieved=RetrievedContext())
+    # A fresh state: the open form's order must not stand in for the one this request names.
+    part = Turn(request=request, understanding=u, state=State(), records=turn.records, citations=turn.citations)
+    found = resolve_order(part, statuses=None, purpose="changed")
+    return f" on order {order_words(found.value)}" if found.value is not None and not found.say else ""
 
 
 def _drain_queue(turn: Turn, text: str) -> str:
@@ -632,6 +655,7 @@ def _follow_up_form(turn: Turn, intent: str) -> str:
     return last
 
 
+_SAME = re.compile(r"\bsame (?:reason|card|payment|method|way|thing)\b|\b(?:too|as well|also)\b", re.IGNORECASE)
 # "the one with the kettle", "the order with...", "that package": an order, not a product.
 _NAMES_AN_ORDER = re.compile(r"\b(?:one|ones|order|package|parcel|delivery|box)\s+(?:with|that has|containing)\b", re.I)
 
@@ -641,7 +665,7 @@ _HOW_IT_WORKS = re.compile(
     r"\bdo (?:i|you|we) (?:have|need) to pay\b|\b(?:is|are) there (?:a|any) (?:fee|charge|cost|limit|deadline)"
     r"|\bhow (?:long|many times|much does it cost|much is it to)\b|\bcan (?:i|you)\b.*\b(?:twice|again|more than once)\b"
     r"|\bhow do(?:es)?\b.*\bwork\b|\bwhat(?:'s| is) (?:the|your)\b.*\b(?:policy|window|limit|fee|deadline)\b"
-    r"|\bwho pays\b|\bis it free\b",
+    r"|\bwho pays\b|\bis it free\b|\bcan (?:i|you)\b.*\b(?:already|once it(?:'s| has| is)|after it(?:'s| has)?)\b",
     re.IGNORECASE,
 )
 

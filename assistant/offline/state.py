@@ -21,6 +21,9 @@ from typing import Any
 from chat.models import Conversation
 from chat.models_offline import DialogueState
 
+# Slots a follow-up for another order may reuse when the customer says "same reason", "same card".
+CARRIED_SLOTS = ("reason", "payment_method_id")
+
 
 @dataclass
 class State:
@@ -39,8 +42,10 @@ class State:
     frame: str = ""
     # Requests from a compound message still to handle, each {"text": ..., "topic": ...}.
     queue: list[dict[str, str]] = field(default_factory=list)
-    # The last task form started, so "and the other one?" can ask for the same for another order.
+    # The last task form started, so "and the other one?" can ask for the same for another order,
+    # and what it was given that another order can reuse ("same reason").
     last_form: str = ""
+    last_slots: dict[str, Any] = field(default_factory=dict)
     offer: dict[str, Any] = field(default_factory=dict)
     # The PendingAction this form proposed, superseded if the customer corrects the form.
     proposed_action_id: int | None = None
@@ -51,6 +56,10 @@ class State:
         self.last_form = form
 
     def finish(self) -> None:
+        # What "same reason" or "the same card" in the next request can reuse.
+        kept = {key: self.slots[key] for key in CARRIED_SLOTS if self.slots.get(key)}
+        if kept:
+            self.last_slots = kept
         self.form, self.slots, self.asking = "", {}, ""
 
     def focus_product(self, product_id: str, *, values: list[str], options: list[str]) -> None:

@@ -75,6 +75,9 @@ class Shop:
         kettle_product = ProductFactory(name="Electric Kettle", product_type="Kettle")
         kettle = VariantFactory(product=kettle_product, options={"color": "steel", "capacity": "1.7L"})
         VariantFactory(product=kettle_product, options={"color": "white", "capacity": "1L"})
+        phone = ProductFactory(name="Smartphone", product_type="Smartphone")
+        VariantFactory(product=phone, options={"color": "rose gold", "storage": "128GB"}, stock_quantity=0)
+        VariantFactory(product=phone, options={"color": "gold", "storage": "128GB"}, price=Decimal("799.00"))
         bag = VariantFactory(
             product=ProductFactory(name="Down Sleeping Bag", product_type="Outdoors"), options={"length": "long"}
         )
@@ -193,6 +196,12 @@ def test_another_product_takes_the_focus(shop: Shop) -> None:
     assert state["focus_options"] == [] and "sage" in state["product_values"]
 
 
+def test_a_value_of_several_words_is_one_option(shop: Shop) -> None:
+    reply = shop.say("do you have the smartphone in rose gold 128GB")
+    assert "Smartphone (rose gold, 128GB) is out of stock" in reply
+    assert "In stock instead: gold, 128GB ($799.00)" in reply
+
+
 def test_option_values_with_units_are_read_as_options(shop: Shop) -> None:
     reply = shop.say("is the electric kettle 1.7 litres?")
     assert "steel, 1.7L: in stock" in reply and "white, 1L" not in reply
@@ -229,6 +238,14 @@ def test_a_follow_up_asks_the_same_for_another_order(shop: Shop) -> None:
     shop.say(f"where is {shop.keyboard_order.order_id}?")
     reply = shop.say("and the one with the sleeping bag?")
     assert shop.bag_order.order_id in reply and "UPS" in reply
+
+
+def test_same_reason_carries_to_the_next_order(shop: Shop) -> None:
+    shop.say(f"cancel {shop.kettle_order.order_id}, i ordered it by mistake")
+    shop.say("yes")
+    shop.say("and the one with the desk lamp too, same reason")
+    [action] = shop.proposed()
+    assert action.arguments == {"order_id": shop.lamp_order.order_id, "reason": "ordered by mistake"}
 
 
 def test_when_will_my_product_arrive_is_tracking(shop: Shop) -> None:
@@ -302,7 +319,7 @@ def test_a_second_action_waits_for_the_first_card(shop: Shop) -> None:
     )
     [action] = shop.proposed()  # one card at a time
     assert action.tool == "cancel_pending_order" and action.arguments["order_id"] == shop.kettle_order.order_id
-    assert "I'll help with the address" in reply
+    assert "I'll help with the address" in reply and shop.lamp_order.order_id in reply
     shop.say("yes")
     shop.kettle_order.refresh_from_db()
     assert shop.kettle_order.status == Order.Status.CANCELLED
