@@ -1,14 +1,15 @@
 """`make streamprobe`: N concurrent web-chat streams on a slow model, and the site meanwhile.
 
-    python -m bench.stream_probe [--streams 20] [--model-seconds 20] [--page-rounds 5] [--port 8056]
+    python -m bench.stream_probe [--streams 20] [--model-seconds 20] [--ramp 10] [--page-rounds 5] [--port 8056]
 
 Starts the paced fake model (bench/fake_llm.py: 1 s to the first token, the rest streamed)
 and the same production-like stack as `make loadtest` (gunicorn + Celery worker from the
 Procfile, DEBUG off, a fresh `loadtest` database with N customers logged in), then opens N
-chat streams at once the way the web chat does: the htmx POST /chat/send/, then a GET of the
-server-sent-events stream it points to, read to its `done` event. Meanwhile it measures:
+chat streams over --ramp seconds the way the web chat does: the htmx POST /chat/send/, then a
+GET of the server-sent-events stream it points to, read to its `done` event. Meanwhile it measures:
  - page latency: --page-rounds rounds of GET /help/, /orders/ (as a logged-in customer) and
-   /healthz, one second apart, compared with the same pages before the streams;
+   /healthz, half a second apart, once every stream is open and waiting on the model, compared
+   with the same pages before the streams;
  - memory: RSS of the web processes (gunicorn master and workers) before the streams and at
    the peak with them open; the growth divided by N is "memory per open stream".
 It also reports how many streams the server was actually serving at once (headers received,
@@ -80,9 +81,10 @@ class Probe:
     def _timeout(self) -> float:
         return max(1.0, self.deadline - time.monotonic())
 
-    def one_stream(self, index: int) -> None:
+    def one_stream(self, index: int, delay: float = 0.0) -> None:
         account, result = self.sessions[index], self.results[index]
         self.started.wait()
+        time.sleep(delay)
         try:
             response = requests.post(
                 f"{self.base_url}/chat/send/",
@@ -180,6 +182,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--streams", type=int, default=20)
     parser.add_argument("--model-seconds", type=float, default=20.0, help="the fake model's time per answer")
     parser.add_argument("--page-rounds", type=int, default=5, help="rounds of page requests during the streams")
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=10.0,
+        help="seconds over which the streams are opened (customers arrive over time, not in one instant)",
+    )
     parser.add_argument("--port", type=int, default=8056)
     parser.add_argument("--timeout", type=float, default=300.0, help="the whole probe stops after this many seconds")
     parser.add_argument("--skip-setup", action="store_true", help="reuse the loadtest database and logins")
@@ -188,6 +196,8 @@ def main(argv: list[str]) -> int:
         parser.error(f"--streams {args.streams}: between 1 and {MAX_STREAMS}")
     if not 1.0 <= args.model_seconds <= 120.0:
         parser.error(f"--model-seconds {args.model_seconds:g}: between 1 and 120")
+    if not 0 <= args.ramp < args.model_seconds:
+        parser.error(f"--ramp {args.ramp:g}: from 0 to under --model-seconds, so every stream is open at once")
     if not 1 <= args.page_rounds <= 50 or not 10 <= args.timeout <= 1800:
         parser.error("--page-rounds 1..50 and --timeout 10..1800 seconds: the probe is bounded")
 
@@ -229,10 +239,15 @@ def main(argv: list[str]) -> int:
         sampler.start()
         launched = time.monotonic()
         with ThreadPoolExecutor(args.streams) as pool:
-            futures = [pool.submit(probe.one_stream, index) for index in range(args.streams)]
+            futures = [
+                pool.submit(probe.one_stream, index, args.ramp * index / args.streams) for index in range(args.streams)
+            ]
             probe.started.set()
-            time.sleep(1.0)
-            during = probe.page_latencies(sessions[0], rounds=args.page_rounds, pause=1.0)
+            # Pages are measured once every stream has been opened, while they wait on the model.
+            time.sleep(args.ramp + 1.0)
+            open_streams = sum(1 for r in probe.results if r.opened and not r.finished and not r.error)
+            log(f"{open_streams} streams open; measuring pages")
+            during = probe.page_latencies(sessions[0], rounds=args.page_rounds, pause=0.5)
             last_report = 0.0
             while not all(future.done() for future in futures) and time.monotonic() < probe.deadline:
                 if time.monotonic() - last_report >= 5:
@@ -248,7 +263,9 @@ def main(argv: list[str]) -> int:
 
     results = probe.results
     answered = [r for r in results if r.finished]
-    print(f"\nStreams: {args.streams} opened at once on a {args.model_seconds:g} s model (web chat: POST + SSE)")
+    print(
+        f"\nStreams: {args.streams} opened over {args.ramp:g} s on a {args.model_seconds:g} s model (web chat: POST + SSE)"
+    )
     print(f"  answered (done event): {len(answered)}; failed: {sum(1 for r in results if r.error)}")
     for error in sorted({r.error for r in results if r.error}):
         print(f"    {sum(1 for r in results if r.error == error)} × {error}")

@@ -151,8 +151,9 @@ if config.read_bool("DATABASE_POOL", False):
     _database["OPTIONS"]["pool"] = {
         "min_size": 1,
         "max_size": config.read_int("DATABASE_POOL_MAX_SIZE", 16, minimum=1),
-        # A request waits this long for a free connection before failing (503, see middleware).
-        "timeout": 10,
+        # A request waits this long for a free connection before failing (503, see middleware):
+        # long enough to ride out a burst of customers starting turns in the same second.
+        "timeout": 30,
     }
 if config.read_bool("DATABASE_PREPARED_STATEMENTS", True):
     # psycopg prepares a statement the fifth time a connection runs it (its default threshold);
