@@ -299,13 +299,30 @@ def _several_swaps(turn: Turn, order: dict[str, Any]) -> list[tuple[str, str]] |
     return pairs if len(pairs) >= 2 else []
 
 
+_SWAP_TARGET = re.compile(r"\b(?:for|to|into|with)\s+(?:a|an|the|some|my)?\s*([a-z][\w\s-]{2,40})", re.IGNORECASE)
+
+
 def _other_product_named(turn: Turn, order: dict[str, Any]) -> str:
-    """A product the message names outright that isn't in the order ("for the two-person tent")."""
+    """A product the message names outright that isn't in the order ("for the two-person tent",
+    "for dumbbells"): from the catalog match, else from the store's product types."""
     in_order = {item["product_id"] for item in order["items"]}
     for mention in turn.entities.products:
         if named_outright(mention) and not in_order & set(mention.product_ids):
             return mention.names[0]
+    targets = [match.group(1) for match in _SWAP_TARGET.finditer(turn.text)]
+    if not targets or turn.state.slots.get("new_item_ids"):
+        return ""
+    record = turn.tool("list_all_product_types")
+    types = record.outcome.result if record.outcome.ok and isinstance(record.outcome.result, dict) else {}
+    for target in targets:
+        for name, product_id in types.items():
+            if product_id not in in_order and items_named_in({"items": [_pseudo_item(name, product_id)]}, target):
+                return str(name)
     return ""
+
+
+def _pseudo_item(name: str, product_id: str) -> dict[str, Any]:
+    return {"item_id": product_id, "product_id": product_id, "name": name, "options": {}}
 
 
 def _swap_form_for_the_order(turn: Turn, form: str) -> str:
@@ -664,9 +681,18 @@ def render_refund_status(order: dict[str, Any], *, methods: dict[str, dict[str, 
             lines.append(f"- ${refund['amount']:.2f} to your {method_id_words(method, methods)} — {when}")
         return "\n".join(lines)
     if order["status"] == "return requested":
+        method = str(order.get("return_payment_method_id") or "")
+        returned = set(order.get("return_items") or [])
+        amount = sum(item["price"] for item in order["items"] if item["item_id"] in returned)
+        to = f"${amount:.2f} to your {method_id_words(method, methods)}" if method and amount else "the refund"
+        when = (
+            "it's on the gift card at once"
+            if method.startswith("gift_card")
+            else "it then takes 5–7 business days to show on your statement"
+        )
         return (
-            f"The return for order {order['order_id']} is under way. The refund is issued as soon as the items reach "
-            "our warehouse; we emailed you the return instructions."
+            f"The return for order {order['order_id']} is under way. We refund {to} as soon as the items reach our "
+            f"warehouse — {when}. We emailed you the return instructions."
         )
     return f"There's no refund on order {order_words(order)} yet."
 

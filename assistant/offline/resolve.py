@@ -220,7 +220,7 @@ def _name_tails(name: str) -> list[str]:
     words = [singular(word) for word in normalize(name).split()]
     tails = [" ".join(words[start:]) for start in range(len(words))]
     if len(words) > 1 and words[-1] in _GENERIC_TAILS:
-        tails += [" ".join(words[start:-1]) for start in range(len(words) - 1)]
+        tails = tails[:-1] + [" ".join(words[start:-1]) for start in range(len(words) - 1)]
     return tails
 
 
@@ -465,6 +465,11 @@ def items_named_in(order: dict[str, Any], text: str) -> list[dict[str, Any]]:
     return [item for item in {item["item_id"]: item for item in order["items"]}.values() if item["item_id"] in named]
 
 
+_ACTION_OBJECT = re.compile(
+    r"\b(?:return|send back|exchange|swap|replace|change|switch|cancel|refund)\s+([^.;!?]+)", re.IGNORECASE
+)
+
+
 def _current_part(text: str) -> str:
     """The words that describe what the customer has now: before "to"/"for"/"into", and
     after "instead of" ("the black kettle to silver", "brown lenses instead of green")."""
@@ -498,8 +503,18 @@ def resolve_items(turn: Turn, order: dict[str, Any], *, purpose: str, single: bo
             for pid in mention.product_ids
         }
         chosen = _named_items(items, item_text, mentioned)
+        # "the thermostat works fine but i want to return the tablet": what follows the verb.
+        objects = " ".join(match.group(1) for match in _ACTION_OBJECT.finditer(item_text))
+        acted_on = _named_items(items, objects, set()) if objects else []
+        if acted_on and len(set(acted_on)) < len(set(chosen)):
+            chosen = [item_id for item_id in chosen if item_id in acted_on]
         if not chosen and item_text != turn.text:
             chosen = _named_items(items, turn.text, {pid for m in entities.products for pid in m.product_ids})
+    if not chosen:
+        # "the navy one": options alone, when they fit some of the items and not all.
+        by_options = [item["item_id"] for item in items if _options_mentioned(item, turn.text)]
+        if by_options and len(set(by_options)) < len({item["item_id"] for item in items}):
+            chosen = by_options
     if not chosen and every and not single:
         return Resolved(value=[item["item_id"] for item in items])
     distinct = {item["item_id"]: item for item in items if item["item_id"] in chosen}
@@ -619,6 +634,18 @@ def named_options(
             position = text.rfind(f" {value} ")
             if str(key) not in found or position > found[str(key)][0]:
                 found[str(key)] = (position, value)
+    # Yes/no options are named by their key: "the waterproof version", "a non-waterproof one".
+    spoken = normalize(turn.text if clause is None else clause)
+    keys = {str(key) for variant in product["variants"].values() for key in variant["options"]}
+    for key in sorted(keys - set(found)):
+        values = {normalize(str(v["options"].get(key, ""))) for v in product["variants"].values()}
+        if not values <= {"yes", "no"}:
+            continue
+        word = normalize(key)
+        if re.search(rf"\b(?:non|not|no|without)\s+{re.escape(word)}\b", spoken):
+            found[key] = (0, "no")
+        elif re.search(rf"\b{re.escape(word)}\b", spoken) and current.get(key) != "yes":
+            found[key] = (0, "yes")
     return {key: value for key, (_, value) in found.items()}
 
 

@@ -37,6 +37,7 @@ _WRONG_SIZE = re.compile(
     r"|\bsize (?:is|was) (?:wrong|off)\b|\b(?:need|want) (?:a |an )?(?:bigger|smaller|larger) (?:size|one)\b",
     re.IGNORECASE,
 )
+_WANTS_RETURN = re.compile(r"\b(?:return|refund|money back|send (?:it|them) back)\b", re.IGNORECASE)
 _WRONG_OPTION = re.compile(
     r"\bwrong (?:colou?r|model|version|style|shade|flavou?r|capacity|storage)\b"
     r"|\bnot the (?:colou?r|size|model|one) i (?:ordered|wanted|picked|chose)\b",
@@ -132,6 +133,10 @@ def situation_reply(turn: Turn) -> str | None:
         return FORMS["payment"](turn)
     if _CHARGED.search(turn.text):
         return charges_reply(turn)
+    if _WRONG_SIZE.search(turn.text) and _WANTS_RETURN.search(turn.text):
+        # "too small, i want to return it": the return they asked for, not an exchange.
+        turn.state.start("return")
+        return "Sorry it doesn't fit. " + FORMS["return"](turn)
     if _WRONG_SIZE.search(turn.text):
         return wrong_option_reply(turn, option="size")
     if _WRONG_OPTION.search(turn.text):
