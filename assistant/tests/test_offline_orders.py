@@ -412,3 +412,69 @@ def test_a_change_to_a_delivered_order_becomes_an_exchange(shop: Shop) -> None:
     [action] = shop.proposed()
     assert action.tool == "exchange_delivered_order_items"
     assert action.arguments["new_item_ids"] == [shop.shoes_12_blue.item_id]
+
+
+def _order_of_two_shoes(shop: Shop) -> Order:
+    return make_order(
+        customer=shop.customer,
+        variants=[shop.shoes_11_blue, shop.shoes_10_black, shop.lamp],
+        payment_method=shop.visa,
+        status=Order.Status.DELIVERED,
+    )
+
+
+def test_two_items_of_one_product_are_asked_about_then_told_apart_by_an_option(shop: Shop) -> None:
+    order = _order_of_two_shoes(shop)
+    reply = shop.say(f"i want to return the running shoes from {order.order_id}")
+    assert "Which items" in reply and "size 11, blue" in reply and "size 10, black" in reply
+    assert "Desk Lamp" not in reply and shop.proposed() == []
+    shop.say("the black ones")
+    shop.say("to my visa")
+    [action] = shop.proposed()
+    assert action.arguments["item_ids"] == [shop.shoes_10_black.item_id]
+
+
+def test_both_means_every_item_named(shop: Shop) -> None:
+    order = _order_of_two_shoes(shop)
+    shop.say(f"return both running shoes from {order.order_id} to my visa")
+    [action] = shop.proposed()
+    assert sorted(action.arguments["item_ids"]) == sorted([shop.shoes_11_blue.item_id, shop.shoes_10_black.item_id])
+
+
+def test_the_item_after_the_verb_is_the_one_acted_on(shop: Shop) -> None:
+    order = _order_of_two_shoes(shop)
+    shop.say(f"the lamp from {order.order_id} is lovely but i want to return the blue running shoes, to my visa")
+    [action] = shop.proposed()
+    assert action.arguments["item_ids"] == [shop.shoes_11_blue.item_id]
+
+
+def test_where_the_money_would_go_is_answered_from_the_order(shop: Shop) -> None:
+    reply = shop.say("if i cancel my kettle order where does the money go")
+    assert shop.kettle_order.order_id in reply and "$45.00" in reply and "Visa ending 1234" in reply
+    assert shop.proposed() == []
+
+
+def test_which_orders_are_on_the_way(shop: Shop) -> None:
+    reply = shop.say("which of my orders are on the way?")
+    assert _ids(reply) == {shop.kettle_order.order_id, shop.speaker_order.order_id}
+
+
+def test_a_yes_no_option_is_named_by_its_key(shop: Shop) -> None:
+    boots = ProductFactory(name="Hiking Boots", product_type="Hiking Boots")
+    dry = VariantFactory(product=boots, options={"size": "11", "waterproof": "no"}, price=Decimal("100.00"))
+    wet = VariantFactory(product=boots, options={"size": "11", "waterproof": "yes"}, price=Decimal("120.00"))
+    VariantFactory(product=boots, options={"size": "10", "waterproof": "no"}, price=Decimal("100.00"))
+    make_order(customer=shop.customer, variants=[dry], payment_method=shop.visa, status=Order.Status.DELIVERED)
+    shop.say("can i exchange my hiking boots for the waterproof version")
+    [action] = shop.proposed()
+    assert action.arguments["new_item_ids"] == [wet.item_id]
+
+
+def test_a_returns_refund_says_how_much_goes_where_and_when(shop: Shop) -> None:
+    Order.objects.filter(pk=shop.black_shoes.pk).update(
+        status=Order.Status.RETURN_REQUESTED,
+        return_items=[shop.shoes_10_black.item_id],
+        return_payment_method=shop.visa,
+    )
+    reply = shop.say(f"when will i get my refund for {shop.black_shoes.order_id}")
+    assert "$90.00 to your Visa ending 1234" in reply and "5–7 business days" in reply
