@@ -508,6 +508,21 @@ def _topic(u: Understanding) -> str:
     return _TOPICS.get(intent) or (f"{PHRASES[intent]}" if intent in PHRASES else "your other question")
 
 
+def _detail_of(earlier: Understanding, earlier_text: str, u: Understanding, text: str) -> bool:
+    """Is this part a detail of the task before it rather than a request of its own? "return the
+    sneakers, theyre too tight. refund to paypal": where the refund goes is part of the return."""
+    task = FORM_INTENTS.get(_acted_intent(earlier), "")
+    if task not in _CONSEQUENTIAL_FORMS:
+        return False
+    e = u.entities
+    names_its_own = bool(e.order_ids or e.order_refs or e.products or e.item_ids)
+    asks = "?" in text or bool(_QUESTION_START.match(text))
+    return bool(e.payment_methods or e.reasons) and not names_its_own and not asks and _handler(u, text) != task
+
+
+_QUESTION_START = re.compile(r"\s*(?:how|what|when|where|why|which|who|is|are|do|does|can|could|will|would)\b", re.I)
+
+
 def _must_wait(state: Any, u: Understanding) -> bool:
     """Must this request wait for the form before it (a question asked, or a card to answer)?
 
@@ -558,7 +573,11 @@ def _compound(turn: Turn) -> tuple[str, str] | None:
     if len(parts) < 2:
         return None
     understood = [(part, _understand_part(turn, part)) for part in parts]
-    requests = [(part, u) for part, u in understood if _handler(u, part)]
+    requests: list[tuple[str, Understanding]] = []
+    for part, u in understood:
+        if not _handler(u, part) or (requests and _detail_of(requests[-1][1], requests[-1][0], u, part)):
+            continue
+        requests.append((part, u))
     if len(requests) < 2 or len({_handler(u, part) for part, u in requests}) < 2:
         return None
     answered: list[str] = []

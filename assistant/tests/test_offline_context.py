@@ -327,6 +327,13 @@ def test_a_second_action_waits_for_the_first_card(shop: Shop) -> None:
     assert "Next, the address:" in reply and shop.lamp_order.order_id in reply and "new shipping address" in reply
 
 
+def test_a_detail_of_the_task_is_not_a_second_request(shop: Shop) -> None:
+    reply = shop.say(f"cancel {shop.kettle_order.order_id}, i dont need it anymore. refund to my visa please")
+    assert "2 things" not in reply
+    [action] = shop.proposed()
+    assert action.arguments == {"order_id": shop.kettle_order.order_id, "reason": "no longer needed"}
+
+
 def test_a_question_is_answered_beside_an_open_form(shop: Shop, help_center: None) -> None:
     reply = shop.say("i want to cancel my order and also how long do refunds take to show up")
     assert "First, the cancellation:" in reply and "Which order" in reply
