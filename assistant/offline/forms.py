@@ -592,17 +592,33 @@ def render_tracking(tracking: dict[str, Any], *, order: dict[str, Any] | None = 
     return "\n".join(lines)
 
 
-def _overview_line(order: dict[str, Any], tracking: dict[str, Any] | None) -> str:
+def _overview_line(order: dict[str, Any], tracking: dict[str, Any] | None, *, step: bool = True) -> str:
     status = order["status"]
     line = f"- **{order['order_id']}** — {order_items_words(order)}: {status_words(status)}"
     if tracking is not None:
         shipped = _shipment_words(tracking)
         if shipped and status == "processed":
             line = f"- **{order['order_id']}** — {order_items_words(order)}: {shipped}"
-        step = _next_step(status, tracking)
-        if step:
-            line += f". {step}"
+        next_step = _next_step(status, tracking) if step else ""
+        if next_step:
+            line += f". {next_step}"
     return line
+
+
+def _overview_lines(turn: Turn, orders: list[dict[str, Any]]) -> list[str]:
+    """One bullet per order; what happens next is said in the bullet, or once after the list
+    when several orders share it (four pending orders need one explanation, not four)."""
+    steps = {order["order_id"]: _next_step(order["status"], turn.tracking(order["order_id"]) or {}) for order in orders}
+    shared = {step for step in steps.values() if step and list(steps.values()).count(step) > 1}
+    lines = [
+        _overview_line(order, turn.tracking(order["order_id"]), step=steps[order["order_id"]] not in shared)
+        for order in orders
+    ]
+    for step in sorted(shared, key=list(steps.values()).index):
+        ids = [order_id for order_id, own in steps.items() if own == step]
+        named = ", ".join(ids[:-1]) + f" and {ids[-1]}"
+        lines.append(f"For {named}: {step[0].lower()}{step[1:]}")
+    return lines
 
 
 def render_overview(turn: Turn, orders: list[dict[str, Any]]) -> str:
@@ -618,13 +634,13 @@ def render_overview(turn: Turn, orders: list[dict[str, Any]]) -> str:
         lines.append(
             "Here's where your open orders are:" if len(open_orders) > 1 else "Here's where your open order is:"
         )
-        lines += [_overview_line(order, turn.tracking(order["order_id"])) for order in open_orders[:6]]
+        lines += _overview_lines(turn, open_orders[:6])
         if len(open_orders) > 6:
             lines.append(f"- …and {len(open_orders) - 6} more")
     elif len(closed) <= 4:
         # Only closed orders fit what was asked: each of them, with where it ended up.
         lines.append("Here's what I found:")
-        lines += [_overview_line(order, turn.tracking(order["order_id"])) for order in closed]
+        lines += _overview_lines(turn, closed)
         lines.append("Which order did you have in mind? Tell me its number or what was in it for more.")
         return "\n".join(lines)
     else:
