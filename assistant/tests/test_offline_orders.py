@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from assistant.escalation import escalation_priority
 from assistant.offline.resolve import time_window
 from assistant.offline.turn import ORDERS_CONSIDERED
 from assistant.turn import chat_turn
@@ -478,3 +479,29 @@ def test_a_returns_refund_says_how_much_goes_where_and_when(shop: Shop) -> None:
     )
     reply = shop.say(f"when will i get my refund for {shop.black_shoes.order_id}")
     assert "$90.00 to your Visa ending 1234" in reply and "5–7 business days" in reply
+
+
+# --- escalation: the reason and the priority ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("texts", "score", "expected"),
+    [
+        (["its still not here wtf"], 0.47, "high"),  # VADER scores this positive; "wtf" says otherwise
+        (["you charged me twice"], 0.0, "high"),
+        (["charged twice and nobody answers, this is ridiculous"], -0.2, "urgent"),
+        (["my parcel never arrived"], 0.0, "medium"),
+        (["can i talk to someone about my account settings"], 0.4, "low"),
+    ],
+)
+def test_escalation_priority_follows_reason_and_anger(texts: list[str], score: float, expected: str) -> None:
+    assert escalation_priority(sentiment_score=score, texts=texts) == expected
+
+
+def test_a_request_for_a_person_that_says_nothing_about_why_is_asked(shop: Shop) -> None:
+    reply = shop.say("i want to talk to a human")
+    assert Ticket.objects.filter(conversation=shop.conversation).exists()
+    assert "what it's about" in reply
+    shop.conversation = Conversation.objects.create(customer=shop.customer)
+    reply = shop.say(f"i want to talk to a human about my refund for {shop.blue_shoes.order_id}")
+    assert "what it's about" not in reply
