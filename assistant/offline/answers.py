@@ -465,6 +465,9 @@ def product_answer(turn: Turn, *, product_id: str | None = None) -> str:
         # "is the kettle 1.7 litres?": the options asked about, with their stock.
         lines += [f"• {_options(v)}: {v['stock']}, ${v['price']:.2f}" for v in chosen[:4]]
     attributes = _attributes_asked(turn, stock)
+    if not attributes and _ANOTHER_PRODUCT.match(turn.text):
+        attributes = list(turn.state.last_attributes)  # "is the e-reader waterproof?" … "what about the jacket?"
+    turn.state.last_attributes = attributes
     if attributes:
         found = [(attribute, _attribute_line(stock, keys, attribute)) for attribute in attributes]
         lines += [line for _attribute, line in found if line]
@@ -499,6 +502,9 @@ _ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("watts", "watt", "wattage", "powerful"), ("power",)),
     **dict.fromkeys(("memory", "space", "gigabytes"), ("storage",)),
 }
+
+
+_ANOTHER_PRODUCT = re.compile(r"\s*(?:ok(?:ay)?,?\s+)?(?:and|what about|how about|same for|and the)\b", re.IGNORECASE)
 
 
 def _attributes_asked(turn: Turn, stock: dict[str, Any]) -> list[str]:

@@ -490,6 +490,8 @@ _WHEN_ARRIVES = re.compile(
 
 def _handler(u: Understanding, text: str) -> str:
     """Which handler a part goes to; "" for a part that asks for nothing by itself."""
+    if _MY_BALANCE.search(text):
+        return "balance"
     intent = _acted_intent(u)
     if intent in _NOT_A_REQUEST:
         return ""
@@ -501,11 +503,23 @@ def _handler(u: Understanding, text: str) -> str:
 
 
 def _topic(u: Understanding) -> str:
+    if _MY_BALANCE.search(u.text):
+        return "your gift card balance"
     intent = _acted_intent(u)
     if len(u.entities.products) == 1 and intent not in {"change_shipping_address", "set_up_shipping_address"}:
         words = u.entities.products[0].text
         return f"the {words}" if intent in _CATALOG_INTENTS else f"your {words}"
     return _TOPICS.get(intent) or (f"{PHRASES[intent]}" if intent in PHRASES else "your other question")
+
+
+_POINTS_BACK = re.compile(r"\b(?:it|its|it's|that|this|they|them|those|these)\b", re.IGNORECASE)
+
+
+def _continues(u: Understanding, text: str) -> bool:
+    """Does this part only go on about the part before ("... and how long does it take")?"""
+    e = u.entities
+    own = e.order_ids or e.order_refs or e.products or e.item_ids or e.payment_methods
+    return bool(_POINTS_BACK.search(text)) and not own and not _MY_BALANCE.search(text)
 
 
 def _detail_of(earlier: Understanding, earlier_text: str, u: Understanding, text: str) -> bool:
@@ -574,7 +588,9 @@ def _compound(turn: Turn) -> tuple[str, str] | None:
         return None
     understood = [(part, _understand_part(turn, part)) for part in parts]
     requests: list[tuple[str, Understanding]] = []
-    for part, u in understood:
+    for position, (part, u) in enumerate(understood):
+        if position and _continues(u, part):
+            return None  # "do you ship to canada and how long does it take": one question
         if not _handler(u, part) or (requests and _detail_of(requests[-1][1], requests[-1][0], u, part)):
             continue
         requests.append((part, u))

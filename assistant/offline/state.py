@@ -37,6 +37,8 @@ class State:
     # value that product has, so a bare "11 blue" can be recognised as one of its options.
     focus_options: list[str] = field(default_factory=list)
     product_values: list[str] = field(default_factory=list)
+    # The attributes last asked about ("waterproof"), for "what about the rain jacket?".
+    last_attributes: list[str] = field(default_factory=list)
     # What the assistant's last catalog question was about: "stock" or "restock" (which option
     # to alert about); "" when it asked nothing about a product.
     frame: str = ""

@@ -276,6 +276,12 @@ def test_price_and_the_attribute_asked_are_both_answered(shop: Shop) -> None:
     assert "whether it's waterproof" in reply and "Glare-free" in reply
 
 
+def test_the_attribute_asked_carries_to_the_next_product(shop: Shop) -> None:
+    shop.say("is the e-reader waterproof?")
+    reply = shop.say("what about the ridge hiking boots?")
+    assert "Waterproof mid-height boots." in reply
+
+
 def test_attribute_from_the_description_and_from_the_options(shop: Shop) -> None:
     reply = shop.say("are the ridge hiking boots waterproof?")
     assert "yes" in reply and "Waterproof mid-height boots." in reply
@@ -325,6 +331,17 @@ def test_a_second_action_waits_for_the_first_card(shop: Shop) -> None:
     assert shop.kettle_order.status == Order.Status.CANCELLED
     reply = shop.say("thanks")
     assert "Next, the address:" in reply and shop.lamp_order.order_id in reply and "new shipping address" in reply
+
+
+def test_a_part_that_goes_on_about_the_first_is_not_a_second_request(shop: Shop) -> None:
+    reply = shop.say("do you ship to canada and how long does it take")
+    assert "2 things" not in reply
+
+
+def test_the_gift_card_balance_is_one_of_two_requests(shop: Shop, help_center: None) -> None:
+    reply = shop.say("what's my gift card balance and also how long do refunds take to show up")
+    assert "First, your gift card balance:" in reply and "$109.00 left" in reply
+    assert "Next," in reply and "business days" in reply
 
 
 def test_a_detail_of_the_task_is_not_a_second_request(shop: Shop) -> None:
