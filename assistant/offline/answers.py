@@ -48,6 +48,8 @@ def _snippet(text: str) -> str:
                 end = max(cut.rfind(". "), cut.rfind(".\n"))
                 return (cut[: end + 1] if end > 120 else cut.rstrip() + "…").strip()
             if not kept[-1].endswith(":"):
+                if listing:
+                    kept.append("\n…")  # the list goes on in the cited article
                 break
             block = _shorten(block)
         kept.append(("\n" if is_item else "\n\n") + block)

@@ -390,13 +390,13 @@ def test_a_list_lead_in_comes_with_its_list(shop: Shop, help_center: None) -> No
 
 
 def test_snippet_keeps_the_list_a_cut_passage_introduces() -> None:
-    text = (
-        "## Heading\n" + "Intro sentence. " * 25 + "\n\nYou can pay with:\n- Visa\n- PayPal\n- gift cards\n\nMore text."
-    )
-    snippet = _snippet(text)
-    assert not snippet.endswith(":")
-    if "You can pay with:" in snippet:
-        assert "- PayPal" in snippet
+    intro = "Intro sentence. " * 25
+    items = "\n".join(f"- payment option number {n} with a few words about it" for n in range(30))
+    snippet = _snippet(f"## Heading\n{intro}\n\nYou can pay with:\n{items}\n\nMore text after the list.")
+    assert "You can pay with:\n- payment option number 0" in snippet
+    # A long list is cut at an item and says it goes on; the paragraph after it is left out.
+    assert snippet.endswith("\n…") and "More text" not in snippet
+    assert _snippet("## H\nShort passage.") == "Short passage."
 
 
 def test_shipping_time_comes_from_the_customers_region(offline: None, help_center: None) -> None:
