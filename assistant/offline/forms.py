@@ -16,6 +16,7 @@ from typing import Any
 from assistant.actions import action_supersede
 from assistant.offline.resolve import (
     Resolved,
+    describe_order,
     items_named_in,
     named_options,
     named_outright,
@@ -514,9 +515,30 @@ def advance_track(turn: Turn) -> str:
         # Several orders fit: show where they are rather than ask, open ones first; the form
         # stays open so "the one with the shoes" picks one of them next.
         turn.state.asking = "order"
-        return render_overview(turn, resolved.choices)
+        description = describe_order(turn)
+        asked, window = description.statuses, description.window
+        missing = ""
+        if asked and not any(order["status"] in asked for order in resolved.choices):
+            # "did you get what I sent back?" with no return on record: say so before the list.
+            missing = f"I don't see any order of yours that {_STATE_PHRASES.get(asked[0], 'is in that state')}. "
+        elif window and not any(
+            (placed := turn.placed(order["order_id"])) and window[0] <= placed <= window[1]
+            for order in resolved.choices
+        ):
+            missing = "I don't see an order placed then. "
+        return missing + render_overview(turn, resolved.choices)
     turn.state.finish()
     return resolved.say
+
+
+_STATE_PHRASES = {
+    "return requested": "has a return under way",
+    "exchange requested": "has an exchange under way",
+    "delivered": "has been delivered",
+    "cancelled": "was cancelled",
+    "pending": "is still waiting to ship",
+    "processed": "is on its way",
+}
 
 
 def _track_one(turn: Turn, order_id: str) -> str:
@@ -553,25 +575,25 @@ def _next_step(status: str, tracking: dict[str, Any]) -> str:
     tracking_statuses = {s.get("tracking_status") for s in tracking.get("shipments", [])}
     if status == "pending":
         return (
-            "It hasn't shipped yet: we're getting it ready, and you'll get the tracking number by email as soon as it "
+            "It hasn't shipped yet — we're getting it ready, and you'll get the tracking number by email as soon as it "
             "ships. Until then you can still change or cancel it."
         )
     if status == "pending (item modified)":
-        return "It hasn't shipped yet: you'll get the tracking number by email as soon as it ships."
+        return "It hasn't shipped yet — you'll get the tracking number by email as soon as it ships."
     if status == "processed":
         if "out for delivery" in tracking_statuses:
             return "It's out for delivery and should arrive today."
         if tracking_statuses <= {"label created"} and tracking_statuses:
             return "The carrier has the label and will pick it up shortly; the tracking number updates from then."
-        return "It's on its way: the tracking number shows where it is on the carrier's site."
+        return "It's on its way — the tracking number shows where it is on the carrier's site."
     if status == "delivered":
         return "If it isn't there or something is wrong with it, tell me — I can help you return or exchange it."
     if status == "cancelled":
         return "It was cancelled and its payment refunded."
     if status == "return requested":
-        return "The return is under way: the refund is issued once the items reach our warehouse."
+        return "The return is under way — the refund is issued once the items reach our warehouse."
     if status == "exchange requested":
-        return "The exchange is under way: the new items ship once the old ones reach our warehouse."
+        return "The exchange is under way — the new items ship once the old ones reach our warehouse."
     return ""
 
 

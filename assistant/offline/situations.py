@@ -16,6 +16,7 @@ from assistant.offline.forms import FORMS, advance_track
 from assistant.offline.resolve import (
     EXCHANGE_REF,
     RETURN_REF,
+    describe_order,
     named_options,
     resolve_order,
     variant_listing,
@@ -108,7 +109,7 @@ def situation_reply(turn: Turn) -> str | None:
         return advance_track(turn)
     if (
         _DAMAGED.search(turn.text)
-        and _about_an_order(turn)
+        and (_about_an_order(turn) or re.search(r"\b(?:package|parcel|box|delivery|item)\b", turn.text, re.I))
         and not _STATUS_QUESTION.search(turn.text)
         and not re.search(r"\b(?:warranty|guarantee)\b", turn.text, re.IGNORECASE)
     ):
@@ -119,6 +120,15 @@ def situation_reply(turn: Turn) -> str | None:
         return advance_track(turn)
     if _REFUND_WHERE.search(turn.text) and _about_an_order(turn):
         return refund_destination_reply(turn)
+    described = describe_order(turn)
+    if (described.window or described.statuses) and re.search(
+        r"^\W*(?:and |what about |how about )?(?:the|my|that)\b[^.?!]{0,40}\b(?:order|one|package|parcel)\b",
+        turn.text,
+        re.I,
+    ):
+        # Only a description of an order ("the order from last month"): where that order is.
+        turn.state.start("track")
+        return advance_track(turn)
     if _WANTS_PERSON.search(turn.text):
         turn.escalate = True
         turn.escalation_reason = f"The customer asked for a person: {turn.text.strip()[:300]}"
@@ -330,7 +340,7 @@ def wrong_option_reply(turn: Turn, *, option: str) -> str:
             turn.state.asking = "order"
             return f"{sorry} I can exchange it for another {what}. " + which_order(pool, "exchanged")
     if order is None:
-        return resolved.say
+        return resolved.say if resolved.refused else f"{sorry} I can exchange it for another {what}. {resolved.say}"
     form = "exchange" if order["status"] == "delivered" else "change_items"
     turn.state.start(form, order_id=order["order_id"])
     turn.state.last_order_id = order["order_id"]
