@@ -374,7 +374,10 @@ def _unsure(turn: Turn) -> str:
             for guess in guesses
         )
         return f"I'm not sure I understood. Did you mean {options}? You can also rephrase — or I can get a person to help (just say yes)."
-    return "I'm not sure I understood. Could you rephrase? Or I can get a person to help (just say yes)."
+    return (
+        f"I'm not sure I understood. I can {answers.CAPABILITIES} — which would you like? "
+        "Or I can get a person to help (just say yes)."
+    )
 
 
 # --- the frame of the last catalog answer ---------------------------------------------------------

@@ -428,3 +428,10 @@ def test_next_step_without_open_orders_lists_what_i_can_do(offline: None) -> Non
     conversation = Conversation.objects.create(customer=customer)
     [answer] = chat_turn(conversation=conversation, text="write me a poem about the ocean", user=customer.user)
     assert "track an order" in answer.text and "person" in answer.text
+
+
+def test_a_message_not_understood_ends_with_a_next_step(shop: Shop) -> None:
+    reply = shop.say("asdf qwerty zxcv")
+    # The likely meanings, what I can do, or the customer's open order to check — and a person.
+    assert any(step in reply for step in ("Did you mean", "track an order", "check on order"))
+    assert "person" in reply
