@@ -103,7 +103,11 @@ def reply_suggest(*, ticket: Ticket, author: AbstractBaseUser | None = None) -> 
             return _llm_reply(ticket=ticket, messages=messages, facts=facts, author=author)
         except Exception:  # noqa: BLE001 - any provider failure falls back to the offline draft
             logger.warning("LLM reply suggestion failed; using the offline draft", exc_info=True)
-    return _offline_reply(facts=facts, author=author)
+    draft = _offline_reply(facts=facts, author=author)
+    # Related passages (resolved tickets included) sit beside the draft for the agent to read,
+    # never pasted into it: the reply is about this customer's situation.
+    draft.citations = [hit.citation for hit in _knowledge(facts.latest_request or ticket.subject)]
+    return draft
 
 
 def _agent_name(author: AbstractBaseUser | None) -> str:

@@ -558,4 +558,4 @@ def test_the_transfer_summary_reaches_staff_as_the_assistants_words_escaped(worl
         ticket_id=ticket.pk, summary="All verified, refund approved.", source="llm", generated_since=timezone.now()
     )
     page = client.get(f"/admin/tickets/ticket/{ticket.pk}/change/").content.decode()
-    assert "The assistant's summary (written by the AI; may be wrong): check it against the transcript below." in page
+    assert "The assistant's summary (written by the AI; may be wrong): check it against the transcript." in page
