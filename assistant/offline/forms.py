@@ -724,7 +724,7 @@ def render_refund_status(order: dict[str, Any], *, methods: dict[str, dict[str, 
         amount = sum(item["price"] for item in order["items"] if item["item_id"] in returned)
         to = f"${amount:.2f} to your {method_id_words(method, methods)}" if method and amount else "the refund"
         when = (
-            "it's on the gift card at once"
+            "it's on the gift card right away"
             if method.startswith("gift_card")
             else "it then takes 5–7 business days to show on your statement"
         )

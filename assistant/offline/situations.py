@@ -38,6 +38,10 @@ _WRONG_SIZE = re.compile(
     r"|\bsize (?:is|was) (?:wrong|off)\b|\b(?:need|want) (?:a |an )?(?:bigger|smaller|larger) (?:size|one)\b",
     re.IGNORECASE,
 )
+_CHANGE_WORDS = re.compile(
+    r"\b(?:make (?:it|them)|change|switch|swap|instead|get (?:it|them|one) in|can i (?:get|have)|rather have)\b",
+    re.IGNORECASE,
+)
 _WANTS_RETURN = re.compile(r"\b(?:return|refund|money back|send (?:it|them) back)\b", re.IGNORECASE)
 _WRONG_OPTION = re.compile(
     r"\bwrong (?:colou?r|model|version|style|shade|flavou?r|capacity|storage)\b"
@@ -137,6 +141,11 @@ def situation_reply(turn: Turn) -> str | None:
         return None
     if returning:
         return None
+    if (turn.entities.order_ids or turn.entities.order_refs) and (turn.entities.sizes or turn.entities.options):
+        if _CHANGE_WORDS.search(turn.text):
+            # "the rain jacket on #W…, can i make it a large?": an item change by its shape.
+            turn.state.start("change_items")
+            return FORMS["change_items"](turn)
     swapping = re.search(r"\b(?:refund|difference|exchange|swap|return)", turn.text, re.IGNORECASE)
     if _CHANGE_PAYMENT.search(turn.text) and _about_an_order(turn) and not swapping:
         turn.state.start("payment")

@@ -505,3 +505,11 @@ def test_a_request_for_a_person_that_says_nothing_about_why_is_asked(shop: Shop)
     shop.conversation = Conversation.objects.create(customer=shop.customer)
     reply = shop.say(f"i want to talk to a human about my refund for {shop.blue_shoes.order_id}")
     assert "what it's about" not in reply
+
+
+def test_an_item_change_is_read_from_its_shape(shop: Shop) -> None:
+    # No task word the intent model knows, but an order, an item of it and an option to change to.
+    shop.say(f"the running shoes on {shop.blue_shoes.order_id}, can i make them a size 12")
+    [action] = shop.proposed()
+    assert action.tool == "exchange_delivered_order_items"
+    assert action.arguments["new_item_ids"] == [shop.shoes_12_blue.item_id]
