@@ -634,6 +634,15 @@ def named_options(
             position = text.rfind(f" {value} ")
             if str(key) not in found or position > found[str(key)][0]:
                 found[str(key)] = (position, value)
+    # One value under several keys ("brown" lens colour and frame colour): the keys the message
+    # names ("the brown lenses") keep it; the others stay as they are.
+    said = {singular(word) for word in normalize(turn.text if clause is None else clause).split()}
+    for value in {value for _, value in found.values()}:
+        keys = [key for key, (_, found_value) in found.items() if found_value == value]
+        named = [key for key in keys if {singular(word) for word in normalize(key).split()} & said]
+        if len(keys) > 1 and named:
+            for key in set(keys) - set(named):
+                del found[key]
     # Yes/no options are named by their key: "the waterproof version", "a non-waterproof one".
     spoken = normalize(turn.text if clause is None else clause)
     keys = {str(key) for variant in product["variants"].values() for key in variant["options"]}

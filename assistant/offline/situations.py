@@ -38,6 +38,7 @@ _WRONG_SIZE = re.compile(
     r"|\bsize (?:is|was) (?:wrong|off)\b|\b(?:need|want) (?:a |an )?(?:bigger|smaller|larger) (?:size|one)\b",
     re.IGNORECASE,
 )
+_MY_ORDER = re.compile(r"\b(?:in|on|from|of) my (?:last |latest |recent |current |pending )?order\b", re.IGNORECASE)
 _CHANGE_WORDS = re.compile(
     r"\b(?:make (?:it|them)|change|switch|swap|instead|get (?:it|them|one) in|can i (?:get|have)|rather have)\b",
     re.IGNORECASE,
@@ -137,15 +138,17 @@ def situation_reply(turn: Turn) -> str | None:
         turn.escalate = True
         turn.escalation_reason = f"The customer asked for a person: {turn.text.strip()[:300]}"
         return "I'm sorry you've had to ask more than once. I'm passing you to a person on our team now."
+    names_order = turn.entities.order_ids or turn.entities.order_refs or _MY_ORDER.search(turn.text)
+    shaped = names_order and (turn.entities.sizes or turn.entities.options) and _CHANGE_WORDS.search(turn.text)
+    if shaped and not returning:
+        # "the rain jacket on #W…, can i make it a large?", "the sunglasses in my order, can i get
+        # the brown lenses instead": an item change by its shape, whatever the intent model thought.
+        turn.state.start("change_items")
+        return FORMS["change_items"](turn)
     if turn.understanding.intent in _ANSWERED_ELSEWHERE and turn.understanding.confident:
         return None
     if returning:
         return None
-    if (turn.entities.order_ids or turn.entities.order_refs) and (turn.entities.sizes or turn.entities.options):
-        if _CHANGE_WORDS.search(turn.text):
-            # "the rain jacket on #W…, can i make it a large?": an item change by its shape.
-            turn.state.start("change_items")
-            return FORMS["change_items"](turn)
     swapping = re.search(r"\b(?:refund|difference|exchange|swap|return)", turn.text, re.IGNORECASE)
     if _CHANGE_PAYMENT.search(turn.text) and _about_an_order(turn) and not swapping:
         turn.state.start("payment")
