@@ -636,12 +636,17 @@ def named_options(
                 found[str(key)] = (position, value)
     # One value under several keys ("brown" lens colour and frame colour): the keys the message
     # names ("the brown lenses") keep it; the others stay as they are.
-    said = {singular(word) for word in normalize(turn.text if clause is None else clause).split()}
+    spoken_words = normalize(turn.text if clause is None else clause).split()
+    said = {singular(word) for word in spoken_words} | set(spoken_words)
     for value in {value for _, value in found.values()}:
-        keys = [key for key, (_, found_value) in found.items() if found_value == value]
-        named = [key for key in keys if {singular(word) for word in normalize(key).split()} & said]
-        if len(keys) > 1 and named:
-            for key in set(keys) - set(named):
+        sharing = [key for key, (_, found_value) in found.items() if found_value == value]
+        named = [
+            key
+            for key in sharing
+            if {form for word in normalize(key).split() for form in (word, singular(word))} & said
+        ]
+        if len(sharing) > 1 and named:
+            for key in set(sharing) - set(named):
                 del found[key]
     # Yes/no options are named by their key: "the waterproof version", "a non-waterproof one".
     spoken = normalize(turn.text if clause is None else clause)

@@ -513,3 +513,19 @@ def test_an_item_change_is_read_from_its_shape(shop: Shop) -> None:
     [action] = shop.proposed()
     assert action.tool == "exchange_delivered_order_items"
     assert action.arguments["new_item_ids"] == [shop.shoes_12_blue.item_id]
+
+
+def test_a_value_two_options_share_goes_to_the_option_named(shop: Shop) -> None:
+    glasses = ProductFactory(name="Sunglasses", product_type="Sunglasses")
+    green = VariantFactory(
+        product=glasses, options={"lens color": "green", "frame color": "black"}, price=Decimal("80.00")
+    )
+    brown_lens = VariantFactory(
+        product=glasses, options={"lens color": "brown", "frame color": "black"}, price=Decimal("80.00")
+    )
+    VariantFactory(product=glasses, options={"lens color": "brown", "frame color": "brown"}, price=Decimal("80.00"))
+    make_order(customer=shop.customer, variants=[green], payment_method=shop.visa)
+    shop.say("the sunglasses in my order, can i get the brown lenses instead of green?")
+    [action] = shop.proposed()
+    assert action.tool == "modify_pending_order_items"
+    assert action.arguments["new_item_ids"] == [brown_lens.item_id]
