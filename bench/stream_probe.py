@@ -217,6 +217,11 @@ def main(argv: list[str]) -> int:
         wait_healthy(base_url, web)
         accounts = json.loads(accounts_path.read_text())
         accounts["customers"] = accounts["customers"][: args.streams]  # a reused database may hold more
+        if len(accounts["customers"]) < args.streams:
+            raise SystemExit(
+                f"The reused database has {len(accounts['customers'])} customers for {args.streams} streams; "
+                "run without --skip-setup."
+            )
         sessions = log_in_everyone(base_url, accounts)["customers"]
         probe = Probe(base_url, sessions, deadline=time.monotonic() + args.timeout)
         log("pages before the streams:")
