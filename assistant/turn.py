@@ -120,7 +120,14 @@ async def achat_turn(
     on_token: Callable[[str], None] | None = None,
     verified: bool = True,
 ) -> list[Message]:
-    """`chat_turn` for async code. `on_token` is called on the event loop: it must not block."""
+    """`chat_turn` for async code. `on_token` may be called from a worker thread: it must be
+    thread-safe (e.g. `loop.call_soon_threadsafe`) and must not block."""
+    if not inspect.iscoroutinefunction(select_brain()):
+        # Nothing to wait on (the offline brain): the whole turn is one synchronous step, one
+        # hand-over to a thread instead of one per step.
+        return await sync_to_async(chat_turn)(
+            conversation=conversation, text=text, user=user, on_token=on_token, verified=verified
+        )
     begun = await sync_to_async(_turn_begin)(
         conversation=conversation, text=text, user=user, on_token=on_token, verified=verified
     )
@@ -188,7 +195,9 @@ def _turn_begin(
 
 def _brain_failed(conversation: Conversation) -> BrainReply:
     logger.exception("chat brain failed", extra={"conversation": conversation.pk})
-    return BrainReply(text="I'm sorry — something went wrong on our side while answering. " + OFFER_HUMAN, model="error")
+    return BrainReply(
+        text="I'm sorry — something went wrong on our side while answering. " + OFFER_HUMAN, model="error"
+    )
 
 
 def _ask(brain: Brain, request: BrainRequest) -> BrainReply:

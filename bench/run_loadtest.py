@@ -154,6 +154,10 @@ def production_env(*, database_url: str, redis_url: str, port: int) -> dict[str,
         TOKENIZERS_PARALLELISM="false",
         PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
     )
+    # Load-test customers chat far faster than people do (a message a second or two each): the
+    # per-customer budget would refuse most of them and the test would measure the refusals.
+    env["CHAT_RATE_LIMIT"] = "1000/m"
+    env["API_RATE_LIMIT"] = "1000/m"
     # One Celery process: the load test drives the web tier; jobs only need to keep flowing.
     env["CELERY_WORKER_CONCURRENCY"] = "1"
     # Each gunicorn worker runs one request at a time: one math thread each keeps the workers

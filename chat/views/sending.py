@@ -275,9 +275,14 @@ async def _turn_events(request: HtmxHttpRequest, *, turn: PendingTurn, user: Use
     events: asyncio.Queue[Any] = asyncio.Queue()
     conversation = turn.conversation
 
+    loop = asyncio.get_running_loop()
+
+    def on_token(chunk: str) -> None:  # called on the loop (the LLM) or a worker thread (the offline brain)
+        loop.call_soon_threadsafe(events.put_nowait, ("token", chunk))
+
     async def work() -> None:
         try:
-            error = await aturn_run(turn, user=user, on_token=lambda chunk: events.put_nowait(("token", chunk)))
+            error = await aturn_run(turn, user=user, on_token=on_token)
             events.put_nowait(("error", error) if error else ("done", None))
         except Exception:  # noqa: BLE001 - e.g. the database gone while recording: still answer the stream
             logger.exception("streamed chat turn failed", extra={"conversation": conversation.pk})
