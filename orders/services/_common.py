@@ -73,7 +73,7 @@ def lock_gift_cards(ids: Iterable[int]) -> dict[int, PaymentMethod]:
 def require_gift_card_covers(method: PaymentMethod, amount: Decimal) -> None:
     if method.is_gift_card and amount > 0 and (method.balance or Decimal("0")) < amount:
         raise RuleViolation(
-            f"Your gift card {method.payment_method_id} has ${method.balance} left, which doesn't cover ${amount}. "
+            f"Your {method.label} has ${method.balance} left, which doesn't cover ${amount}. "
             "Please choose another payment method.",
             code="insufficient_balance",
         )

@@ -86,7 +86,7 @@ def order_exchange_approve(*, order_id: str, staff_user: AbstractBaseUser | Anon
     difference = money(order.exchange_price_difference or Decimal("0"))
     if method.is_gift_card and difference > 0 and (method.balance or Decimal("0")) < difference:
         raise RuleViolation(
-            f"Gift card {method.payment_method_id} has ${method.balance} left, which doesn't cover the ${difference} "
+            f"Your {method.label} has ${method.balance} left, which doesn't cover the ${difference} "
             f"price difference of order {order.order_id}'s exchange.",
             code="insufficient_balance",
         )
