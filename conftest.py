@@ -24,6 +24,7 @@ from urllib.parse import quote
 import pytest
 
 from supportbot.tests.asgi_live_server import AsgiLiveServer
+from supportbot.tests.browser import browser  # noqa: F401 - the browser tests' fixture
 
 ROOT = Path(__file__).resolve().parent
 

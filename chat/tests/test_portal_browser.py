@@ -19,9 +19,10 @@ from django.conf import settings
 
 from assistant.tests.llm_server import ScriptedLLM
 from chat.models import Message, ToolCallLog
-from chat.tests.conftest import TIMEOUT_MS, make_customer
+from chat.tests.conftest import make_customer
 from orders.models import Order, RestockSubscription
 from orders.tests.factories import PaymentMethodFactory, VariantFactory, make_order
+from supportbot.tests.browser import TIMEOUT_MS
 from tickets.models import Ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

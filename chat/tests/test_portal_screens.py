@@ -26,11 +26,12 @@ from django.utils import timezone
 from assistant.actions import action_confirm, action_decline, action_propose, action_supersede
 from assistant.tools.registry import ToolContext
 from chat.models import Conversation, Message, PendingAction
-from chat.tests.conftest import TIMEOUT_MS, make_customer
+from chat.tests.conftest import make_customer
 from chat.tests.test_portal_browser import PASSWORD
 from orders import services
 from orders.models import Order, PaymentMethod
 from orders.tests.factories import PaymentMethodFactory, ProductFactory, VariantFactory, make_order
+from supportbot.tests.browser import TIMEOUT_MS
 from tickets.services import ticket_create_from_conversation
 from tickets.staff_services import ticket_reply
 

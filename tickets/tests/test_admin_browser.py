@@ -9,9 +9,7 @@ and saves a screenshot to docs/screenshots/. Chromium must be at /usr/bin/chromi
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,40 +21,15 @@ from assistant.escalation import conversation_escalate
 from chat.models import Conversation, Feedback, Message, ToolCallLog
 from orders.models import Fulfillment
 from orders.tests.factories import PaymentMethodFactory, ProductFactory, VariantFactory, make_order
+from supportbot.tests.browser import TIMEOUT_MS
 from tickets.models import Ticket
 from tickets.tests.conftest import PASSWORD, make_customer, make_staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 WIDTH, HEIGHT = 1280, 800
-TIMEOUT_MS = 30_000
 SERIOUS = {"serious", "critical"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's Chromium is not at /usr/bin/chromium; run scripts/ensure-chromium as root.")
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    # Playwright's sync API keeps an event loop on this thread; the test body's ORM calls are
-    # plain synchronous code, so Django's async-safety guard must be told so.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
