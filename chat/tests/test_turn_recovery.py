@@ -37,6 +37,9 @@ from whatsapp.tests.conftest import linked_contact
 LONG_AGO = timedelta(seconds=TURN_STUCK_SECONDS + 5)
 
 
+RECOVERY_QUEUE = "turn-recovery-test"
+
+
 def _age(conversation: Conversation, by: timedelta = LONG_AGO) -> None:
     """Make the conversation's last activity and messages `by` old, as the clock would."""
     then = timezone.now() - by
@@ -57,8 +60,10 @@ def test_a_worker_killed_mid_turn_leaves_a_visible_apology(settings, client: Cli
     settings.LLM_BASE_URL = ""
     with scripted_llm(SimpleNamespace()) as model:
         model.add(ScriptedLLM.text("This answer never arrives.", delay=60.0))
+        # A queue of its own: the suite's shared worker (celery_worker, started by an earlier test
+        # in the same session) also consumes "llm" and would answer the turn with the offline brain.
         worker = start_worker(
-            queues="llm",
+            queues=RECOVERY_QUEUE,
             extra_env={"LLM_BASE_URL": model.base_url, "LLM_MODEL": "scripted-test-model", "LLM_API_KEY": "test-key"},
         )
         try:
@@ -69,7 +74,7 @@ def test_a_worker_killed_mid_turn_leaves_a_visible_apology(settings, client: Cli
             PendingTurn.objects.filter(pk=turn.pk).update(
                 created_at=timezone.now() - timedelta(seconds=TURN_STREAM_GRACE_SECONDS + 1)
             )
-            turn_answer_abandoned.delay(turn.pk)
+            turn_answer_abandoned.apply_async(args=(turn.pk,), queue=RECOVERY_QUEUE)
             assert wait_until(lambda: len(model.requests) == 1, timeout=60), worker.log()
             assert PendingTurn.objects.get().state == PendingTurn.State.ANSWERING
         finally:
