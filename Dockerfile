@@ -10,4 +10,4 @@ RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorc
 COPY . .
 RUN DEBUG=1 DATABASE_URL=postgres://x@localhost/x REDIS_URL=redis://localhost:6379/0 python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["gunicorn", "supportbot.asgi", "--worker-class", "supportbot.server.WebWorker", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "--config", "python:supportbot.gunicorn_config", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -45,7 +45,7 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 #   Turn off behind a pooler that cannot keep prepared statements
 #   (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
 # DATABASE_POOL: a psycopg connection pool per process instead of Django's persistent
-#   connections (default off; supportbot/asgi.py turns it on for the web server, where every
+#   connections (default off; supportbot/asgi.py turns it on for the ASGI web server, where every
 #   request's synchronous steps get a thread of their own and per-thread persistent connections
 #   would pile up). DATABASE_POOL_MAX_SIZE: connections per process at most (default 16); keep
 #   web workers × this + Celery processes below PostgreSQL's max_connections (100 by default).
@@ -79,6 +79,9 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # ASSISTANT_BRAIN: which brain answers chat turns and drafts for staff: auto (default; the LLM when
 #   LLM_BASE_URL and LLM_MODEL are set, the built-in offline assistant otherwise), llm (refused at
 #   start-up without LLM_BASE_URL and LLM_MODEL) or offline (even when an LLM is configured).
+# WEB_INTERFACE: how gunicorn serves the site (read by supportbot/server.py, not here): auto
+#   (default; ASGI with uvicorn workers when an LLM answers chat turns, synchronous WSGI workers
+#   for the offline assistant), asgi or wsgi.
 # LLM_BASE_URL / LLM_MODEL: any OpenAI-compatible Chat Completions endpoint and model name.
 #   Both unset (default): the built-in offline assistant answers instead.
 # LLM_API_KEY: API key for that endpoint (default empty; local servers usually need none).

@@ -33,6 +33,56 @@ def test_procfile_runs_web_worker_and_beat():
     assert "gunicorn" in entries["web"] and "worker" in entries["worker"] and "beat" in entries["beat"]
 
 
+@pytest.mark.parametrize(
+    ("environment", "app", "worker"),
+    [
+        ({}, "supportbot.wsgi:application", "sync"),
+        ({"LLM_BASE_URL": "http://127.0.0.1:9/v1", "LLM_MODEL": "m"}, "supportbot.asgi:application", "WebWorker"),
+        (
+            {"LLM_BASE_URL": "http://127.0.0.1:9/v1", "LLM_MODEL": "m", "ASSISTANT_BRAIN": "offline"},
+            "supportbot.wsgi:application",
+            "sync",
+        ),
+        ({"WEB_INTERFACE": "asgi"}, "supportbot.asgi:application", "WebWorker"),
+        (
+            {"LLM_BASE_URL": "http://127.0.0.1:9/v1", "LLM_MODEL": "m", "WEB_INTERFACE": "wsgi"},
+            "supportbot.wsgi:application",
+            "sync",
+        ),
+    ],
+)
+def test_the_web_server_serves_asgi_exactly_when_an_llm_answers(environment, app, worker):
+    """gunicorn itself resolves the Procfile's configuration: the app and worker it would run.
+    The image and docker-compose start the web process with the same configuration."""
+    import os
+    import subprocess
+
+    web_command = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines())["web"]
+    config_argument = shlex.split(web_command)[1:3]
+    assert config_argument == ["--config", "python:supportbot.gunicorn_config"]
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"LLM_BASE_URL", "LLM_MODEL", "ASSISTANT_BRAIN", "WEB_INTERFACE"}
+    }
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    printed = subprocess.run(
+        [str(gunicorn), *config_argument, "--print-config"],
+        cwd=ROOT,
+        env={**clean, **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    resolved = dict(line.split("=", 1) for line in printed.splitlines() if "=" in line)
+    settings_read = {key.strip(): value.strip() for key, value in resolved.items()}
+    assert settings_read["wsgi_app"] == app
+    assert settings_read["worker_class"].endswith(worker)
+    assert "python:supportbot.gunicorn_config" in (ROOT / "Dockerfile").read_text()
+    assert "--config python:supportbot.gunicorn_config" in (ROOT / "docker-compose.yml").read_text()
+
+
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
