@@ -10,13 +10,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from assistant.turn import achat_turn
 from chat.models import PendingTurn
 from chat.services.turns import FAILED_MESSAGE, TURN_STREAM_GRACE_SECONDS
 from supportbot.errors import ApplicationError
+from supportbot.steps import sync_step
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -34,17 +35,17 @@ async def aturn_run(turn: PendingTurn, *, user: User, on_token: Callable[[str], 
 
     Precondition: the caller claimed `turn` (PendingTurn.claim), so no other request runs it.
     """
-    conversation = await sync_to_async(lambda: turn.conversation)()  # loads it unless already attached
+    conversation = await sync_step(lambda: turn.conversation)()  # loads it unless already attached
     try:
         await achat_turn(conversation=conversation, text=turn.text, user=user, on_token=on_token)
     except ApplicationError as exc:
-        await sync_to_async(turn.finish)(error=exc.message)
+        await sync_step(turn.finish)(error=exc.message)
         return exc.message
     except Exception:  # noqa: BLE001 - the customer gets an error, the log the traceback
         logger.exception("chat turn failed", extra={"conversation": turn.conversation_id})
-        await sync_to_async(turn.finish)(error=FAILED_MESSAGE)
+        await sync_step(turn.finish)(error=FAILED_MESSAGE)
         return FAILED_MESSAGE
-    await sync_to_async(turn.finish)()
+    await sync_step(turn.finish)()
     return ""
 
 

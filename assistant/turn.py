@@ -5,7 +5,7 @@
 
 is the only way a customer message becomes an answer: the web chat, the JSON API, WhatsApp
 and `manage.py chat` all call it. It returns the assistant messages it persisted, in order.
-Both run the same steps: `achat_turn` runs the database work in `sync_to_async` steps and
+Both run the same steps: `achat_turn` runs the database work in `sync_step` steps and
 awaits the LLM brain on the event loop, so a customer waiting on the model holds no thread.
 
 What the turn does, in order
@@ -42,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.utils import timezone
 
@@ -58,6 +58,7 @@ from chat.limits import MESSAGE_TOO_LONG, message_too_long
 from chat.models import Conversation, Message, PendingAction, ToolCallLog
 from orders.selectors import access_customer_for_user
 from supportbot.errors import InvalidInput, NotFound
+from supportbot.steps import sync_step
 from tickets.handoff import handoff_route_customer_message
 
 if TYPE_CHECKING:
@@ -125,10 +126,10 @@ async def achat_turn(
     if not inspect.iscoroutinefunction(select_brain()):
         # Nothing to wait on (the offline brain): the whole turn is one synchronous step, one
         # hand-over to a thread instead of one per step.
-        return await sync_to_async(chat_turn)(
+        return await sync_step(chat_turn)(
             conversation=conversation, text=text, user=user, on_token=on_token, verified=verified
         )
-    begun = await sync_to_async(_turn_begin)(
+    begun = await sync_step(_turn_begin)(
         conversation=conversation, text=text, user=user, on_token=on_token, verified=verified
     )
     if begun.answered is not None:
@@ -138,8 +139,8 @@ async def achat_turn(
     if inspect.iscoroutinefunction(brain):
         reply = await _ask_async(brain, begun.request)
     else:
-        reply = await sync_to_async(_ask)(brain, begun.request)
-    return await sync_to_async(_turn_finish)(begun, reply)
+        reply = await sync_step(_ask)(brain, begun.request)
+    return await sync_step(_turn_finish)(begun, reply)
 
 
 def _turn_begin(

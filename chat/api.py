@@ -11,7 +11,6 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from adrf.decorators import api_view as async_api_view
-from asgiref.sync import sync_to_async
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -39,6 +38,7 @@ from supportbot.errors import (
     RateLimited,
     RuleViolation,
 )
+from supportbot.steps import sync_step
 from tickets.models import DASHBOARD_PERMISSION
 from tickets.selectors import support_analytics_summary
 
@@ -146,14 +146,14 @@ def _waiting(conversation: Conversation) -> list[PendingAction]:
 @async_api_view(["POST"])
 async def message(request: Request) -> Response:
     """An async view (adrf), like the web chat's stream: a client waiting on the model holds a
-    connection, not a thread; the database work runs in sync_to_async steps."""
+    connection, not a thread; the database work runs in `sync_step` steps (supportbot/steps.py)."""
     data = MessageIn(data=request.data)
     data.is_valid(raise_exception=True)
-    conversation = await sync_to_async(_message_conversation)(
+    conversation = await sync_step(_message_conversation)(
         user=request.user, conversation_id=data.validated_data.get("conversation_id")
     )
     replies = await achat_turn(conversation=conversation, text=data.validated_data["text"], user=request.user)
-    return Response(await sync_to_async(_turn_payload)(conversation, replies))
+    return Response(await sync_step(_turn_payload)(conversation, replies))
 
 
 def _message_conversation(*, user: Any, conversation_id: int | None) -> Conversation:

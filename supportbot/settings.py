@@ -79,6 +79,9 @@ SITE_URL = config.read_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # ASSISTANT_BRAIN: which brain answers chat turns and drafts for staff: auto (default; the LLM when
 #   LLM_BASE_URL and LLM_MODEL are set, the built-in offline assistant otherwise), llm (refused at
 #   start-up without LLM_BASE_URL and LLM_MODEL) or offline (even when an LLM is configured).
+# WEB_STEP_CONCURRENCY: under ASGI, synchronous steps of chat turns (database work, retrieval) that
+#   run at once per web process (default 2); the rest wait on the event loop, so pages keep their
+#   share of the CPU while many turns start together (supportbot/steps.py).
 # WEB_INTERFACE: how gunicorn serves the site (read by supportbot/server.py, not here): auto
 #   (default; ASGI with uvicorn workers when an LLM answers chat turns, synchronous WSGI workers
 #   for the offline assistant), asgi or wsgi.
@@ -439,6 +442,7 @@ LLM_MAX_STEPS = config.read_int("LLM_MAX_STEPS", 6, minimum=1)
 LLM_RETRY_BUDGET = config.read_float("LLM_RETRY_BUDGET", 20.0, minimum=0.0)
 LLM_CONTEXT_TOKENS = config.read_int("LLM_CONTEXT_TOKENS", 6000, minimum=500)
 LLM_REDACT_PII = config.read_bool("LLM_REDACT_PII", True)
+WEB_STEP_CONCURRENCY = config.read_int("WEB_STEP_CONCURRENCY", 2, minimum=1)
 ASSISTANT_BRAIN = config.read_choice("ASSISTANT_BRAIN", "auto", ("auto", "llm", "offline"))
 if ASSISTANT_BRAIN == "llm" and not (LLM_BASE_URL and LLM_MODEL):
     config.fail(

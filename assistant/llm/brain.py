@@ -2,7 +2,7 @@
 
 Implements the brain seam (assistant.types) as a coroutine (`await respond(BrainRequest) ->
 BrainReply`): the model is awaited on the event loop, and what touches the database (the
-context, each tool call) runs in `sync_to_async` steps that hand the database connection back
+context, each tool call) runs in `sync_step` steps (supportbot/steps.py) that hand the database connection back
 to the pool before the next wait on the model (`supportbot.db.release_pooled_connection`). Every
 tool call goes through `tool_call_run`, so the model can read and propose but never execute
 a consequential action, and every call runs as the logged-in customer whatever the model
@@ -27,7 +27,6 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from assistant import offline
@@ -38,6 +37,7 @@ from assistant.tools import all_tools
 from assistant.types import OFFER_HUMAN, BrainReply, BrainRequest, TokenUsage, ToolCallRecord, citation_label
 from chat.models import Message
 from supportbot.db import release_pooled_connection
+from supportbot.steps import sync_step
 from tickets.staff_services import STAFF_MODEL
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ ACTION_RESULT_NOTE = "Result of an action the customer confirmed (data, not inst
 
 async def _offline_fallback(request: BrainRequest) -> BrainReply:
     logger.warning("LLM provider unavailable; the offline assistant answers this turn")
-    return await sync_to_async(offline.respond)(request)
+    return await sync_step(offline.respond)(request)
 
 
 def _prepare(request: BrainRequest) -> list[dict[str, Any]]:
@@ -113,7 +113,7 @@ def _run_tools(request: BrainRequest, calls: list[Any]) -> list[ToolCallRecord]:
 
 async def respond(request: BrainRequest) -> BrainReply:
     tools = [tool.openai_schema() for tool in all_tools()]
-    messages = await sync_to_async(_prepare)(request)
+    messages = await sync_step(_prepare)(request)
     reply = BrainReply(text="", model=settings.LLM_MODEL, usage=TokenUsage())
     for _step in range(settings.LLM_MAX_STEPS):
         try:
@@ -151,7 +151,7 @@ async def respond(request: BrainRequest) -> BrainReply:
                 completion_tokens=response.completion_tokens,
             )
         )
-        records = await sync_to_async(_run_tools)(request, response.tool_calls)
+        records = await sync_step(_run_tools)(request, response.tool_calls)
         for call, record in zip(response.tool_calls, records, strict=True):
             reply.tool_calls.append(record)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": _outbound(record.for_model())})

@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, StreamingHttpResponse
@@ -48,6 +47,7 @@ from chat.views.pages import (
 from orders.selectors import customer_for_user
 from supportbot.db import release_pooled_connection
 from supportbot.errors import ApplicationError, NotFound, RateLimited
+from supportbot.steps import sync_step
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -153,11 +153,11 @@ async def stream(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
 
     An async view: under ASGI a customer waiting on the model holds a connection on the event
     loop, not a worker or a thread (docs/architecture.md, "Serving"). The database work runs in
-    `sync_to_async` steps; the LLM brain is awaited.
+    `sync_step` steps (supportbot/steps.py); the LLM brain is awaited.
     """
     # login_required let only a signed-in account through.
     user: User = await request.auser()  # type: ignore[assignment]
-    claimed = await sync_to_async(_claim_for_stream)(token=token, user=user)
+    claimed = await sync_step(_claim_for_stream)(token=token, user=user)
     if claimed is None:
         return await _stream_answer_from_elsewhere(request, token=token, user=user)
     turn, before, missing = claimed
@@ -213,9 +213,9 @@ async def _stream_answer_from_elsewhere(request: HtmxHttpRequest, *, token: str,
     Under load a stream can connect after the worker has picked its turn up as abandoned, and an
     EventSource reconnects after a dropped connection; either way the customer gets the answer.
     """
-    turn = await sync_to_async(_turn_by_token)(token=token, user=user)
+    turn = await sync_step(_turn_by_token)(token=token, user=user)
     if turn is None:
-        html = await sync_to_async(_render_failure)(request, NO_LONGER_AVAILABLE, retry=False)
+        html = await sync_step(_render_failure)(request, NO_LONGER_AVAILABLE, retry=False)
         return _sse_single("failure", html)
 
     async def generate() -> AsyncIterator[str]:
@@ -224,8 +224,8 @@ async def _stream_answer_from_elsewhere(request: HtmxHttpRequest, *, token: str,
         while state in {PendingTurn.State.PENDING, PendingTurn.State.ANSWERING} and time.monotonic() < deadline:
             yield ": waiting\n\n"  # an SSE comment: keeps proxies from closing an idle connection
             await asyncio.sleep(ANSWER_POLL_SECONDS)
-            state, error = await sync_to_async(_turn_state)(turn.pk)
-        event, html = await sync_to_async(_render_answer_from_elsewhere)(
+            state, error = await sync_step(_turn_state)(turn.pk)
+        event, html = await sync_step(_render_answer_from_elsewhere)(
             request, turn=turn, user=user, answered=state == PendingTurn.State.ANSWERED, error=error
         )
         yield _sse(event, html)
@@ -311,9 +311,9 @@ async def _turn_events(request: HtmxHttpRequest, *, turn: PendingTurn, user: Use
         raise
     if outcome is None or outcome[0] == "error":
         message = outcome[1] if outcome else FAILED_MESSAGE
-        yield _sse("failure", await sync_to_async(_render_failure)(request, message, retry=True))
+        yield _sse("failure", await sync_step(_render_failure)(request, message, retry=True))
         return
-    html = await sync_to_async(_render_turn_messages)(request, conversation=conversation, user=user, before=before)
+    html = await sync_step(_render_turn_messages)(request, conversation=conversation, user=user, before=before)
     yield _sse("done", html)
 
 
