@@ -7,6 +7,10 @@ the turns were being started. `sync_step` lets WEB_STEP_CONCURRENCY steps run at
 loop and queues the rest on the loop, where waiting costs nothing, so a page competes with a few
 threads, not hundreds. The total work is the same; turns queue instead of pages.
 
+A request that must wait for a slot first hands its pooled database connection back (it may hold
+one from work outside the steps, such as loading the user): otherwise requests waiting for a slot
+could hold every connection the steps in their slots need.
+
 A step that itself runs async code which takes a step (async_to_sync inside a step) is already
 holding a slot and does not wait for another: waiting there could deadlock the loop's slots.
 """
@@ -22,6 +26,8 @@ from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+
+from supportbot.db import release_pooled_connection
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,6 +46,9 @@ def _loop_slots() -> asyncio.Semaphore:
     return slots
 
 
+_release_connection = sync_to_async(release_pooled_connection)
+
+
 def sync_step(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """`sync_to_async(func)` (in the request's thread, as Django runs sync code), admitted a few
     at a time per event loop."""
@@ -49,7 +58,10 @@ def sync_step(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     async def run(*args: P.args, **kwargs: P.kwargs) -> R:
         if _holding_slot.get():
             return await step(*args, **kwargs)
-        async with _loop_slots():
+        slots = _loop_slots()
+        if slots.locked():
+            await _release_connection()
+        async with slots:
             holding = _holding_slot.set(True)
             try:
                 return await step(*args, **kwargs)

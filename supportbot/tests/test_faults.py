@@ -11,6 +11,7 @@ server in this process as the LLM. Requests go over HTTP as a logged-in customer
   /healthz says "degraded" (200), and a job a request enqueues (a WhatsApp webhook) is
   recorded as an unsent FailedTask instead of failing the request; once Redis is back,
   `unsent_tasks_requeue` publishes it.
+* Twelve customers at once on a pool of two connections, one step at a time: all answered.
 * LLM endpoint down: the offline assistant answers (in-process, on the test database).
 """
 
@@ -29,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,6 +178,10 @@ def stack() -> Iterator[Stack]:
         HOST="127.0.0.1",
         PORT=str(port),
         WEB_CONCURRENCY="1",
+        # A small pool and one step at a time: more customers than connections wait for a step.
+        DATABASE_POOL_MAX_SIZE="2",
+        WEB_STEP_CONCURRENCY="1",
+        CHAT_RATE_LIMIT="100/m",
         OMP_NUM_THREADS="1",
         WHATSAPP_APP_SECRET=WHATSAPP_SECRET,
         PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
@@ -280,6 +286,18 @@ def test_postgres_restart_while_the_model_thinks_costs_the_turn_nothing_and_an_o
     retried = stack.post_message("And my refund?", conversation_id)
     assert retried.status_code == 200, retried.text[:500]
     assert retried.json()["messages"][-1]["text"] == "Your refund is on its way."
+
+
+def test_more_customers_waiting_for_a_step_than_the_pool_has_connections_all_get_answers(stack):
+    """Twelve turns at once on a pool of two connections, one step at a time (supportbot/steps.py):
+    every customer is answered, none waits for the pool to give up (503)."""
+    customers = 12
+    stack.llm.add(*(ScriptedLLM.text(f"Answer {number}.", delay=0.3) for number in range(customers)))
+    with ThreadPoolExecutor(customers) as pool:
+        responses = list(pool.map(lambda _: stack.post_message("Where is my order?", timeout=90), range(customers)))
+    assert [response.status_code for response in responses] == [200] * customers, responses[0].text[:500]
+    answers = sorted(response.json()["messages"][-1]["text"] for response in responses)
+    assert answers == sorted(f"Answer {number}." for number in range(customers))
 
 
 def test_with_redis_down_pages_and_chat_work_health_is_degraded_and_jobs_fail_visibly(stack):
