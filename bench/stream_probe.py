@@ -1,6 +1,6 @@
 """`make streamprobe`: N concurrent web-chat streams on a slow model, and the site meanwhile.
 
-    python -m bench.stream_probe [--streams 20] [--model-seconds 20] [--ramp 10] [--page-rounds 5] [--port 8056]
+    python -m bench.stream_probe [--streams 20] [--model-seconds 20] [--ramp 10] [--page-rounds 20] [--port 8056]
 
 Starts the paced fake model (bench/fake_llm.py: 1 s to the first token, the rest streamed)
 and the same production-like stack as `make loadtest` (gunicorn + Celery worker from the
@@ -181,7 +181,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="Concurrent web-chat streams on a slow fake model.")
     parser.add_argument("--streams", type=int, default=20)
     parser.add_argument("--model-seconds", type=float, default=20.0, help="the fake model's time per answer")
-    parser.add_argument("--page-rounds", type=int, default=5, help="rounds of page requests during the streams")
+    parser.add_argument(
+        "--page-rounds", type=int, default=20, help="rounds of page requests during the streams (a p95 needs ~20)"
+    )
     parser.add_argument(
         "--ramp",
         type=float,
