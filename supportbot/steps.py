@@ -2,10 +2,9 @@
 
 Under ASGI each request's `sync_to_async` steps run in a thread of that request. When hundreds
 of customers start chat turns within seconds, hundreds of threads would share one interpreter
-lock, and every page request, also a thread, would get a sliver of it: pages took seconds while
-the turns were being started. `sync_step` lets WEB_STEP_CONCURRENCY steps run at once per event
-loop and queues the rest on the loop, where waiting costs nothing, so a page competes with a few
-threads, not hundreds. The total work is the same; turns queue instead of pages.
+lock, and every page request, also a thread, would get a sliver of it and wait seconds.
+`sync_step` lets WEB_STEP_CONCURRENCY steps run at once per event loop and queues the rest on
+the loop, where waiting costs nothing, so a page competes with a few threads, not hundreds. The total work is the same; turns queue instead of pages.
 
 A request that must wait for a slot first hands its pooled database connection back (it may hold
 one from work outside the steps, such as loading the user): otherwise requests waiting for a slot
