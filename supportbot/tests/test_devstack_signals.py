@@ -34,6 +34,23 @@ worker: exec python -c "import time; time.sleep(600)"
 """
 
 
+def _signals_as_a_new_terminal_gives_them() -> None:
+    """Blocked and ignored signals survive exec: make must not inherit what earlier tests in this
+    process (threads, event loops, native libraries) left set, but start as from a fresh shell."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _signal_state(process: psutil.Process) -> str:
+    """Blocked, ignored and caught signal masks of a process that outlived the stop, for the report."""
+    try:
+        lines = Path(f"/proc/{process.pid}/status").read_text().splitlines()
+    except OSError:
+        return "gone"
+    return " ".join(line.replace("\t", "") for line in lines if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+
+
 def _start_make(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
     (tmp_path / "supervise.py").write_text(SUPERVISOR)
     (tmp_path / "Procfile").write_text(PROCFILE)
@@ -51,6 +68,7 @@ def _start_make(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[psutil.Pr
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_signals_as_a_new_terminal_gives_them,  # noqa: PLW1509 - a reset between fork and exec
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -65,7 +83,11 @@ def _start_make(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[psutil.Pr
 
 def _all_gone(processes: list[psutil.Process], timeout: float = 30) -> list[str]:
     _, alive = psutil.wait_procs(processes, timeout=timeout)
-    left = [" ".join(p.cmdline()) for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    left = [
+        f"{' '.join(p.cmdline())} ({_signal_state(p)})"
+        for p in alive
+        if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
     for process in alive:
         process.kill()
     return left
