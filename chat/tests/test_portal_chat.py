@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -135,6 +136,25 @@ def test_with_htmx_the_answer_streams_then_arrives_rendered(llm, client):
     replay = sse_events(client.get(stream_url))
     assert replay[-1][0] == "done" and "<em>30 days</em>" in replay[-1][1]
     assert conversation.messages.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_wsgi_the_stream_is_a_synchronous_response_served_without_a_warning(llm, client):
+    """The test client is Django's WSGI-style handler, as the offline assistant's web server is."""
+    customer = make_customer()
+    client.force_login(customer.user)
+    llm.add(ScriptedLLM.text("Returns are free within 30 days."))
+    html = client.post(reverse("chat:send"), {"text": "Are returns free?"}, **HTMX).content.decode()
+    stream_url = re.search(r'data-stream-url="([^"]+)"', html).group(1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Django warns when it must collect an async stream itself
+        stream = client.get(stream_url)
+        assert stream.streaming and not stream.is_async
+        events = sse_events(stream)
+
+    assert [json.loads(data) for name, data in events if name == "token"][0] == "Returns"
+    assert events[-1][0] == "done" and "Returns are free within 30 days." in events[-1][1]
 
 
 @pytest.mark.django_db(transaction=True)

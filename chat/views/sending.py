@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -163,7 +164,7 @@ async def stream(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
     turn, before, missing = claimed
     if missing:
         raise Http404(missing)
-    return _event_stream(_turn_events(request, turn=turn, user=user, before=before))
+    return await _event_stream(request, _turn_events(request, turn=turn, user=user, before=before))
 
 
 def _claim_for_stream(*, token: str, user: User) -> tuple[PendingTurn, int, str] | None:
@@ -188,8 +189,15 @@ def _claim_for_stream(*, token: str, user: User) -> tuple[PendingTurn, int, str]
         release_pooled_connection()  # the stream stays open for as long as the model takes
 
 
-def _event_stream(events: AsyncIterator[str]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(events, content_type="text/event-stream")
+async def _event_stream(request: HtmxHttpRequest, events: AsyncIterator[str]) -> StreamingHttpResponse:
+    if not isinstance(request, ASGIRequest):
+        # A WSGI server (the offline assistant's, supportbot/server.py) sends only synchronous
+        # iterators; Django would otherwise collect the events itself, with a warning per stream.
+        # The worker holds the request until the turn ends either way.
+        collected = [event async for event in events]
+        response = StreamingHttpResponse(iter(collected), content_type="text/event-stream")
+    else:
+        response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
     return response
@@ -230,7 +238,7 @@ async def _stream_answer_from_elsewhere(request: HtmxHttpRequest, *, token: str,
         )
         yield _sse(event, html)
 
-    return _event_stream(generate())
+    return await _event_stream(request, generate())
 
 
 def _turn_state(turn_id: int) -> tuple[str, str]:
