@@ -10,8 +10,7 @@ python:supportbot.gunicorn_config`, which asks `web_interface()` which app and w
   on a model, every request is a few milliseconds of CPU, and a synchronous worker takes the
   next connection only when it is free, so requests queue evenly across the workers. Under
   ASGI the same load is shared by the threads of whichever worker holds each keep-alive
-  connection, and waits on the event loop between steps: the offline load test's chat p95 is
-  about three times the synchronous one (docs/benchmarks.md).
+  connection, and waits on the event loop between steps (figures in docs/benchmarks.md).
 
 WEB_INTERFACE (auto, asgi or wsgi) overrides the choice; auto follows the brain the same way
 `assistant.llm.client.llm_enabled` does, read from the environment because the gunicorn master
